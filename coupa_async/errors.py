@@ -1,0 +1,39 @@
+"""The exceptions a user of coupa_async can meet. Each message says what happened and what to do."""
+
+from __future__ import annotations
+
+
+class CoupaAsyncError(Exception):
+    """Base of every error raised by coupa_async."""
+
+    exit_code = 1
+
+
+class ConfigurationError(CoupaAsyncError):
+    """A setting is missing, unknown or has a bad value."""
+
+    exit_code = 2
+
+
+class InputFileError(CoupaAsyncError):
+    """The input file cannot be read as a list of PO numbers."""
+
+    exit_code = 2
+
+
+class BrowserNotFoundError(CoupaAsyncError):
+    """No browser could be found or installed."""
+
+    exit_code = 2
+
+
+class BrowserLaunchError(CoupaAsyncError):
+    """A browser was found but would not start."""
+
+    exit_code = 1
+
+
+class AuthenticationError(CoupaAsyncError):
+    """Signing in to Coupa failed, or an expired session could not be renewed."""
+
+    exit_code = 4

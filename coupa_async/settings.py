@@ -1,0 +1,343 @@
+"""All configuration in one pydantic-settings class, read once and passed down.
+
+Sources, highest priority first: explicit overrides (CLI flags or library arguments), ``COUPA_*``
+environment variables (nested keys with ``__``, e.g. ``COUPA_BROWSER__CHANNEL``), a ``.env``
+file, the ``playwright.config`` TOML file, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from coupa_async.errors import ConfigurationError
+
+ENV_PREFIX = "COUPA_"
+NESTED_DELIMITER = "__"
+DEFAULT_CONFIG_FILE = Path("playwright.config")
+DEFAULT_ENV_FILE = Path(".env")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class BrowserOptions(_Section):
+    """Which browser to run and how to launch it."""
+
+    name: Literal["chromium"] = "chromium"
+    channel: str | None = Field(
+        default=None, description="An installed branded browser: msedge, chrome, chrome-beta…"
+    )
+    executable_path: Path | None = Field(default=None, description="Path of a browser binary.")
+    headless: bool = True
+    args: list[str] = Field(default_factory=list, description="Extra command-line flags.")
+
+
+class ContextOptions(_Section):
+    """Options of every browser context (one per worker)."""
+
+    viewport_width: int = Field(default=1280, ge=320, le=7680)
+    viewport_height: int = Field(default=900, ge=240, le=4320)
+    locale: str = "en-US"
+    user_agent: str | None = None
+
+
+class Timeouts(_Section):
+    """Every wait has a deadline, in seconds."""
+
+    navigation_s: float = Field(default=30.0, gt=0)
+    script_fill_s: float = Field(default=5.0, gt=0, description="Wait for script-filled lists.")
+    download_s: float = Field(default=300.0, gt=0, description="Deadline for one file.")
+    task_s: float = Field(default=300.0, gt=0, description="Deadline for one PO.")
+    shutdown_s: float = Field(default=30.0, gt=0, description="Grace period on Ctrl+C.")
+    close_s: float = Field(default=10.0, gt=0, description="Closing a context or the browser.")
+    login_s: float = Field(default=300.0, gt=0, description="Interactive sign-in.")
+
+
+class Settings(BaseSettings):
+    """Effective configuration of coupa_async."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    base_url: str | None = Field(
+        default=None, description="Your tenant, e.g. https://acme.coupahost.com"
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    storage_state: Path = Field(
+        default_factory=lambda: Path.home() / ".coupa_async" / "storage_state.json",
+        description="Saved sign-in (cookies); readable by its owner only.",
+    )
+    out: Path = Path("coupa-downloads")
+    workers: int = Field(default=4, ge=1, le=64)
+    min_workers: int = Field(default=1, ge=1, le=64)
+    max_workers: int | None = Field(default=None, ge=1, le=64)
+    mode: Literal["auto", "render", "fast"] = "auto"
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    backoff_base_s: float = Field(default=1.0, ge=0)
+    backoff_cap_s: float = Field(default=60.0, ge=0)
+    recycle_after_tasks: int = Field(default=100, ge=1)
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    browser: BrowserOptions = Field(default_factory=BrowserOptions)
+    context: ContextOptions = Field(default_factory=ContextOptions)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings() layers the sources itself, so it can tell where each value came from.
+        return (init_settings,)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or "://" == value[-3:]:
+            raise ValueError("must start with https:// (or http://) and name a host")
+        return value
+
+    @property
+    def effective_max_workers(self) -> int:
+        """Upper bound for the pool: ``max_workers``, or ``workers`` when unset."""
+        return max(self.max_workers or self.workers, self.workers)
+
+
+@dataclass
+class LoadedSettings:
+    """Settings plus, for every dotted key, the source its value came from."""
+
+    settings: Settings
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def source_of(self, key: str) -> str:
+        return self.sources.get(key, "default")
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    config_file: Path | None = None,
+    env_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedSettings:
+    """Read every source once and build the effective settings.
+
+    ``overrides`` are CLI flags or library arguments, as nested dicts or dotted keys
+    (``{"browser.headless": False}``); ``None`` values are ignored. Raises ConfigurationError
+    naming the key and the source when a key is unknown or a value is bad.
+    """
+    environ = os.environ if environ is None else environ
+    config_path = config_file if config_file is not None else DEFAULT_CONFIG_FILE
+    env_path = env_file if env_file is not None else DEFAULT_ENV_FILE
+    layers: list[tuple[str, dict[str, Any]]] = [
+        (f"{config_path} (TOML)", _read_toml(config_path, required=config_file is not None)),
+        (f"{env_path}", _read_dotenv(env_path)),
+        ("environment", _read_environment(environ)),
+        ("command line", _nest(overrides or {})),
+    ]
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for origin, values in layers:
+        for key in _dotted_keys(values):
+            _check_known(key, origin)
+            sources[key] = origin
+        _deep_merge(merged, values)
+    try:
+        settings = Settings(**merged)
+    except ValidationError as exc:
+        raise ConfigurationError(_explain(exc, sources)) from None
+    return LoadedSettings(settings, sources)
+
+
+def _read_toml(path: Path, *, required: bool) -> dict[str, Any]:
+    if not path.exists():
+        if required:
+            raise ConfigurationError(f"The configuration file {path} does not exist.")
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{path} is not valid TOML: {exc}. Fix the file or remove it.")
+    except OSError as exc:
+        raise ConfigurationError(f"Cannot read {path}: {exc.strerror}.") from None
+
+
+def _env_source_options() -> dict[str, Any]:
+    return {"env_prefix": ENV_PREFIX, "env_nested_delimiter": NESTED_DELIMITER}
+
+
+def _read_dotenv(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    source = DotEnvSettingsSource(Settings, env_file=path, **_env_source_options())
+    values = dict(source.env_vars)
+    prefixed = {k: v for k, v in values.items() if k.upper().startswith(ENV_PREFIX)}
+    return _from_env_names(prefixed, origin=str(path))
+
+
+def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    prefixed = {k: v for k, v in environ.items() if k.upper().startswith(ENV_PREFIX)}
+    return _from_env_names(prefixed, origin="environment")
+
+
+def _from_env_names(values: Mapping[str, str], *, origin: str) -> dict[str, Any]:
+    """Turn ``COUPA_BROWSER__HEADLESS=false`` into ``{"browser": {"headless": "false"}}``."""
+    nested: dict[str, Any] = {}
+    for name, raw in values.items():
+        parts = name[len(ENV_PREFIX) :].lower().split(NESTED_DELIMITER)
+        key = ".".join(parts)
+        if not _is_known(key):
+            raise ConfigurationError(
+                f"Unknown setting {name} in the {origin}. "
+                f"Known settings: {', '.join(_env_names())}. Remove or rename it."
+            )
+        value: Any = raw
+        if _is_list_field(key):
+            value = _split_list(raw)
+        _deep_merge(nested, _nest({key: value}))
+    return nested
+
+
+def _split_list(raw: str) -> list[str]:
+    raw = raw.strip()
+    if raw.startswith("["):
+        import json
+
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            return [str(item) for item in parsed]
+    return raw.split()
+
+
+def _nest(values: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            value = _nest(value)
+        parts = key.split(".")
+        target = nested
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        if isinstance(value, dict) and isinstance(target.get(parts[-1]), dict):
+            _deep_merge(target[parts[-1]], value)
+        else:
+            target[parts[-1]] = value
+    return nested
+
+
+def _deep_merge(target: dict[str, Any], values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _deep_merge(target[key], value)
+        elif isinstance(value, Mapping):
+            target[key] = {}
+            _deep_merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def _dotted_keys(values: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and _section_model(dotted) is not None:
+            yield from _dotted_keys(value, f"{dotted}.")
+        else:
+            yield dotted
+
+
+def _section_model(key: str) -> type[BaseModel] | None:
+    info = Settings.model_fields.get(key)
+    if info is None or not isinstance(info.annotation, type):
+        return None
+    return info.annotation if issubclass(info.annotation, BaseModel) else None
+
+
+def known_keys() -> list[str]:
+    """Every dotted setting name, in declaration order."""
+    keys: list[str] = []
+    for name in Settings.model_fields:
+        section = _section_model(name)
+        if section is None:
+            keys.append(name)
+        else:
+            keys.extend(f"{name}.{sub}" for sub in section.model_fields)
+    return keys
+
+
+def _is_known(key: str) -> bool:
+    return key in known_keys()
+
+
+def _is_list_field(key: str) -> bool:
+    return key == "browser.args"
+
+
+def _env_names() -> list[str]:
+    return [ENV_PREFIX + key.upper().replace(".", NESTED_DELIMITER) for key in known_keys()]
+
+
+def _check_known(key: str, origin: str) -> None:
+    if not _is_known(key):
+        raise ConfigurationError(
+            f"Unknown setting '{key}' in {origin}. Known settings: {', '.join(known_keys())}."
+        )
+
+
+def _explain(exc: ValidationError, sources: Mapping[str, str]) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        origin = sources.get(key, "default")
+        shown = error.get("input")
+        if "password" in key:
+            shown = "***"
+        lines.append(f"Bad value {shown!r} for setting '{key}' (from {origin}): {error['msg']}.")
+    return "\n".join(lines)
+
+
+def describe(loaded: LoadedSettings) -> list[tuple[str, str, str]]:
+    """Rows of (key, value, source) for ``coupa-async config``; secrets masked."""
+    data = loaded.settings.model_dump()
+    rows = []
+    for key in known_keys():
+        value: Any = data
+        for part in key.split("."):
+            value = value[part]
+        if isinstance(value, SecretStr):
+            value = "********" if value.get_secret_value() else ""
+        rows.append((key, "" if value is None else str(value), loaded.source_of(key)))
+    return rows
