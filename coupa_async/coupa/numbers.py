@@ -126,7 +126,7 @@ def _strip_blanks(text: str) -> str:
 def _why_not_digits(body: str, *, has_prefix: bool) -> str:
     if _SCIENTIFIC.fullmatch(body):
         return (
-            "it is in scientific notation, which has lost digits; "
+            "it is in scientific notation, which may have lost digits; "
             "format the spreadsheet column as text"
         )
     if any(ch.isdigit() and not ch.isascii() for ch in body):
