@@ -73,7 +73,9 @@ async def sign_in(
                     f"Signing in at {base_url} did not finish within {timeout_s:.0f} s."
                 ) from exc
             if is_login_url(page.url) and await page.locator("input[type=password]").count():
-                refused = await page.locator(".flash_error, .flash-error, .error").all_text_contents()
+                refused = await page.locator(
+                    ".flash_error, .flash-error, .error"
+                ).all_text_contents()
                 if refused:
                     raise AuthenticationError(
                         f"Coupa refused the sign-in: {' '.join(refused).strip()[:200]}. "

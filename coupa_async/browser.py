@@ -72,10 +72,12 @@ def launch_flags(settings: Settings) -> list[str]:
     return flags
 
 
-async def find_browser(
-    playwright: Playwright, settings: Settings, *, install: bool = False
-) -> BrowserChoice:
-    """Pick a browser by the documented order; raise BrowserNotFoundError saying what was tried."""
+def find_browser(settings: Settings, bundled: Path, *, install: bool = False) -> BrowserChoice:
+    """Pick a browser by the documented order; raise BrowserNotFoundError saying what was tried.
+
+    ``bundled`` is where Playwright's own Chromium lives (``playwright.chromium.executable_path``).
+    Installing (with ``install=True``) may take minutes: call it outside an event loop.
+    """
     tried: list[str] = []
     options = settings.browser
     if options.executable_path is not None:
@@ -94,7 +96,6 @@ async def find_browser(
             )
         return BrowserChoice("configured channel", channel=options.channel)
 
-    bundled = Path(playwright.chromium.executable_path)
     if bundled.is_file():
         return BrowserChoice("Playwright's Chromium", executable_path=bundled)
     tried.append(f"Playwright's Chromium at {bundled}: not installed")
@@ -125,8 +126,9 @@ async def find_browser(
     raise BrowserNotFoundError(
         "No browser found. Tried:\n  - "
         + "\n  - ".join(tried)
-        + "\nInstall Chromium, Chrome or Edge, or set COUPA_BROWSER__EXECUTABLE_PATH=/path/to/browser"
-        " or COUPA_BROWSER__CHANNEL=msedge (or chrome), or executable_path / channel under"
+        + "\nInstall Chromium, Chrome or Edge, or set"
+        " COUPA_BROWSER__EXECUTABLE_PATH=/path/to/browser or COUPA_BROWSER__CHANNEL=msedge"
+        " (or chrome), or executable_path / channel under"
         " [browser] in playwright.config."
     )
 
@@ -154,7 +156,7 @@ async def launch_browser(
     playwright: Playwright, settings: Settings, choice: BrowserChoice | None = None
 ) -> Browser:
     """Launch the chosen (or discovered) browser with the flags these machines need."""
-    choice = choice or await find_browser(playwright, settings)
+    choice = choice or find_browser(settings, Path(playwright.chromium.executable_path))
     kwargs: dict[str, Any] = {
         "headless": settings.browser.headless,
         "args": launch_flags(settings),

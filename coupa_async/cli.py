@@ -106,18 +106,15 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_browser(args: argparse.Namespace) -> int:
-    from playwright.async_api import async_playwright
+    from playwright.sync_api import sync_playwright
 
     from coupa_async.browser import find_browser
 
     loaded = _load(args)
-
-    async def find() -> str:
-        async with async_playwright() as playwright:
-            choice = await find_browser(playwright, loaded.settings, install=args.install)
-            return choice.describe()
-
-    print(f"browser: {asyncio.run(find())}")
+    with sync_playwright() as playwright:
+        bundled = Path(playwright.chromium.executable_path)
+    choice = find_browser(loaded.settings, bundled, install=args.install)
+    print(f"browser: {choice.describe()}")
     return EXIT_OK
 
 

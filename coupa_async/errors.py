@@ -37,3 +37,27 @@ class AuthenticationError(CoupaAsyncError):
     """Signing in to Coupa failed, or an expired session could not be renewed."""
 
     exit_code = 4
+
+
+class PoJobError(CoupaAsyncError):
+    """A PO could not be processed this time; the pool decides what happens next."""
+
+
+class SessionExpiredError(PoJobError):
+    """Coupa answered with a login page: sign in again and retry the PO, without charging it."""
+
+
+class RateLimitedError(PoJobError):
+    """Coupa answered 429: nobody may send to the host until ``retry_after_s`` has passed."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class TransientError(PoJobError):
+    """A timeout, a 5xx answer or a network error: retry later with backoff."""
+
+
+class BrowserFaultError(PoJobError):
+    """The page, context or browser died: retry elsewhere, never charged to the PO."""

@@ -24,7 +24,7 @@ _SECRET_KEY = re.compile(
 # key=value or key: value pairs inside free text (query strings, headers, cookie strings).
 _SECRET_IN_TEXT = re.compile(
     r"(?P<key>(?:[\w.\-\[\]]*(?:cookie|session|password|passwd|token|secret|auth)[\w.\-\[\]]*))"
-    r"(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,\"']+)",
+    r"(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|(?:(?:Bearer|Basic)\s+)?[^\s&;,\"']+)",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
@@ -50,7 +50,9 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def redact_secrets(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: replace secret values by ``[redacted]``."""
     for key in list(event_dict):
         if _SECRET_KEY.search(key):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
-    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
+from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.errors import ConfigurationError
 
 ENV_PREFIX = "COUPA_"
@@ -101,6 +102,7 @@ class Settings(BaseSettings):
     browser: BrowserOptions = Field(default_factory=BrowserOptions)
     context: ContextOptions = Field(default_factory=ContextOptions)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    markers: CoupaMarkers = Field(default_factory=CoupaMarkers)
 
     @classmethod
     def settings_customise_sources(
@@ -120,7 +122,7 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")) or "://" == value[-3:]:
+        if not value.startswith(("http://", "https://")) or value[-3:] == "://":
             raise ValueError("must start with https:// (or http://) and name a host")
         return value
 
@@ -186,7 +188,9 @@ def _read_toml(path: Path, *, required: bool) -> dict[str, Any]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{path} is not valid TOML: {exc}. Fix the file or remove it.")
+        raise ConfigurationError(
+            f"{path} is not valid TOML: {exc}. Fix the file or remove it."
+        ) from None
     except OSError as exc:
         raise ConfigurationError(f"Cannot read {path}: {exc.strerror}.") from None
 
@@ -303,7 +307,10 @@ def _is_known(key: str) -> bool:
 
 
 def _is_list_field(key: str) -> bool:
-    return key == "browser.args"
+    section, _, name = key.partition(".")
+    model = _section_model(section) if name else Settings
+    info = model.model_fields.get(name or section) if model else None
+    return info is not None and typing.get_origin(info.annotation) is list
 
 
 def _env_names() -> list[str]:

@@ -1,0 +1,76 @@
+"""Every selector and text by which coupa_async recognises Coupa pages, in one place.
+
+The defaults come from real Coupa tenants. Each list can be replaced in settings, for example in
+``playwright.config`` under ``[markers]`` or with ``COUPA_MARKERS__ERROR_TEXTS='["…"]'``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CoupaMarkers(BaseModel):
+    """Selectors and texts that identify the parts of Coupa pages."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    supplier_selectors: list[str] = Field(
+        default_factory=lambda: [
+            "span[data-supplier-name]",
+            "[class*='supplier-name']",
+            ".supplier-info span",
+            "[data-testid*='supplier'] span",
+        ]
+    )
+    attachment_link_selectors: list[str] = Field(
+        default_factory=lambda: [
+            "a[href*='attachment' i]",
+            "a[href*='download' i]",
+            "a[download]",
+            "a[href][aria-label*='attachment' i]",
+            "a[href][title*='attachment' i]",
+        ]
+    )
+    # Elements without an href that start a download when clicked.
+    attachment_click_selectors: list[str] = Field(
+        default_factory=lambda: [
+            "[aria-label*='attachment' i]:not(a[href])",
+            "[title*='attachment' i]:not(a[href])",
+        ]
+    )
+    requisition_link_selector: str = "a[href*='/requisition_headers/']"
+    requisition_link_texts: list[str] = Field(
+        default_factory=lambda: ["Requisition", "Purchase Requisition", "Requisição"]
+    )
+    error_texts: list[str] = Field(
+        default_factory=lambda: [
+            "Oops! We couldn't find what you wanted",
+            "You are not authorized",
+            "Access denied",
+            "The page you were looking for doesn't exist",
+            "Desculpe, não encontramos o que você procurava",
+        ]
+    )
+    error_selectors: list[str] = Field(
+        default_factory=lambda: ["div.flash_error", "div.flash-error", "div#error_explanation"]
+    )
+    error_heading_words: list[str] = Field(default_factory=lambda: ["Oops", "Sorry"])
+    not_authorised_words: list[str] = Field(
+        default_factory=lambda: ["not authorized", "not authorised", "access denied", "forbidden"]
+    )
+    login_path_markers: list[str] = Field(
+        default_factory=lambda: ["/sessions/new", "/sessions", "login", "saml", "/sso/"]
+    )
+    identity_provider_hosts: list[str] = Field(
+        default_factory=lambda: ["okta", "login.microsoftonline.com", "adfs"]
+    )
+    # Signs in the static HTML that a list is still to be filled in by script.
+    script_fill_selectors: list[str] = Field(
+        default_factory=lambda: ["[data-loading]", "[aria-busy='true']", ".attachments-loading"]
+    )
+    script_fill_texts: list[str] = Field(
+        default_factory=lambda: ["Loading attachments", "Carregando anexos"]
+    )
+    floating_toolbar_selector: str = (
+        ".page_buttons_right.orderHeaderShowFloatingSection.floatingSectionOnTop"
+    )

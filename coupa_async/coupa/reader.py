@@ -1,0 +1,190 @@
+"""Open a Coupa page and read it, by rendering it or by fetching its HTML (the discovery modes).
+
+``render`` navigates the worker's page and reads the live DOM; ``fast`` fetches the HTML with the
+context's request API (same cookies) and parses it without rendering, about five times cheaper.
+``auto`` renders the run's first ordinary pages both ways; once they agree it goes fast, and still
+renders any page whose HTML shows a list filled in by script, click-only attachments, or nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from playwright.async_api import BrowserContext, Page
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from coupa_async.coupa.discover import PageFacts, read_page
+from coupa_async.coupa.markers import CoupaMarkers
+from coupa_async.coupa.pages import PageKind, PageVerdict, classify, parse_html
+from coupa_async.errors import BrowserFaultError, TransientError
+from coupa_async.log import get_logger
+
+log = get_logger("reader")
+
+Mode = Literal["auto", "render", "fast"]
+BROWSER_GONE = ("Target closed", "has been closed", "crashed", "Browser closed", "disconnected")
+
+
+@dataclass(frozen=True, slots=True)
+class PageRead:
+    """A page as read: its final URL, what kind of page it is, and what it shows."""
+
+    url: str
+    verdict: PageVerdict
+    facts: PageFacts | None
+    how: Literal["render", "fast"]
+    rendered: bool
+
+
+def browser_fault(exc: BaseException) -> bool:
+    """Whether a Playwright error means the page, context or browser is gone."""
+    return any(sign in str(exc) for sign in BROWSER_GONE)
+
+
+class PageReader:
+    """Reads pages for every worker of one run; holds what ``auto`` learned (one loop, no lock)."""
+
+    def __init__(
+        self,
+        markers: CoupaMarkers,
+        mode: Mode = "auto",
+        *,
+        navigation_timeout_s: float = 30.0,
+        script_fill_timeout_s: float = 5.0,
+        checks_needed: int = 3,
+    ) -> None:
+        self.markers = markers
+        self.mode = mode
+        self.navigation_timeout_s = navigation_timeout_s
+        self.script_fill_timeout_s = script_fill_timeout_s
+        self.checks_needed = checks_needed
+        self.checks_passed = 0
+        self.fast_trusted = mode == "fast"
+        self.fast_refused = mode == "render"
+        self.counts = {"render": 0, "fast": 0}
+
+    @property
+    def state(self) -> str:
+        if self.fast_refused:
+            return "render"
+        return "fast" if self.fast_trusted else "checking"
+
+    async def read(self, page: Page, context: BrowserContext, url: str) -> PageRead:
+        """Open ``url`` and read it, in the cheapest way that gives the same answer."""
+        if self.fast_refused:
+            return await self.render(page, url)
+        quick = await self.fetch(context, url)
+        if quick.verdict.kind is not PageKind.ORDINARY:
+            return quick
+        facts = quick.facts
+        assert facts is not None
+        if facts.filled_by_script or facts.has_click_only or not facts.attachments:
+            return await self.render(page, url)
+        if self.fast_trusted:
+            return quick
+        rendered = await self.render(page, url)
+        self._compare(quick, rendered)
+        return rendered
+
+    def _compare(self, quick: PageRead, rendered: PageRead) -> None:
+        if rendered.verdict.kind is not PageKind.ORDINARY or rendered.facts is None:
+            return
+        fast_facts, live_facts = quick.facts, rendered.facts
+        assert fast_facts is not None
+        same = (
+            fast_facts.supplier == live_facts.supplier
+            and fast_facts.attachment_keys == live_facts.attachment_keys
+            and fast_facts.requisition_url == live_facts.requisition_url
+        )
+        if not same:
+            self.fast_refused = True
+            log.info("discovery_mode", mode="render", reason="fast reading differed", url=quick.url)
+            return
+        self.checks_passed += 1
+        if self.checks_passed >= self.checks_needed and not self.fast_trusted:
+            self.fast_trusted = True
+            log.info("discovery_mode", mode="fast", reason=f"{self.checks_passed} pages agreed")
+
+    async def fetch(self, context: BrowserContext, url: str) -> PageRead:
+        """Fetch the page's HTML without rendering and read it."""
+        try:
+            response = await context.request.get(
+                url, timeout=self.navigation_timeout_s * 1000, max_redirects=10
+            )
+            body = await response.text()
+            status, final_url = response.status, response.url
+            retry_after = response.headers.get("retry-after")
+            await response.dispose()
+        except PlaywrightTimeout as exc:
+            raise TransientError(
+                f"no answer within {self.navigation_timeout_s:.0f} s: {url}"
+            ) from exc
+        except PlaywrightError as exc:
+            if browser_fault(exc):
+                raise BrowserFaultError(str(exc).splitlines()[0]) from exc
+            raise TransientError(f"cannot fetch {url}: {str(exc).splitlines()[0]}") from exc
+        self.counts["fast"] += 1
+        return self._read(status, final_url, body, retry_after, "fast", rendered=False)
+
+    async def render(self, page: Page, url: str) -> PageRead:
+        """Navigate the worker's page to ``url`` and read the live DOM."""
+        started = time.monotonic()
+        try:
+            response = await page.goto(
+                url, wait_until="domcontentloaded", timeout=self.navigation_timeout_s * 1000
+            )
+            status = response.status if response is not None else 200
+            retry_after = await response.header_value("retry-after") if response else None
+            html = await page.content()
+            tree = parse_html(html)
+            facts = read_page(tree, page.url, self.markers)
+            if facts.filled_by_script:
+                html = await self._wait_until_filled(page, html)
+        except PlaywrightTimeout as exc:
+            raise TransientError(
+                f"page did not load within {self.navigation_timeout_s:.0f} s: {url}"
+            ) from exc
+        except PlaywrightError as exc:
+            if browser_fault(exc):
+                raise BrowserFaultError(str(exc).splitlines()[0]) from exc
+            raise TransientError(f"cannot open {url}: {str(exc).splitlines()[0]}") from exc
+        self.counts["render"] += 1
+        read = self._read(status, page.url, html, retry_after, "render", rendered=True)
+        log.debug("page_rendered", url=url, ms=round((time.monotonic() - started) * 1000))
+        return read
+
+    async def _wait_until_filled(self, page: Page, html: str) -> str:
+        """Wait (bounded) until the signs of a list still loading are gone."""
+        signs = ", ".join(self.markers.script_fill_selectors) or "#__never__"
+        texts = [text.lower() for text in self.markers.script_fill_texts]
+        try:
+            await page.wait_for_function(
+                """([signs, texts]) => !document.querySelector(signs) &&
+                    !texts.some(t => (document.body.innerText || '').toLowerCase().includes(t))""",
+                arg=[signs, texts],
+                timeout=self.script_fill_timeout_s * 1000,
+                polling=50,
+            )
+        except PlaywrightTimeout:
+            log.warning("script_fill_timeout", url=page.url, seconds=self.script_fill_timeout_s)
+        return await page.content()
+
+    def _read(
+        self,
+        status: int,
+        final_url: str,
+        html: str,
+        retry_after: str | None,
+        how: Literal["render", "fast"],
+        *,
+        rendered: bool,
+    ) -> PageRead:
+        tree = parse_html(html)
+        verdict = classify(status, final_url, tree, self.markers, retry_after)
+        facts = (
+            read_page(tree, final_url, self.markers) if verdict.kind is PageKind.ORDINARY else None
+        )
+        return PageRead(final_url, verdict, facts, how, rendered)

@@ -1,0 +1,85 @@
+"""What processing one PO produced: the typed result the pool, journal and report use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+
+class Outcome(StrEnum):
+    """Final outcome of one PO, as users already know them from the folder names."""
+
+    COMPLETED = "COMPLETED"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+    NO_ATTACHMENTS = "NO_ATTACHMENTS"
+    PO_NOT_FOUND = "PO_NOT_FOUND"
+    PR_NOT_ACCESSIBLE = "PR_NOT_ACCESSIBLE"
+    INVALID = "INVALID"
+
+    @property
+    def is_success(self) -> bool:
+        """COMPLETED and NO_ATTACHMENTS need no attention from the user."""
+        return self in (Outcome.COMPLETED, Outcome.NO_ATTACHMENTS)
+
+
+Source = Literal["PO", "PR"]
+
+
+@dataclass(frozen=True, slots=True)
+class SavedFile:
+    """One attachment saved on disk."""
+
+    name: str
+    path: Path
+    size: int
+    sha256: str
+    source: Source
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileProblem:
+    """One attachment that could not be saved, and why."""
+
+    url: str
+    name: str
+    reason: str
+    source: Source
+
+
+@dataclass(slots=True)
+class PoResult:
+    """Everything known about one PO after processing it."""
+
+    po_number: str
+    outcome: Outcome
+    supplier: str = ""
+    files: list[SavedFile] = field(default_factory=list)
+    problems: list[FileProblem] = field(default_factory=list)
+    message: str = ""
+    po_url: str = ""
+    pr_url: str = ""
+    folder: Path | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int = 1
+    mode: str = ""
+
+    @property
+    def found(self) -> int:
+        """Attachments found (saved or not)."""
+        return len(self.files) + len(self.problems)
+
+    @property
+    def downloaded(self) -> int:
+        return len(self.files)
+
+    @property
+    def seconds(self) -> float:
+        if self.started_at is None or self.finished_at is None:
+            return 0.0
+        return (self.finished_at - self.started_at).total_seconds()

@@ -1,0 +1,67 @@
+"""Shared fixtures: settings isolated from the machine, the real simulator, a real Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, Playwright, async_playwright
+from pydantic import SecretStr
+
+from coupa_async.browser import launch_browser
+from coupa_async.settings import Settings, load_settings
+from coupa_async.sim import SimConfig, Simulator
+
+
+def make_settings(tmp: Path, **overrides: object) -> Settings:
+    """Settings from defaults and ``overrides`` only: no environment, .env or config file."""
+    config = tmp / "empty.config"
+    config.write_text("")
+    return load_settings(
+        overrides, config_file=config, env_file=tmp / "absent.env", environ={}
+    ).settings
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    tmp = tmp_path_factory.mktemp("settings")
+    return make_settings(tmp, storage_state=str(tmp / "state.json"))
+
+
+@pytest.fixture(scope="session")
+async def sim() -> AsyncIterator[Simulator]:
+    """One varied catalog for the whole session (read-only: tests must not change faults)."""
+    async with Simulator(SimConfig(seed=11, pos=40)) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="session")
+def sim_settings(base_settings: Settings, sim: Simulator) -> Settings:
+    return base_settings.model_copy(
+        update={
+            "base_url": sim.base_url,
+            "username": sim.username,
+            "password": SecretStr(sim.password),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+async def playwright() -> AsyncIterator[Playwright]:
+    async with async_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+async def browser(playwright: Playwright, base_settings: Settings) -> AsyncIterator[Browser]:
+    chromium = await launch_browser(playwright, base_settings)
+    yield chromium
+    await chromium.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        yield session
