@@ -1,0 +1,30 @@
+"""Embedded Coupa simulator: a local aiohttp server that behaves like a Coupa tenant.
+
+Importing this package starts nothing; `Simulator(config)` serves a catalog of purchase
+orders, requisitions and files built deterministically from the seed.
+"""
+
+from .catalog import Catalog, ExpectedFile, SimFile, SimPO, SimRequisition
+from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, SimConfig
+from .faults import FAULT_NAMES, Faults
+from .runner import run_forever
+from .server import Simulator
+from .sessions import SESSION_COOKIE
+from .stats import Stats
+
+__all__ = [
+    "DEFAULT_PASSWORD",
+    "DEFAULT_USERNAME",
+    "FAULT_NAMES",
+    "SESSION_COOKIE",
+    "Catalog",
+    "ExpectedFile",
+    "Faults",
+    "SimConfig",
+    "SimFile",
+    "SimPO",
+    "SimRequisition",
+    "Simulator",
+    "Stats",
+    "run_forever",
+]

@@ -1,0 +1,436 @@
+"""The aiohttp application: routes, sign-in, pages, files and fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from .catalog import Catalog, SimFile
+from .config import SimConfig
+from .faults import (
+    BODY_FAULTS,
+    REQUEST_FAULTS,
+    Decision,
+    FaultInjector,
+    Faults,
+    retry_after_header,
+)
+from .pages import (
+    file_error_page,
+    home_page,
+    idp_page,
+    login_page,
+    not_found_page,
+    po_list_page,
+    po_page,
+    pr_page,
+    rate_limited_page,
+    server_error_page,
+)
+from .sessions import SESSION_COOKIE, SessionStore, safe_return_to
+from .stats import Stats
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+LOGIN_PATH = "/sessions/new"
+IDP_PATH = "/idp/saml/login"
+ACS_PATH = "/sso/acs"
+FILE_PREFIXES = ("/attachments/", "/file_download/", "/files/")
+_HTML = "text/html"
+_MAX_CACHED_PAGES = 100_000
+
+
+def classify(path: str) -> str:
+    """The request kind counted in the stats and matched against `Faults.kinds`."""
+    if path.startswith("/order_headers/"):
+        return "po_page"
+    if path.startswith(FILE_PREFIXES):
+        return "file"
+    if path.startswith("/requisition_headers/"):
+        return "pr_page"
+    if path == "/order_headers":
+        return "list"
+    if path.startswith("/sessions") or path == "/logout":
+        return "login"
+    if path.startswith(("/idp/", "/sso/")):
+        return "idp"
+    if path == "/":
+        return "home"
+    return "other"
+
+
+def _html(body: str | bytes, status: int = 200) -> web.Response:
+    data = body.encode() if isinstance(body, str) else body
+    return web.Response(body=data, status=status, content_type=_HTML, charset="utf-8")
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=302, headers={"Location": location})
+
+
+class SimApp:
+    """State and handlers of one simulator."""
+
+    def __init__(self, config: SimConfig, catalog: Catalog, stats: Stats) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.stats = stats
+        self.sessions = SessionStore(config)
+        self.injector = FaultInjector(config.seed)
+        self.stopping = asyncio.Event()
+        self._pages: dict[tuple[str, str], bytes] = {}
+        self._static: dict[str, bytes] = {}
+        self._catalog_json: bytes | None = None
+
+    # --- application --------------------------------------------------------------------------
+
+    def build(self) -> web.Application:
+        """The aiohttp application serving this simulator."""
+
+        @web.middleware
+        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            return await self._count_and_fault(request, handler)
+
+        app = web.Application(middlewares=[middleware], client_max_size=1024 * 1024)
+        r = app.router
+        r.add_get("/", self.home, allow_head=False)
+        r.add_get(LOGIN_PATH, self.login_form, allow_head=False)
+        r.add_post("/sessions", self.login_submit)
+        r.add_get("/sessions/destroy", self.logout, allow_head=False)
+        r.add_get("/logout", self.logout, allow_head=False)
+        r.add_get(IDP_PATH, self.idp_form, allow_head=False)
+        r.add_post(IDP_PATH, self.idp_submit)
+        r.add_get(ACS_PATH, self.acs, allow_head=False)
+        r.add_post(ACS_PATH, self.acs)
+        r.add_get("/order_headers", self.po_list, allow_head=False)
+        r.add_get("/order_headers/{number}", self.po, allow_head=False)
+        r.add_get("/requisition_headers/{number}", self.pr, allow_head=False)
+        for prefix in FILE_PREFIXES:
+            r.add_get(prefix + "{id}", self.file, allow_head=False)
+            r.add_get(prefix + "{id}/{name}", self.file, allow_head=False)
+        r.add_get("/__sim/stats", self.sim_stats, allow_head=False)
+        r.add_post("/__sim/reset", self.sim_reset)
+        r.add_get("/__sim/catalog", self.sim_catalog, allow_head=False)
+        r.add_post("/__sim/expire_sessions", self.sim_expire)
+        r.add_get("/__sim/faults", self.sim_faults, allow_head=False)
+        r.add_post("/__sim/faults", self.sim_faults)
+        r.add_post("/__sim/inject", self.sim_inject)
+        r.add_route("*", "/{tail:.*}", self.not_found)
+        return app
+
+    async def _count_and_fault(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/__sim/"):
+            return await handler(request)
+        kind = classify(path)
+        stats = self.stats
+        stats.begin(kind)
+        status: int | None = None
+        body_bytes = 0
+        try:
+            response = await self._request_fault(request, kind)
+            if response is None:
+                response = await handler(request)
+            status = response.status
+            if isinstance(response, web.Response) and isinstance(response.body, bytes):
+                body_bytes = len(response.body)
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            stats.end(status, body_bytes)
+
+    async def _request_fault(self, request: web.Request, kind: str) -> web.StreamResponse | None:
+        """Apply the faults decided before routing; None lets the request through."""
+        faults = self.config.faults
+        injector = self.injector
+        in_scope = kind in faults.kinds
+        if in_scope:
+            left = injector.penalty_remaining()
+            if left > 0:
+                self.stats.rate_limited += 1
+                self.stats.requests_during_retry_after += 1
+                return self._too_many(left)
+            delay = injector.delay(faults)
+            if delay > 0:
+                await asyncio.sleep(delay)
+        decision = injector.take(request.path_qs, REQUEST_FAULTS)
+        if decision is None and in_scope:
+            decision = injector.roll_request(faults)
+        if decision is None:
+            return None
+        self.stats.fault(decision.fault)
+        return await self._apply(decision, request, faults)
+
+    async def _apply(
+        self, decision: Decision, request: web.Request, faults: Faults
+    ) -> web.StreamResponse | None:
+        fault, params = decision.fault, decision.params
+        if fault in ("500", "503"):
+            return _html(server_error_page(int(fault)), status=int(fault))
+        if fault == "429":
+            seconds = float(
+                params.get("retry_after", params.get("seconds", faults.retry_after_seconds))
+            )
+            self.injector.start_penalty(seconds)
+            self.stats.rate_limited += 1
+            return self._too_many(seconds)
+        if fault == "hang":
+            seconds = params.get("seconds", faults.hang_seconds)
+            if await self._hang(seconds):
+                return _html(server_error_page(503), status=503)
+            return None  # a finite hang: then answer normally
+        if fault == "login_redirect":
+            return self._login_redirect(request)
+        raise AssertionError(fault)
+
+    async def _hang(self, seconds: float | None) -> bool:
+        """Wait `seconds` (None: until the client goes or the simulator stops).
+        True when cut short by the simulator stopping."""
+        try:
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def _too_many(self, seconds: float) -> web.Response:
+        response = _html(rate_limited_page(), status=429)
+        response.headers["Retry-After"] = retry_after_header(seconds)
+        return response
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    def _signed_in(self, request: web.Request) -> bool:
+        return self.sessions.use(request.cookies.get(SESSION_COOKIE))
+
+    def _login_redirect(self, request: web.Request) -> web.Response:
+        self.stats.login_redirects += 1
+        return _redirect(self._login_location(request.path_qs))
+
+    def _login_location(self, return_to: str) -> str:
+        if self.config.sso:
+            return f"{IDP_PATH}?RelayState={quote(return_to, safe='/')}"
+        return f"{LOGIN_PATH}?return_to={quote(return_to, safe='/')}"
+
+    def _start_session(self, location: str) -> web.Response:
+        response = _redirect(location)
+        response.set_cookie(
+            SESSION_COOKIE, self.sessions.create(), path="/", httponly=True, samesite="Lax"
+        )
+        self.stats.logins += 1
+        return response
+
+    def _credentials_ok(self, login: str, password: str) -> bool:
+        config = self.config
+        return login.strip().casefold() == config.username.casefold() and (
+            password == config.password
+        )
+
+    async def login_form(self, request: web.Request) -> web.StreamResponse:
+        return_to = safe_return_to(request.query.get("return_to"))
+        if self.config.sso:
+            return _redirect(self._login_location(return_to))
+        if self.sessions.use(request.cookies.get(SESSION_COOKIE)):
+            return _redirect(return_to)
+        return _html(login_page(self.sessions.issue_csrf(), return_to))
+
+    async def login_submit(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        return_to = safe_return_to(_field(form, "return_to") or request.query.get("return_to"))
+        if self.config.sso:
+            return _redirect(self._login_location(return_to))
+        if not self.sessions.check_csrf(_field(form, "authenticity_token")):
+            error = "Your session has expired. Please sign in again."
+            return _html(login_page(self.sessions.issue_csrf(), return_to, error))
+        if not self._credentials_ok(
+            _field(form, "user[login]") or "", _field(form, "user[password]") or ""
+        ):
+            error = "Invalid email or password"
+            return _html(login_page(self.sessions.issue_csrf(), return_to, error))
+        return self._start_session(return_to)
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        self.sessions.drop(request.cookies.get(SESSION_COOKIE))
+        response = _redirect(LOGIN_PATH)
+        response.del_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def idp_form(self, request: web.Request) -> web.StreamResponse:
+        return _html(idp_page(safe_return_to(request.query.get("RelayState"))))
+
+    async def idp_submit(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        relay = safe_return_to(_field(form, "RelayState") or request.query.get("RelayState"))
+        if not self._credentials_ok(_field(form, "username") or "", _field(form, "passwd") or ""):
+            return _html(
+                idp_page(relay, "Incorrect user ID or password. Type them again, and try again.")
+            )
+        token = self.sessions.issue_assertion(relay)
+        return _redirect(f"{ACS_PATH}?SAMLResponse={token}&RelayState={quote(relay, safe='/')}")
+
+    async def acs(self, request: web.Request) -> web.StreamResponse:
+        data: Any = request.query
+        if request.method == "POST":
+            data = {**request.query, **(await request.post())}
+        relay = safe_return_to(_field(data, "RelayState"))
+        if not self.sessions.redeem_assertion(_field(data, "SAMLResponse")):
+            return _redirect(self._login_location(relay))
+        return self._start_session(relay)
+
+    # --- pages --------------------------------------------------------------------------------
+
+    def _cached(self, key: str, render: Callable[[], str]) -> bytes:
+        page = self._static.get(key)
+        if page is None:
+            page = self._static[key] = render().encode()
+        return page
+
+    async def home(self, request: web.Request) -> web.StreamResponse:
+        if not self._signed_in(request):
+            return self._login_redirect(request)
+        return _html(self._cached("home", lambda: home_page(self.config.username, self.catalog)))
+
+    async def po_list(self, request: web.Request) -> web.StreamResponse:
+        if not self._signed_in(request):
+            return self._login_redirect(request)
+        return _html(self._cached("list", lambda: po_list_page(self.catalog)))
+
+    def _page(self, kind: str, number: str, origin: str, render: Callable[[], str]) -> bytes:
+        key = (f"{kind}:{number}", origin)
+        page = self._pages.get(key)
+        if page is None:
+            if len(self._pages) >= _MAX_CACHED_PAGES:
+                self._pages.clear()
+            page = self._pages[key] = render().encode()
+        return page
+
+    async def po(self, request: web.Request) -> web.StreamResponse:
+        if not self._signed_in(request):
+            return self._login_redirect(request)
+        number = request.match_info["number"]
+        po = self.catalog.find_po(number)
+        if po is None or po.page == "http_404":
+            return self._not_found_response()
+        origin = f"{request.scheme}://{request.host}"
+        return _html(self._page("po", number, origin, lambda: po_page(po, origin)))
+
+    async def pr(self, request: web.Request) -> web.StreamResponse:
+        if not self._signed_in(request):
+            return self._login_redirect(request)
+        number = request.match_info["number"]
+        pr = self.catalog.find_requisition(number)
+        if pr is None:
+            return self._not_found_response()
+        origin = f"{request.scheme}://{request.host}"
+        return _html(self._page("pr", number, origin, lambda: pr_page(pr, origin)))
+
+    def _not_found_response(self) -> web.Response:
+        return _html(self._cached("404", not_found_page), status=404)
+
+    async def not_found(self, request: web.Request) -> web.StreamResponse:
+        return self._not_found_response()
+
+    # --- files --------------------------------------------------------------------------------
+
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        if not self._signed_in(request):
+            return self._login_redirect(request)
+        raw_id = request.match_info["id"]
+        f = self.catalog.find_file(int(raw_id)) if raw_id.isdigit() else None
+        if f is None:
+            return self._not_found_response()
+        decision = self.injector.take(request.path_qs, BODY_FAULTS)
+        faults = self.config.faults
+        if decision is None and "file" in faults.kinds and self.injector.roll_reset(faults):
+            decision = Decision("reset", {})
+        if decision is not None:
+            self.stats.fault(decision.fault)
+        if f.serves_html or (decision is not None and decision.fault == "html_instead_of_file"):
+            return _html(self._cached("file_error", file_error_page))
+        cut: int | None = None
+        if decision is not None and decision.fault == "reset" and f.size > 0:
+            cut = min(int(decision.params.get("after_bytes", f.size // 2)), f.size - 1)
+        return await self._stream(request, f, cut)
+
+    async def _stream(
+        self, request: web.Request, f: SimFile, cut: int | None
+    ) -> web.StreamResponse:
+        """Send the file in chunks; with `cut`, send that many bytes and drop the connection."""
+        response = web.StreamResponse(headers={"Content-Type": f.content_type})
+        disposition = f.content_disposition
+        if disposition is not None:
+            response.headers["Content-Disposition"] = disposition
+        response.content_length = f.size
+        await response.prepare(request)
+        stats = self.stats
+        sent = 0
+        for chunk in f.chunks():
+            if cut is not None and sent + len(chunk) > cut:
+                chunk = chunk[: cut - sent]
+                if chunk:
+                    await response.write(chunk)
+                    stats.bytes_sent += len(chunk)
+                transport = request.transport
+                if transport is not None:
+                    transport.close()
+                raise asyncio.CancelledError  # nothing more to send on this connection
+            await response.write(chunk)
+            sent += len(chunk)
+            stats.bytes_sent += len(chunk)
+        await response.write_eof()
+        stats.files_completed += 1
+        return response
+
+    # --- /__sim -------------------------------------------------------------------------------
+
+    async def sim_stats(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.stats.snapshot())
+
+    async def sim_reset(self, request: web.Request) -> web.StreamResponse:
+        self.stats.reset()
+        return web.json_response(self.stats.snapshot())
+
+    async def sim_catalog(self, request: web.Request) -> web.StreamResponse:
+        if self._catalog_json is None:
+            # Hashing every file takes a moment for big catalogs: keep the loop free.
+            text = await asyncio.to_thread(self.catalog.to_json)
+            self._catalog_json = text.encode()
+        return web.Response(body=self._catalog_json, content_type="application/json")
+
+    async def sim_expire(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"expired": self.sessions.expire_all()})
+
+    async def sim_faults(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "POST":
+            changes = await request.json()
+            current = dataclasses.asdict(self.config.faults)
+            current.update(changes)
+            if isinstance(current.get("kinds"), list):
+                current["kinds"] = tuple(current["kinds"])
+            try:
+                self.config.faults = Faults(**current)
+            except (TypeError, ValueError) as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(dataclasses.asdict(self.config.faults))
+
+    async def sim_inject(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        try:
+            fault = body.pop("fault")
+            path_contains = body.pop("path_contains", "")
+            count = int(body.pop("count", 1))
+            self.injector.inject(fault, path_contains, count, **body)
+        except (KeyError, TypeError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"pending": len(self.injector.pending)})
+
+
+def _field(data: Any, name: str) -> str | None:
+    value = data.get(name)
+    return value if isinstance(value, str) else None

@@ -1,0 +1,816 @@
+"""The simulated tenant's data: purchase orders, requisitions, files and expected outcomes.
+
+Everything is derived from the seed. The first 30 POs of a varied catalog are a seed-dependent
+permutation of 30 fixed recipes that together cover every page, markup, trait, file-name and
+outcome variant, so any catalog of 30 or more POs holds each variant at least once; later POs
+repeat recipes chosen at random. The details (supplier, file names, sizes) are drawn from the
+seed too.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal, NamedTuple
+from urllib.parse import quote
+
+from .config import SimConfig
+from .content import CHUNK_SIZE, CONTENT_TYPES, FileType, content_sha256, iter_content
+
+Disposition = Literal["filename", "filename_star", "both", "none"]
+Markup = Literal[
+    "attachment_href",  # <a href="/attachments/ID">name</a>
+    "download_href",  # <a href="/file_download/ID">name</a>
+    "download_attr",  # <a href="/files/ID" download="name">Download</a>
+    "aria_title",  # <a href="/files/ID" aria-label="file attachment" title="name">Open</a>
+    "click_nav",  # <span role="button" data-file-id=ID>: script sets location.href
+    "click_anchor",  # <span role="button" data-file-id=ID>: script clicks a temporary <a download>
+    "icon",  # <a href="/attachments/ID/name"><i class="icon-paperclip"></i></a>
+]
+SupplierMarkup = Literal["data_attr", "class", "info", "testid", "none", "empty_first"]
+PageKind = Literal[
+    "ok",
+    "not_found",  # HTTP 200, h1 "Oops! We couldn't find what you wanted"
+    "not_authorized",  # HTTP 200, div.flash_error "You are not authorized to access this page"
+    "access_denied",  # HTTP 200, div.flash-error "Access denied"
+    "not_found_pt",  # HTTP 200, "Desculpe, não encontramos o que você procurava"
+    "error_explanation",  # HTTP 200, div#error_explanation and h1 "Sorry, ..."
+    "http_404",  # HTTP 404, "The page you were looking for doesn't exist"
+]
+PAGE_KINDS: tuple[PageKind, ...] = (
+    "ok",
+    "not_found",
+    "not_authorized",
+    "access_denied",
+    "not_found_pt",
+    "error_explanation",
+    "http_404",
+)
+Trait = Literal["toolbar", "notice", "script_denied", "lazy_attachments"]
+TRAITS: tuple[Trait, ...] = ("toolbar", "notice", "script_denied", "lazy_attachments")
+MARKUPS: tuple[Markup, ...] = (
+    "attachment_href",
+    "download_href",
+    "download_attr",
+    "aria_title",
+    "click_nav",
+    "click_anchor",
+    "icon",
+)
+SUPPLIER_MARKUPS: tuple[SupplierMarkup, ...] = (
+    "data_attr",
+    "class",
+    "info",
+    "testid",
+    "none",
+    "empty_first",
+)
+DISPOSITIONS: tuple[Disposition, ...] = ("filename", "filename_star", "both", "none")
+RequisitionKind = Literal["ok", "empty", "error"]
+RequisitionLink = Literal["number", "requisition", "purchase_requisition", "requisicao"]
+REQUISITION_LINKS: tuple[RequisitionLink, ...] = (
+    "number",
+    "requisition",
+    "purchase_requisition",
+    "requisicao",
+)
+Outcome = Literal[
+    "COMPLETED", "PARTIAL", "FAILED", "NO_ATTACHMENTS", "PO_NOT_FOUND", "PR_NOT_ACCESSIBLE"
+]
+Source = Literal["PO", "PR"]
+
+FILE_PATHS: tuple[str, ...] = ("/attachments/", "/file_download/", "/files/")
+FIRST_FILE_ID = 700_001
+FIRST_PR_NUMBER = 3_141_001
+BIG_FILE_RANGE = (20 * 1024 * 1024, 30 * 1024 * 1024)
+
+
+class ExpectedFile(NamedTuple):
+    """A file a correct downloader saves for a PO."""
+
+    sha256: str
+    size: int
+    source: Source
+    name: str
+
+
+@dataclass(eq=False)
+class SimFile:
+    """One attachment as served and as linked from its page."""
+
+    id: int
+    type: FileType
+    size: int
+    name: str  # the server's own name, sent in Content-Disposition unless disposition is none
+    label: str  # the name shown in the page markup
+    markup: Markup
+    disposition: Disposition
+    source: Source = "PO"
+    absolute: bool = False  # the page links the absolute URL
+    duplicate_link: bool = False  # linked a second time (absolute, download attribute)
+    serves_html: bool = False  # the URL answers an HTML error page with HTTP 200 instead
+    seed: int = 0
+
+    @property
+    def url_path(self) -> str:
+        """Path the page links to (click-only markups: the URL their script opens)."""
+        if self.markup == "attachment_href":
+            return f"/attachments/{self.id}"
+        if self.markup == "icon":
+            return f"/attachments/{self.id}/{quote(self.label)}"
+        if self.markup == "download_href" or self.markup == "click_anchor":
+            return f"/file_download/{self.id}"
+        if self.markup == "click_nav":
+            return f"/file_download/{self.id}?dl=1"
+        return f"/files/{self.id}"
+
+    @property
+    def has_href(self) -> bool:
+        """False for click-only elements, which have no URL in the markup."""
+        return self.markup not in ("click_nav", "click_anchor")
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.type]
+
+    @property
+    def ascii_name(self) -> str:
+        """The `filename=` fallback used next to `filename*` (disposition "both")."""
+        folded = unicodedata.normalize("NFKD", self.name).encode("ascii", "ignore").decode()
+        return "".join("_" if (c in '"\\' or ord(c) < 32 or ord(c) == 127) else c for c in folded)
+
+    @property
+    def content_disposition(self) -> str | None:
+        """The Content-Disposition header value, or None when the server sends none."""
+        star = "filename*=UTF-8''" + quote(self.name, safe="")
+        if self.disposition == "filename":
+            return f'attachment; filename="{self.name}"'
+        if self.disposition == "filename_star":
+            return f"attachment; {star}"
+        if self.disposition == "both":
+            return f'attachment; filename="{self.ascii_name}"; {star}'
+        return None
+
+    @property
+    def markup_names(self) -> tuple[str | None, str | None, str | None, str | None]:
+        """(download attribute, title, aria-label, link text) as the page shows them."""
+        label = self.label
+        if self.markup in ("attachment_href", "download_href"):
+            return None, None, None, label
+        if self.markup == "download_attr":
+            return label, None, None, "Download"
+        if self.markup == "aria_title":
+            return None, label, "file attachment", "Open"
+        if self.markup in ("click_nav", "click_anchor"):
+            return None, None, f"file attachment: {label}", label
+        return None, None, None, None  # icon: nothing but the URL
+
+    @property
+    def expected_name(self) -> str:
+        """The raw name per the reference's order: filename*, filename, download attribute,
+        title, aria-label, link text, last URL path segment."""
+        if self.disposition != "none":
+            return self.name
+        for candidate in self.markup_names:
+            if candidate and candidate.strip():
+                return candidate
+        return self.label  # the icon markup's last URL path segment, unquoted
+
+    @property
+    def is_pdf(self) -> bool:
+        """Whether the page shows this attachment as a PDF (decides the PR fallback)."""
+        return self.expected_name.lower().endswith(".pdf")
+
+    @cached_property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the file's bytes (computed on first use, then cached)."""
+        return content_sha256(self.seed, self.id, self.type, self.size)
+
+    def chunks(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """The file's bytes in pieces."""
+        return iter_content(self.seed, self.id, self.type, self.size, chunk_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "name": self.name,
+            "label": self.label,
+            "expected_name": self.expected_name,
+            "markup": self.markup,
+            "disposition": self.disposition,
+            "content_disposition": self.content_disposition,
+            "content_type": self.content_type,
+            "url_path": self.url_path,
+            "absolute": self.absolute,
+            "duplicate_link": self.duplicate_link,
+            "serves_html": self.serves_html,
+            "source": self.source,
+        }
+
+
+@dataclass(eq=False)
+class SimRequisition:
+    """A requisition (PR) page linked from a PO."""
+
+    number: str
+    kind: RequisitionKind
+    link: RequisitionLink  # text of the link on the PO page
+    absolute: bool  # the PO page links the absolute URL
+    files: tuple[SimFile, ...] = ()
+
+    @property
+    def url_path(self) -> str:
+        return f"/requisition_headers/{self.number}"
+
+    @property
+    def link_text(self) -> str:
+        return {
+            "number": f"Requisition #{self.number}",
+            "requisition": "Requisition",
+            "purchase_requisition": "Purchase Requisition",
+            "requisicao": "Requisição",
+        }[self.link]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "kind": self.kind,
+            "link": self.link,
+            "link_text": self.link_text,
+            "absolute": self.absolute,
+            "url_path": self.url_path,
+            "files": [f.to_dict() for f in self.files],
+        }
+
+
+@dataclass(eq=False)
+class SimPO:
+    """One purchase order: how its page looks and what a correct downloader ends with."""
+
+    number: str
+    index: int
+    recipe: str
+    page: PageKind
+    supplier: str | None  # the name on the page; None when the page shows none
+    supplier_markup: SupplierMarkup
+    traits: frozenset[Trait] = frozenset()
+    files: tuple[SimFile, ...] = ()
+    requisition: SimRequisition | None = None
+    lazy_delay_ms: int = 0  # lazy_attachments: delay before the script inserts the links
+    expected_outcome: Outcome = field(init=False)
+    uses_requisition: bool = field(init=False)  # a correct downloader opens the PR page
+
+    def __post_init__(self) -> None:
+        self.expected_outcome, self.uses_requisition = _expected(self)
+
+    @property
+    def url_path(self) -> str:
+        return f"/order_headers/{self.number}"
+
+    @property
+    def is_error_page(self) -> bool:
+        return self.page != "ok"
+
+    @property
+    def expected_supplier(self) -> str | None:
+        """The supplier a downloader reads from the page; None when the page has none."""
+        return None if self.is_error_page else self.supplier
+
+    @property
+    def expected_found(self) -> int:
+        """Attachments found on the pages a correct downloader visits (distinct URLs)."""
+        if self.is_error_page:
+            return 0
+        found = len(self.files)
+        if self.uses_requisition and self.requisition and self.requisition.kind == "ok":
+            found += len(self.requisition.files)
+        return found
+
+    @property
+    def saved_files(self) -> tuple[SimFile, ...]:
+        """The files a correct downloader saves, PO files first."""
+        if self.is_error_page:
+            return ()
+        saved = [f for f in self.files if not f.serves_html]
+        pr = self.requisition
+        if self.uses_requisition and pr is not None and pr.kind == "ok":
+            saved += [f for f in pr.files if not f.serves_html]
+        return tuple(saved)
+
+    @property
+    def expected_files(self) -> list[ExpectedFile]:
+        """(sha256, size, source, raw name) of every file a correct downloader saves."""
+        return [ExpectedFile(f.sha256, f.size, f.source, f.expected_name) for f in self.saved_files]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "url_path": self.url_path,
+            "recipe": self.recipe,
+            "page": self.page,
+            "supplier": self.supplier,
+            "supplier_markup": self.supplier_markup,
+            "traits": sorted(self.traits),
+            "lazy_delay_ms": self.lazy_delay_ms,
+            "files": [f.to_dict() for f in self.files],
+            "requisition": self.requisition.to_dict() if self.requisition else None,
+            "expected_outcome": self.expected_outcome,
+            "expected_supplier": self.expected_supplier,
+            "expected_found": self.expected_found,
+            "uses_requisition": self.uses_requisition,
+            "expected_files": [f._asdict() for f in self.expected_files],
+        }
+
+
+def _saved_status(files: Sequence[SimFile]) -> Outcome:
+    saved = sum(1 for f in files if not f.serves_html)
+    if saved == len(files):
+        return "COMPLETED"
+    return "PARTIAL" if saved else "FAILED"
+
+
+def _expected(po: SimPO) -> tuple[Outcome, bool]:
+    """The outcome per the reference, and whether the requisition is visited."""
+    if po.page != "ok":
+        return "PO_NOT_FOUND", False
+    files = po.files
+    if files and any(f.is_pdf for f in files):
+        return _saved_status(files), False
+    pr = po.requisition
+    if pr is None:
+        return ("NO_ATTACHMENTS" if not files else _saved_status(files)), False
+    if pr.kind == "error":
+        return "PR_NOT_ACCESSIBLE", True
+    if not pr.files:
+        return ("NO_ATTACHMENTS" if not files else _saved_status(files)), True
+    return _saved_status([*files, *pr.files]), True
+
+
+class Catalog:
+    """All POs, requisitions and files of one simulated tenant."""
+
+    def __init__(self, pos: Sequence[SimPO], *, seed: int, profile: str) -> None:
+        self.seed = seed
+        self.profile = profile
+        self.pos: list[SimPO] = list(pos)
+        self._pos = {po.number: po for po in self.pos}
+        self._prs: dict[str, SimRequisition] = {}
+        self._files: dict[int, SimFile] = {}
+        for po in self.pos:
+            for f in po.files:
+                self._files[f.id] = f
+            if po.requisition is not None:
+                self._prs[po.requisition.number] = po.requisition
+                for f in po.requisition.files:
+                    self._files[f.id] = f
+
+    @classmethod
+    def build(cls, config: SimConfig) -> Catalog:
+        """The catalog for a configuration (cheap: no file bytes are generated)."""
+        return _Builder(config).build()
+
+    def po(self, number: str | int) -> SimPO:
+        """The PO with this number (digits). Raises KeyError when there is none."""
+        return self._pos[str(number)]
+
+    def requisition(self, number: str | int) -> SimRequisition:
+        """The requisition with this number. Raises KeyError when there is none."""
+        return self._prs[str(number)]
+
+    def file(self, file_id: int | str) -> SimFile:
+        """The file with this id. Raises KeyError when there is none."""
+        return self._files[int(file_id)]
+
+    @property
+    def requisitions(self) -> list[SimRequisition]:
+        return list(self._prs.values())
+
+    @property
+    def files(self) -> list[SimFile]:
+        return list(self._files.values())
+
+    def find_po(self, number: str) -> SimPO | None:
+        return self._pos.get(number)
+
+    def find_requisition(self, number: str) -> SimRequisition | None:
+        return self._prs.get(number)
+
+    def find_file(self, file_id: int) -> SimFile | None:
+        return self._files.get(file_id)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for a person: POs by outcome, files, total bytes."""
+        outcomes: dict[str, int] = {}
+        for po in self.pos:
+            outcomes[po.expected_outcome] = outcomes.get(po.expected_outcome, 0) + 1
+        return {
+            "seed": self.seed,
+            "profile": self.profile,
+            "pos": len(self.pos),
+            "first_po": self.pos[0].number if self.pos else None,
+            "last_po": self.pos[-1].number if self.pos else None,
+            "requisitions": len(self._prs),
+            "files": len(self._files),
+            "bytes": sum(f.size for f in self._files.values()),
+            "outcomes": dict(sorted(outcomes.items())),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, JSON-ready (computes every file's SHA-256 on first call)."""
+        return {
+            "seed": self.seed,
+            "profile": self.profile,
+            "summary": self.summary(),
+            "pos": [po.to_dict() for po in self.pos],
+        }
+
+    def to_json(self) -> str:
+        """`to_dict()` as JSON text; the same seed and settings give the same text."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True, indent=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation
+
+
+@dataclass(frozen=True)
+class _FileSpec:
+    type: FileType
+    markup: Markup = "attachment_href"
+    disposition: Disposition = "filename"
+    name: str | None = None  # server name; drawn at random when None
+    label: str | None = None  # markup name; the server name when None
+    serves_html: bool = False
+    duplicate_link: bool = False
+    big: bool = False
+    size: int | None = None
+    absolute: bool | None = None  # drawn at random when None
+
+
+@dataclass(frozen=True)
+class _PRSpec:
+    kind: RequisitionKind
+    link: RequisitionLink
+    absolute: bool = False
+    files: tuple[_FileSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    name: str
+    page: PageKind = "ok"
+    supplier_markup: SupplierMarkup = "data_attr"
+    supplier: str | None = None  # drawn at random when None
+    traits: tuple[Trait, ...] = ()
+    files: tuple[_FileSpec, ...] = ()
+    pr: _PRSpec | None = None
+
+
+F = _FileSpec
+LONG_NAME = ("Quarterly maintenance agreement and service level annex " * 6)[:296] + ".pdf"
+
+RECIPES: tuple[_Recipe, ...] = (
+    # Error pages.
+    _Recipe("error_oops", page="not_found"),
+    _Recipe("error_not_authorized", page="not_authorized"),
+    _Recipe("error_access_denied", page="access_denied"),
+    _Recipe("error_portuguese", page="not_found_pt"),
+    _Recipe("error_explanation", page="error_explanation"),
+    _Recipe("error_http_404", page="http_404"),
+    # Ordinary pages, one markup family each.
+    _Recipe(
+        "plain_links",
+        supplier_markup="data_attr",
+        files=(F("pdf", "attachment_href"), F("docx", "download_href", "none")),
+    ),
+    _Recipe(
+        "download_attr_and_title",
+        supplier_markup="class",
+        traits=("toolbar",),
+        files=(
+            F("pdf", "download_attr", "none"),
+            F("xlsx", "aria_title", "filename_star", name="Relatório final.xlsx"),
+        ),
+    ),
+    _Recipe(
+        "click_nav",
+        supplier_markup="info",
+        traits=("notice",),
+        files=(F("pdf", "click_nav", "filename"), F("msg", "attachment_href", "both")),
+    ),
+    _Recipe(
+        "click_anchor",
+        supplier_markup="testid",
+        traits=("script_denied",),
+        files=(
+            F("pdf", "click_anchor", "filename_star", name="Relatório final.pdf"),
+            F("txt", "attachment_href", "filename", name="note.txt", size=7),
+        ),
+    ),
+    _Recipe(
+        "lazy_no_supplier",
+        supplier_markup="none",
+        traits=("lazy_attachments",),
+        files=(F("pdf", "attachment_href"), F("pdf", "download_href", "both")),
+    ),
+    _Recipe(
+        "duplicate_link",
+        supplier_markup="empty_first",
+        files=(
+            F("pdf", "attachment_href", "both", duplicate_link=True),
+            F("docx", "download_href"),
+        ),
+    ),
+    _Recipe(
+        "duplicate_names",
+        supplier_markup="data_attr",
+        supplier="Müller & Söhne GmbH",
+        files=(
+            F("pdf", "attachment_href", "filename", name="invoice.pdf"),
+            F("pdf", "download_href", "filename", name="invoice.pdf"),
+        ),
+    ),
+    _Recipe(
+        "hostile_names_a",
+        supplier_markup="class",
+        supplier="A/B Trading: Ltd",
+        files=(
+            F("pdf", "attachment_href", "filename", name="../../x.pdf"),
+            F("pdf", "download_href", "filename_star", name="C:\\x.pdf"),
+            F("pdf", "download_attr", "none", name="CON.pdf"),
+        ),
+    ),
+    _Recipe(
+        "hostile_names_b",
+        supplier_markup="info",
+        files=(
+            F("pdf", "attachment_href", "filename", name=LONG_NAME),
+            F("pdf", "download_href", "filename_star", name="Scan\x07\tpage 1.pdf", label="Scan"),
+            F("pdf", "aria_title", "filename_star", name='Quote <draft>: "v2" | ok? *&.pdf'),
+        ),
+    ),
+    _Recipe(
+        "big_file",
+        supplier_markup="testid",
+        files=(F("pdf", "attachment_href", "filename", big=True), F("docx", "icon", "none")),
+    ),
+    _Recipe(
+        "partial_html_instead",
+        supplier_markup="data_attr",
+        files=(F("pdf", "attachment_href"), F("docx", "download_href", serves_html=True)),
+    ),
+    _Recipe(
+        "failed_html_instead",
+        supplier_markup="class",
+        files=(
+            F("pdf", "attachment_href", serves_html=True),
+            F("pdf", "download_href", "none", serves_html=True),
+        ),
+    ),
+    _Recipe("no_attachments", supplier_markup="info"),
+    _Recipe(
+        "pr_empty_no_files",
+        supplier_markup="testid",
+        pr=_PRSpec("empty", "number"),
+    ),
+    _Recipe(
+        "pr_files_no_po_files",
+        supplier_markup="none",
+        pr=_PRSpec(
+            "ok",
+            "requisition",
+            files=(F("pdf", "attachment_href"), F("msg", "download_href", "filename_star")),
+        ),
+    ),
+    _Recipe(
+        "pr_files_po_not_pdf",
+        supplier_markup="empty_first",
+        files=(F("docx", "attachment_href"),),
+        pr=_PRSpec(
+            "ok",
+            "purchase_requisition",
+            absolute=True,
+            files=(F("pdf", "download_attr", "none"), F("xlsx", "aria_title", "both")),
+        ),
+    ),
+    _Recipe(
+        "pr_error_no_files",
+        supplier_markup="data_attr",
+        pr=_PRSpec("error", "requisicao"),
+    ),
+    _Recipe(
+        "pr_error_po_not_pdf",
+        supplier_markup="class",
+        files=(F("xlsx", "download_href"),),
+        pr=_PRSpec("error", "number", absolute=True),
+    ),
+    _Recipe(
+        "pr_empty_po_not_pdf",
+        supplier_markup="info",
+        files=(F("txt", "attachment_href"),),
+        pr=_PRSpec("empty", "requisition"),
+    ),
+    _Recipe(
+        "pdf_with_pr_link",
+        supplier_markup="testid",
+        files=(F("pdf", "attachment_href"),),
+        pr=_PRSpec("ok", "number", files=(F("pdf", "attachment_href"),)),
+    ),
+    _Recipe(
+        "not_pdf_no_pr",
+        supplier_markup="none",
+        files=(F("msg", "attachment_href", "both"), F("xlsx", "download_href")),
+    ),
+    _Recipe(
+        "all_traits",
+        supplier_markup="empty_first",
+        traits=("toolbar", "lazy_attachments", "notice"),
+        files=(
+            F("pdf", "click_nav", "both"),
+            F("pdf", "download_attr", "none"),
+            F("docx", "click_anchor", "filename"),
+        ),
+    ),
+    _Recipe(
+        "toolbar_titles",
+        supplier_markup="data_attr",
+        traits=("toolbar", "script_denied"),
+        files=(F("pdf", "aria_title", "none"), F("pdf", "aria_title", "filename_star")),
+    ),
+    _Recipe(
+        "many_files",
+        supplier_markup="class",
+        files=(
+            F("pdf", "attachment_href"),
+            F("pdf", "download_href", "filename_star"),
+            F("docx", "download_attr", "none"),
+            F("xlsx", "attachment_href", "both"),
+            F("msg", "download_href"),
+            F("txt", "icon", "none"),
+        ),
+    ),
+)
+RECIPES_BY_NAME = {r.name: r for r in RECIPES}
+
+SUPPLIERS: tuple[str, ...] = (
+    "Acme Industrial Supply",
+    "Müller & Söhne GmbH",
+    "A/B Trading: Ltd",
+    "Société Générale d'Équipement",
+    "Northwind Traders",
+    "Café Paulista Ltda.",
+    "O'Brien & Sons",
+    "Global Parts Co.",
+    "São João Logística S.A.",
+    "Nordic Steel AB",
+    "Zürich Precision AG",
+    "Kowalski i Synowie Sp. z o.o.",
+    "Blue Ocean Shipping Inc.",
+    "Østergaard Consulting ApS",
+    "Initech LLC",
+)
+
+_NAME_STEMS: dict[str, tuple[str, ...]] = {
+    "pdf": ("Purchase Order", "Quote", "Invoice", "Scan_0001", "Proposta comercial", "Angebot"),
+    "msg": ("RE Order confirmation", "FW: Delivery date", "Approval"),
+    "docx": ("Delivery note", "Statement of work", "Contrato de serviço"),
+    "xlsx": ("Price list", "Cotização 2024", "Bill of materials"),
+    "txt": ("notes", "readme", "shipping"),
+}
+
+
+class _Builder:
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.seed = config.seed
+        self.rng = random.Random(f"coupa-sim-catalog:{config.seed}:{config.profile}")
+        self.next_file_id = FIRST_FILE_ID
+
+    def build(self) -> Catalog:
+        c = self.config
+        if c.profile == "uniform":
+            pos = [self._uniform_po(i) for i in range(c.pos)]
+        else:
+            order = list(RECIPES)
+            self.rng.shuffle(order)
+            repeatable = [r for r in RECIPES if not any(f.big for f in r.files)]
+            pos = []
+            for i in range(c.pos):
+                recipe = order[i] if i < len(order) else self.rng.choice(repeatable)
+                pos.append(self._po(i, recipe))
+        return Catalog(pos, seed=c.seed, profile=c.profile)
+
+    def _number(self, index: int) -> str:
+        return str(self.config.first_po_number + index)
+
+    def _uniform_po(self, index: int) -> SimPO:
+        c = self.config
+        files = []
+        for k in range(c.uniform_files):
+            name = f"document_{k + 1}.pdf"
+            files.append(
+                SimFile(
+                    id=self._file_id(),
+                    type="pdf",
+                    size=c.uniform_file_size,
+                    name=name,
+                    label=name,
+                    markup="attachment_href",
+                    disposition="filename",
+                    seed=self.seed,
+                )
+            )
+        return SimPO(
+            number=self._number(index),
+            index=index,
+            recipe="uniform",
+            page="ok",
+            supplier=SUPPLIERS[index % len(SUPPLIERS)],
+            supplier_markup="data_attr",
+            files=tuple(files),
+        )
+
+    def _po(self, index: int, recipe: _Recipe) -> SimPO:
+        rng = self.rng
+        ok = recipe.page == "ok"
+        supplier: str | None = None
+        if ok and recipe.supplier_markup != "none":
+            supplier = recipe.supplier or rng.choice(SUPPLIERS)
+        files = tuple(self._file(spec, "PO") for spec in recipe.files)
+        pr = None
+        if recipe.pr is not None:
+            spec = recipe.pr
+            pr = SimRequisition(
+                number=str(FIRST_PR_NUMBER + index),
+                kind=spec.kind,
+                link=spec.link,
+                absolute=spec.absolute,
+                files=tuple(self._file(f, "PR") for f in spec.files),
+            )
+        traits = frozenset(recipe.traits)
+        return SimPO(
+            number=self._number(index),
+            index=index,
+            recipe=recipe.name,
+            page=recipe.page,
+            supplier=supplier,
+            supplier_markup=recipe.supplier_markup if ok else "none",
+            traits=traits,
+            files=files,
+            requisition=pr,
+            lazy_delay_ms=rng.randint(100, 400) if "lazy_attachments" in traits else 0,
+        )
+
+    def _file_id(self) -> int:
+        file_id = self.next_file_id
+        self.next_file_id += 1
+        return file_id
+
+    def _file(self, spec: _FileSpec, source: Source) -> SimFile:
+        rng = self.rng
+        name = spec.name or self._random_name(spec.type, spec.markup)
+        if spec.size is not None:
+            size = spec.size
+        elif spec.big:
+            size = rng.randint(*BIG_FILE_RANGE)
+        else:
+            size = self._random_size(spec.type)
+        absolute = spec.absolute if spec.absolute is not None else rng.random() < 0.25
+        return SimFile(
+            id=self._file_id(),
+            type=spec.type,
+            size=size,
+            name=name,
+            label=spec.label or name,
+            markup=spec.markup,
+            disposition=spec.disposition,
+            source=source,
+            absolute=absolute and spec.markup not in ("click_nav", "click_anchor"),
+            duplicate_link=spec.duplicate_link,
+            serves_html=spec.serves_html,
+            seed=self.seed,
+        )
+
+    def _random_name(self, file_type: str, markup: Markup) -> str:
+        rng = self.rng
+        stem = rng.choice(_NAME_STEMS[file_type])
+        if markup == "icon":  # the name travels in the URL path: keep it URL-safe
+            return f"{stem.replace(' ', '_').replace(':', '')}_{rng.randint(1, 999)}.{file_type}"
+        if rng.random() < 0.5:
+            stem = f"{stem} {rng.randint(1000, 99999)}"
+        return f"{stem}.{file_type}"
+
+    def _random_size(self, file_type: str) -> int:
+        rng = self.rng
+        if file_type == "txt":
+            return rng.randint(5, 4000)
+        low = 1024 if file_type == "pdf" else 200
+        # Log-uniform between ~1 KB and ~3 MB: mostly small files, a few larger ones.
+        return max(low, int(10 ** rng.uniform(3.0, 6.5)))

@@ -1,0 +1,136 @@
+"""Command-line front of the simulator: `python -m coupa_async.sim` (and the main CLI's `sim`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, SimConfig
+from .faults import DEFAULT_FAULT_KINDS, Faults
+from .runner import run_forever
+from .server import Simulator
+
+
+def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the simulator's options to `parser`."""
+    d = SimConfig()
+    f = Faults()
+    g = parser.add_argument_group("simulator")
+    g.add_argument("--host", default=d.host, help="address to bind (default %(default)s)")
+    g.add_argument("--port", type=int, default=d.port, help="port; 0 picks a free one")
+    g.add_argument("--seed", type=int, default=d.seed, help="catalog seed (default %(default)s)")
+    g.add_argument("--pos", type=int, default=d.pos, help="number of POs (default %(default)s)")
+    g.add_argument("--profile", choices=("varied", "uniform"), default=d.profile)
+    g.add_argument("--uniform-files", type=int, default=d.uniform_files, help="files per PO")
+    g.add_argument(
+        "--uniform-file-size", type=int, default=d.uniform_file_size, help="bytes per file"
+    )
+    g.add_argument("--username", default=DEFAULT_USERNAME)
+    g.add_argument("--password", default=DEFAULT_PASSWORD)
+    g.add_argument("--sso", action="store_true", help="sign in through a fake identity provider")
+    g.add_argument("--session-ttl", type=float, default=None, metavar="SECONDS")
+    g.add_argument("--session-max-requests", type=int, default=None, metavar="N")
+    g = parser.add_argument_group("simulator faults")
+    g.add_argument("--latency-ms", type=float, default=f.latency_ms)
+    g.add_argument("--jitter-ms", type=float, default=f.jitter_ms)
+    g.add_argument("--error-rate", type=float, default=f.error_rate, help="share of 500/503")
+    g.add_argument("--rate-limit-rate", type=float, default=f.rate_limit_rate, help="share of 429")
+    g.add_argument("--retry-after", type=float, default=f.retry_after_seconds, metavar="SECONDS")
+    g.add_argument("--hang-rate", type=float, default=f.hang_rate)
+    g.add_argument(
+        "--hang-seconds", type=float, default=None, help="default: until the client gives up"
+    )
+    g.add_argument("--reset-rate", type=float, default=f.reset_rate, help="share of cut downloads")
+    g.add_argument(
+        "--fault-kinds",
+        default=",".join(DEFAULT_FAULT_KINDS),
+        help="request kinds faults apply to (default %(default)s)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    """The `SimConfig` described by parsed `add_sim_arguments` options."""
+    faults = Faults(
+        latency_ms=args.latency_ms,
+        jitter_ms=args.jitter_ms,
+        error_rate=args.error_rate,
+        rate_limit_rate=args.rate_limit_rate,
+        retry_after_seconds=args.retry_after,
+        hang_rate=args.hang_rate,
+        hang_seconds=args.hang_seconds,
+        reset_rate=args.reset_rate,
+        kinds=tuple(k.strip() for k in args.fault_kinds.split(",") if k.strip()),
+    )
+    return SimConfig(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        pos=args.pos,
+        username=args.username,
+        password=args.password,
+        sso=args.sso,
+        session_ttl_seconds=args.session_ttl,
+        session_max_requests=args.session_max_requests,
+        profile=args.profile,
+        uniform_files=args.uniform_files,
+        uniform_file_size=args.uniform_file_size,
+        faults=faults,
+    )
+
+
+def describe(sim: Simulator) -> str:
+    """What a person needs to use a running simulator."""
+    s = sim.catalog.summary()
+    outcomes = ", ".join(f"{k} {v}" for k, v in s["outcomes"].items())
+    lines = [
+        f"Coupa simulator listening on {sim.base_url}",
+        f"  sign in:  {sim.username} / {sim.password}"
+        + ("  (SSO through the fake identity provider)" if sim.config.sso else ""),
+        f"  catalog:  seed {s['seed']}, {s['profile']} profile, {s['pos']} POs "
+        f"({s['first_po']}..{s['last_po']}), {s['requisitions']} requisitions, "
+        f"{s['files']} files, {s['bytes'] / 1e6:.1f} MB",
+        f"  expected: {outcomes}",
+        f"  stats:    {sim.base_url}/__sim/stats   catalog: {sim.base_url}/__sim/catalog",
+        "Press Ctrl+C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+async def _serve(config: SimConfig) -> None:
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if task is not None:
+        with contextlib.suppress(NotImplementedError):  # no SIGTERM handlers on Windows
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    await run_forever(config, on_ready=lambda sim: print(describe(sim), flush=True))
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    """Run the simulator described by `args` until Ctrl+C (or SIGTERM); returns an exit code."""
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(config))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    except OSError as exc:
+        print(f"error: cannot serve on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 1
+    print("Coupa simulator stopped.", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m coupa_async.sim`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m coupa_async.sim", description="Run the embedded Coupa simulator."
+    )
+    add_sim_arguments(parser)
+    return run_sim(parser.parse_args(argv))

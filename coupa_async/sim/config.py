@@ -1,0 +1,50 @@
+"""Simulator configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .faults import Faults
+
+Profile = Literal["varied", "uniform"]
+
+DEFAULT_USERNAME = "buyer@example.com"
+DEFAULT_PASSWORD = "coupa-sim-password"
+FIRST_PO_NUMBER = 15262984
+
+
+@dataclass
+class SimConfig:
+    """Everything that shapes one simulator: address, catalog, sign-in and faults.
+
+    `port=0` binds a free port. `faults` (and the session limits) may be changed while the
+    simulator runs; the catalog is built once from `seed`, `pos` and `profile`.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    seed: int = 1
+    pos: int = 60
+    username: str = DEFAULT_USERNAME
+    password: str = DEFAULT_PASSWORD
+    sso: bool = False
+    session_ttl_seconds: float | None = None
+    session_max_requests: int | None = None
+    profile: Profile = "varied"
+    uniform_files: int = 3
+    uniform_file_size: int = 50_000
+    faults: Faults = field(default_factory=Faults)
+    first_po_number: int = FIRST_PO_NUMBER
+
+    def __post_init__(self) -> None:
+        if self.profile not in ("varied", "uniform"):
+            raise ValueError(f"profile must be 'varied' or 'uniform', got {self.profile!r}")
+        if self.pos < 0:
+            raise ValueError("pos must be >= 0")
+        if self.uniform_files < 0 or self.uniform_file_size < 0:
+            raise ValueError("uniform_files and uniform_file_size must be >= 0")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be between 0 and 65535")
+        if not 10_000_000 <= self.first_po_number <= 10**8 - max(self.pos, 1):
+            raise ValueError("PO numbers must stay 8 digits")

@@ -1,0 +1,151 @@
+"""Fault configuration and injection: latency, server errors, rate limits, hangs, resets."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FaultName = Literal["500", "503", "429", "hang", "reset", "html_instead_of_file", "login_redirect"]
+FAULT_NAMES: frozenset[str] = frozenset(
+    {"500", "503", "429", "hang", "reset", "html_instead_of_file", "login_redirect"}
+)
+# Faults decided before the handler runs; the others alter a file response while it is served.
+REQUEST_FAULTS: frozenset[str] = frozenset({"500", "503", "429", "hang", "login_redirect"})
+BODY_FAULTS: frozenset[str] = frozenset({"reset", "html_instead_of_file"})
+
+DEFAULT_FAULT_KINDS: tuple[str, ...] = ("po_page", "pr_page", "file")
+
+
+@dataclass
+class Faults:
+    """Random faults, all off by default. Mutable while the simulator runs.
+
+    `kinds` names the request kinds the random faults (and the 429 penalty) apply to; the
+    simulator's own `/__sim/*` endpoints are never faulted.
+    """
+
+    latency_ms: float = 0
+    jitter_ms: float = 0
+    error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    retry_after_seconds: float = 2
+    hang_rate: float = 0.0
+    hang_seconds: float | None = None
+    reset_rate: float = 0.0
+    kinds: tuple[str, ...] = field(default=DEFAULT_FAULT_KINDS)
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "rate_limit_rate", "hang_rate", "reset_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"Faults.{name} must be between 0 and 1, got {value}")
+        if self.latency_ms < 0 or self.jitter_ms < 0 or self.retry_after_seconds < 0:
+            raise ValueError("Faults latency_ms, jitter_ms and retry_after_seconds must be >= 0")
+
+
+@dataclass
+class Injection:
+    """A fault queued for the next `remaining` requests whose path contains `path_contains`."""
+
+    fault: str
+    path_contains: str
+    remaining: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a fault does to one request."""
+
+    fault: str
+    params: dict[str, Any]
+
+
+class FaultInjector:
+    """Decides, reproducibly, which requests get which fault.
+
+    Random draws come from one `random.Random` seeded from the simulator seed, so the same
+    sequence of requests meets the same faults.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self.rng = random.Random(f"coupa-sim-faults:{seed}")
+        self._injections: list[Injection] = []
+        self._penalty_until = 0.0
+
+    def inject(self, fault: str, path_contains: str = "", count: int = 1, **params: Any) -> None:
+        """Queue `fault` for the next `count` requests whose path+query contains the text."""
+        if fault not in FAULT_NAMES:
+            raise ValueError(f"unknown fault {fault!r}; choose from {sorted(FAULT_NAMES)}")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        self._injections.append(Injection(fault, path_contains, count, dict(params)))
+
+    def clear(self) -> None:
+        """Drop pending injections and any rate-limit penalty."""
+        self._injections.clear()
+        self._penalty_until = 0.0
+
+    @property
+    def pending(self) -> list[Injection]:
+        """Injections not yet used up."""
+        return [i for i in self._injections if i.remaining > 0]
+
+    def take(self, path_qs: str, faults: Iterable[str]) -> Decision | None:
+        """Use one count of the first pending injection matching the path and fault set."""
+        if not self._injections:
+            return None
+        wanted = frozenset(faults)
+        for injection in self._injections:
+            if injection.fault in wanted and injection.path_contains in path_qs:
+                injection.remaining -= 1
+                if injection.remaining <= 0:
+                    self._injections.remove(injection)
+                return Decision(injection.fault, injection.params)
+        return None
+
+    def penalty_remaining(self) -> float:
+        """Seconds left of the current Retry-After penalty (0 when none)."""
+        if self._penalty_until == 0.0:
+            return 0.0
+        left = self._penalty_until - time.monotonic()
+        if left <= 0:
+            self._penalty_until = 0.0
+            return 0.0
+        return left
+
+    def start_penalty(self, seconds: float) -> None:
+        """Refuse further requests with 429 for `seconds`."""
+        self._penalty_until = max(self._penalty_until, time.monotonic() + seconds)
+
+    def delay(self, faults: Faults) -> float:
+        """Seconds of latency for one request."""
+        if faults.latency_ms <= 0 and faults.jitter_ms <= 0:
+            return 0.0
+        jitter = self.rng.uniform(0, faults.jitter_ms) if faults.jitter_ms > 0 else 0.0
+        return (faults.latency_ms + jitter) / 1000.0
+
+    def roll_request(self, faults: Faults) -> Decision | None:
+        """Draw the random request faults: hang, then 429, then 500/503."""
+        rng = self.rng
+        if faults.hang_rate > 0 and rng.random() < faults.hang_rate:
+            return Decision("hang", {"seconds": faults.hang_seconds})
+        if faults.rate_limit_rate > 0 and rng.random() < faults.rate_limit_rate:
+            return Decision("429", {"retry_after": faults.retry_after_seconds})
+        if faults.error_rate > 0 and rng.random() < faults.error_rate:
+            return Decision(rng.choice(("500", "503")), {})
+        return None
+
+    def roll_reset(self, faults: Faults) -> bool:
+        """Draw whether a file download is cut short."""
+        return faults.reset_rate > 0 and self.rng.random() < faults.reset_rate
+
+
+def retry_after_header(seconds: float) -> str:
+    """Retry-After as whole seconds (HTTP allows no fractions), at least 1."""
+    return str(max(1, math.ceil(seconds)))

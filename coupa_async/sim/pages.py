@@ -1,0 +1,371 @@
+"""HTML of the simulated Coupa pages. Pure functions: data in, text out."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from .catalog import Catalog, SimFile, SimPO, SimRequisition
+
+_STYLE = """
+body{font-family:Arial,Helvetica,sans-serif;margin:0;color:#222;background:#f4f6f8}
+#header{background:#1f3c5a;color:#fff;padding:8px 16px;display:flex;gap:16px;align-items:center}
+#header a{color:#fff;text-decoration:none}
+#main{padding:16px 24px;background:#fff;margin:12px;border:1px solid #dde}
+.field{margin:4px 0}.field label{display:inline-block;width:140px;color:#667}
+.notice{background:#fff8d6;border:1px solid #e8d77a;padding:6px 10px;margin:8px 0}
+.flash_error,.flash-error{background:#fde8e8;border:1px solid #e99;padding:8px 12px;margin:8px 0}
+table.lines{border-collapse:collapse;margin-top:12px}
+table.lines td,table.lines th{border:1px solid #ccd;padding:3px 8px}
+#attachments a,#attachments span[role=button]{display:block;margin:2px 0;cursor:pointer}
+""".strip()
+
+TOOLBAR_STYLE = (
+    "position:fixed;top:0;left:0;width:100%;height:100%;z-index:1000;"
+    "background:rgba(240,243,246,0.35);display:flex;justify-content:flex-end;"
+    "align-items:flex-start;padding:60px 24px 0 0;box-sizing:border-box"
+)
+
+# Delegated click handler for click-only attachments (also covers links inserted later).
+_CLICK_SCRIPT = """
+document.addEventListener('click', function (event) {
+  var el = event.target.closest ? event.target.closest('[data-file-id]') : null;
+  if (!el) { return; }
+  event.preventDefault();
+  var url = '/file_download/' + el.getAttribute('data-file-id');
+  if (el.getAttribute('data-dl') === 'anchor') {
+    var a = document.createElement('a');
+    a.href = url;
+    a.download = el.textContent.trim();
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  } else {
+    window.location.href = url + '?dl=1';
+  }
+});
+""".strip()
+
+LOADING_TEXT = "Loading attachments…"
+
+
+def _e(text: str) -> str:
+    return escape(text, quote=True)
+
+
+def _layout(title: str, body: str, *, signed_in: bool = True, scripts: str = "") -> str:
+    nav = (
+        '<a href="/">Home</a><a href="/order_headers">Orders</a>'
+        '<span style="flex:1"></span><a href="/sessions/destroy">Logout</a>'
+        if signed_in
+        else ""
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        f'<div id="header"><a class="logo" href="/"><b>coupa</b></a>{nav}</div>\n'
+        f'<div id="main">\n{body}\n</div>\n{scripts}</body>\n</html>\n'
+    )
+
+
+# --- sign-in ------------------------------------------------------------------------------------
+
+
+def login_page(token: str, return_to: str, error: str | None = None) -> str:
+    """Coupa's own sign-in form."""
+    flash = f'<div class="flash_error">{_e(error)}</div>\n' if error else ""
+    body = f"""<h1>Sign in to Coupa</h1>
+{flash}<form id="new_user" class="new_user" action="/sessions" method="post" accept-charset="UTF-8">
+<input type="hidden" name="authenticity_token" value="{_e(token)}">
+<input type="hidden" name="return_to" value="{_e(return_to)}">
+<div class="field"><label for="user_login">Email or user name</label>
+<input type="text" id="user_login" name="user[login]" autocomplete="username" autofocus></div>
+<div class="field"><label for="user_password">Password</label>
+<input type="password" id="user_password" name="user[password]" autocomplete="current-password">
+</div>
+<div class="field"><button type="submit" id="sign_in_button" name="commit">Sign In</button></div>
+</form>"""
+    return _layout("Sign in - Coupa", body, signed_in=False)
+
+
+def idp_page(relay_state: str, error: str | None = None) -> str:
+    """The identity provider's sign-in form (SSO mode)."""
+    message = f'<p id="error" class="idp-error" role="alert">{_e(error)}</p>\n' if error else ""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Sign In - Example Corp Identity</title>
+<style>body{{font-family:Segoe UI,sans-serif;background:#eef1f5}}
+.card{{width:360px;margin:80px auto;background:#fff;padding:28px;border-radius:6px}}
+.card input{{width:100%;margin:6px 0 14px;padding:6px}}</style></head>
+<body>
+<div class="card">
+<h2>Example Corp</h2>
+<p>Sign in with your organisation account</p>
+{message}<form id="idp-login" action="/idp/saml/login" method="post">
+<input type="hidden" name="RelayState" value="{_e(relay_state)}">
+<label for="username">Username</label>
+<input type="text" id="username" name="username" autocomplete="username">
+<label for="passwd">Password</label>
+<input type="password" id="passwd" name="passwd" autocomplete="current-password">
+<input type="submit" id="idp-submit" value="Sign in">
+</form>
+</div>
+</body>
+</html>
+"""
+
+
+# --- signed-in pages ----------------------------------------------------------------------------
+
+
+def home_page(username: str, catalog: Catalog) -> str:
+    """The dashboard shown at `/` after sign-in."""
+    body = f"""<h1>Home</h1>
+<p class="welcome">Welcome, {_e(username)}</p>
+<div class="dashboard">
+<div class="tile"><h3>Orders</h3><p>{len(catalog.pos)} purchase orders</p>
+<a href="/order_headers">View purchase orders</a></div>
+</div>"""
+    return _layout("Home - Coupa", body)
+
+
+def po_list_page(catalog: Catalog) -> str:
+    """The purchase order list at `/order_headers`."""
+    rows = "\n".join(
+        f'<tr><td><a href="{po.url_path}">{po.number}</a></td><td>Issued</td></tr>'
+        for po in catalog.pos
+    )
+    body = f"""<h1>Purchase Orders</h1>
+<table class="lines" id="order_headers_table">
+<thead><tr><th>PO Number</th><th>Status</th></tr></thead>
+<tbody>
+{rows}
+</tbody>
+</table>"""
+    return _layout("Purchase Orders - Coupa", body)
+
+
+def _supplier_html(po: SimPO) -> str:
+    name = _e(po.supplier or "")
+    markup = po.supplier_markup
+    if markup == "none" or po.supplier is None:
+        return ""
+    if markup == "data_attr":
+        inner = f"<span data-supplier-name>{name}</span>"
+    elif markup == "class":
+        inner = f'<div class="po-supplier-name">{name}</div>'
+    elif markup == "info":
+        inner = f'<div class="supplier-info"><span>{name}</span></div>'
+    elif markup == "testid":
+        inner = f'<div data-testid="po-supplier"><span>{name}</span></div>'
+    else:  # empty_first: an empty first candidate, then the name in a later one
+        inner = (
+            f'<span data-supplier-name></span><div class="supplier-info"><span>{name}</span></div>'
+        )
+    return f'<div class="field"><label>Supplier</label>{inner}</div>'
+
+
+def _href(path: str, absolute: bool, origin: str) -> str:
+    return _e(origin + path if absolute else path)
+
+
+def attachment_html(f: SimFile, origin: str) -> str:
+    """The markup of one attachment, per its markup variant."""
+    href = _href(f.url_path, f.absolute, origin)
+    label = _e(f.label)
+    m = f.markup
+    if m in ("attachment_href", "download_href"):
+        return f'<a class="attachment-link" href="{href}">{label}</a>'
+    if m == "download_attr":
+        return f'<a class="btn" href="{href}" download="{label}">Download</a>'
+    if m == "aria_title":
+        return (
+            f'<a href="{href}" aria-label="file attachment" title="{label}">'
+            '<i class="icon-paperclip"></i> Open</a>'
+        )
+    if m in ("click_nav", "click_anchor"):
+        style = "nav" if m == "click_nav" else "anchor"
+        return (
+            f'<span role="button" tabindex="0" class="file-chip" '
+            f'aria-label="file attachment: {label}" data-file-id="{f.id}" data-dl="{style}">'
+            f"{label}</span>"
+        )
+    return f'<a class="attachment-icon" href="{href}"><i class="icon-paperclip"></i></a>'
+
+
+def _attachments_html(files: tuple[SimFile, ...], origin: str) -> str:
+    if not files:
+        return '<p class="empty">No attachments</p>'
+    return "\n".join(attachment_html(f, origin) for f in files)
+
+
+def _duplicates_html(files: tuple[SimFile, ...], origin: str) -> str:
+    dups = [f for f in files if f.duplicate_link]
+    if not dups:
+        return ""
+    # The same URL again, absolute, with a download attribute: one file, two links.
+    links = "\n".join(
+        f'<a href="{_e(origin + f.url_path)}" download="{_e(f.label)}">Download</a>' for f in dups
+    )
+    return f'<div class="sidebar recent-files"><h3>Recent files</h3>\n{links}\n</div>'
+
+
+def _requisition_html(pr: SimRequisition | None, origin: str) -> str:
+    if pr is None:
+        return ""
+    href = _href(pr.url_path, pr.absolute, origin)
+    return (
+        '<div class="field"><label>Requisition</label>'
+        f'<a href="{href}">{_e(pr.link_text)}</a></div>'
+    )
+
+
+def _lines_html(po: SimPO) -> str:
+    count = 1 + int(po.number) % 3
+    rows = "\n".join(
+        f"<tr><td>{i}</td><td>Item {po.number[-3:]}-{i}</td><td>{i * 3}</td>"
+        f"<td>{(int(po.number) % 997) * i}.00</td></tr>"
+        for i in range(1, count + 1)
+    )
+    return (
+        '<table class="lines"><thead><tr><th>Line</th><th>Item</th><th>Qty</th><th>Price</th>'
+        f"</tr></thead><tbody>\n{rows}\n</tbody></table>"
+    )
+
+
+def _error_body(kind: str) -> str:
+    if kind == "not_found":
+        return "<h1>Oops! We couldn't find what you wanted</h1>\n<p>Please check the address.</p>"
+    if kind == "not_authorized":
+        return '<div class="flash_error">You are not authorized to access this page</div>'
+    if kind == "access_denied":
+        return '<div class="flash-error">Access denied</div>'
+    if kind == "not_found_pt":
+        return "<h1>Desculpe, não encontramos o que você procurava</h1>"
+    if kind == "error_explanation":
+        return (
+            "<h1>Sorry, something went wrong</h1>\n"
+            '<div id="error_explanation"><h2>1 error prohibited this page from being shown</h2>'
+            "<ul><li>The record is no longer available</li></ul></div>"
+        )
+    raise ValueError(kind)
+
+
+def po_page(po: SimPO, origin: str) -> str:
+    """The page of one PO (for error kinds, the error page Coupa shows instead)."""
+    if po.page == "http_404":
+        return not_found_page()
+    if po.page != "ok":
+        return _layout("Coupa", _error_body(po.page))
+    traits = po.traits
+    attachments = _attachments_html(po.files, origin)
+    if "lazy_attachments" in traits:
+        container = (
+            f'<div id="attachments" data-loading="true"><span class="loading">{LOADING_TEXT}'
+            "</span></div>"
+        )
+    else:
+        container = f'<div id="attachments">\n{attachments}\n</div>'
+    notice = '<div class="notice">Your PO was updated</div>\n' if "notice" in traits else ""
+    body = f"""<div id="order_header_show" class="order-header">
+<h1>Purchase Order #{po.number}</h1>
+{notice}<div class="po-header-fields">
+<div class="field"><label>PO Number</label><span class="po-number">{po.number}</span></div>
+<div class="field"><label>Status</label><span class="status">Issued</span></div>
+{_supplier_html(po)}
+{_requisition_html(po.requisition, origin)}
+</div>
+<div class="section attachments-section"><h3>Attachments</h3>
+{container}
+</div>
+{_lines_html(po)}
+{_duplicates_html(po.files, origin)}
+</div>"""
+    if "toolbar" in traits:
+        body += (
+            '\n<div class="page_buttons_right orderHeaderShowFloatingSection '
+            f'floatingSectionOnTop" style="{TOOLBAR_STYLE}">'
+            '<a class="button" href="#">Print</a> <a class="button" href="#">Email</a> '
+            '<a class="button" href="#">Close</a></div>'
+        )
+    scripts = ""
+    if any(not f.has_href for f in po.files):
+        scripts += f"<script>\n{_CLICK_SCRIPT}\n</script>\n"
+    if "lazy_attachments" in traits:
+        payload = json.dumps(attachments).replace("</", "<\\/")
+        scripts += (
+            "<script>\nsetTimeout(function () {\n"
+            "  var box = document.getElementById('attachments');\n"
+            f"  box.innerHTML = {payload};\n"
+            "  box.removeAttribute('data-loading');\n"
+            f"}}, {po.lazy_delay_ms});\n</script>\n"
+        )
+    if "script_denied" in traits:
+        scripts += (
+            '<script>window.I18N = {"errors": {"access_denied": "Access denied"}};</script>\n'
+        )
+    return _layout(f"Purchase Order #{po.number} - Coupa", body, scripts=scripts)
+
+
+def pr_page(pr: SimRequisition, origin: str) -> str:
+    """The page of one requisition."""
+    if pr.kind == "error":
+        return _layout("Coupa", _error_body("not_authorized"))
+    body = f"""<div id="requisition_header_show">
+<h1>Requisition #{pr.number}</h1>
+<div class="field"><label>Status</label><span class="status">Ordered</span></div>
+<div class="section attachments-section"><h3>Attachments</h3>
+<div id="attachments">
+{_attachments_html(pr.files, origin)}
+</div>
+</div>
+</div>"""
+    scripts = ""
+    if any(not f.has_href for f in pr.files):
+        scripts = f"<script>\n{_CLICK_SCRIPT}\n</script>\n"
+    return _layout(f"Requisition #{pr.number} - Coupa", body, scripts=scripts)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def not_found_page() -> str:
+    """The HTTP 404 page."""
+    return _layout(
+        "The page you were looking for doesn't exist (404)",
+        "<h1>The page you were looking for doesn't exist.</h1>\n"
+        "<p>You may have mistyped the address or the page may have moved.</p>",
+    )
+
+
+def server_error_page(status: int) -> str:
+    """The body of a 500 or 503 answer."""
+    if status == 503:
+        return _layout(
+            "Service Unavailable",
+            "<h1>Service Unavailable</h1><p>Coupa is temporarily unavailable.</p>",
+            signed_in=False,
+        )
+    return _layout(
+        "We're sorry, but something went wrong (500)",
+        "<h1>We're sorry, but something went wrong.</h1>",
+        signed_in=False,
+    )
+
+
+def rate_limited_page() -> str:
+    """The body of a 429 answer."""
+    return _layout(
+        "Too Many Requests",
+        "<h1>Too Many Requests</h1><p>Please retry later.</p>",
+        signed_in=False,
+    )
+
+
+def file_error_page() -> str:
+    """What a broken attachment URL answers with HTTP 200 instead of the file."""
+    return _layout(
+        "Coupa",
+        "<h1>Sorry, something went wrong</h1>\n"
+        '<div class="flash_error">The file could not be retrieved. Please try again later.</div>',
+    )
