@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import BrowserContext, Page
 
+from coupa_async.coupa.markers import CoupaMarkers
+from coupa_async.coupa.pages import is_login_url
 from coupa_async.errors import AuthenticationError
+from coupa_async.gate import HostGate
 from coupa_async.log import get_logger
+from coupa_async.settings import Settings
 
 log = get_logger("auth")
-
-LOGIN_PATH_MARKERS = ("/sessions/new", "/login", "saml", "/sso/", "/oauth2/")
-IDP_HOST_MARKERS = ("okta", "login.microsoftonline.com", "adfs", "auth0", "onelogin", "ping")
-
-
-def is_login_url(url: str) -> bool:
-    """True for Coupa's own login form and the usual identity-provider pages."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    path = parts.path.lower()
-    return any(marker in host for marker in IDP_HOST_MARKERS) or any(
-        marker in path for marker in LOGIN_PATH_MARKERS
-    )
 
 
 async def fill_login_form(page: Page, username: str, password: str, timeout_s: float) -> None:
@@ -53,6 +46,7 @@ async def sign_in(
     username: str,
     password: str,
     *,
+    markers: CoupaMarkers,
     timeout_s: float = 30.0,
 ) -> None:
     """Sign in with a username and password through whatever login pages Coupa shows.
@@ -63,7 +57,7 @@ async def sign_in(
     try:
         await page.goto(f"{base_url}/order_headers", timeout=timeout_s * 1000)
         for _ in range(3):  # Coupa's form, or an identity provider and then Coupa
-            if not is_login_url(page.url):
+            if not is_login_url(page.url, markers):
                 break
             try:
                 async with page.expect_navigation(timeout=timeout_s * 1000):
@@ -72,7 +66,10 @@ async def sign_in(
                 raise AuthenticationError(
                     f"Signing in at {base_url} did not finish within {timeout_s:.0f} s."
                 ) from exc
-            if is_login_url(page.url) and await page.locator("input[type=password]").count():
+            if (
+                is_login_url(page.url, markers)
+                and await page.locator("input[type=password]").count()
+            ):
                 refused = await page.locator(
                     ".flash_error, .flash-error, .error"
                 ).all_text_contents()
@@ -81,7 +78,7 @@ async def sign_in(
                         f"Coupa refused the sign-in: {' '.join(refused).strip()[:200]}. "
                         "Check COUPA_USERNAME and COUPA_PASSWORD."
                     )
-        if is_login_url(page.url):
+        if is_login_url(page.url, markers):
             raise AuthenticationError(
                 f"Still on a login page ({urlsplit(page.url).path}) after signing in. "
                 "Run `python -m coupa_async login` to sign in interactively."
@@ -114,3 +111,125 @@ async def save_storage_state(context: BrowserContext, path: Path) -> dict[str, A
     write_private_json(path, state)
     log.info("storage_state_saved", path=str(path), cookies=len(state.get("cookies", [])))
     return dict(state)
+
+
+def load_storage_state(path: Path) -> dict[str, Any] | None:
+    """The saved sign-in, or None when there is none (or it cannot be read as one)."""
+    path = path.expanduser()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("storage_state_unreadable", path=str(path), error=type(exc).__name__)
+        return None
+    return data if isinstance(data, dict) and "cookies" in data else None
+
+
+async def session_is_valid(context: BrowserContext, base_url: str, markers: CoupaMarkers) -> bool:
+    """Probe the PO list: it answers without a login redirect only with a live session."""
+    response = await context.request.get(f"{base_url}/order_headers", max_redirects=10)
+    try:
+        return response.ok and not is_login_url(response.url, markers)
+    finally:
+        await response.dispose()
+
+
+async def interactive_login(
+    context: BrowserContext, base_url: str, markers: CoupaMarkers, timeout_s: float
+) -> None:
+    """Open Coupa in a visible window and wait until the person has signed in (SSO included)."""
+    page = await context.new_page()
+    await page.goto(f"{base_url}/order_headers", timeout=timeout_s * 1000)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    host = urlsplit(base_url).hostname
+    while asyncio.get_running_loop().time() < deadline:
+        url = page.url
+        if urlsplit(url).hostname == host and not is_login_url(url, markers):
+            has_password = await page.locator("input[type=password]").count()
+            if not has_password:
+                return
+        await asyncio.sleep(0.5)
+    raise AuthenticationError(
+        f"Nobody finished signing in within {timeout_s:.0f} s. Run the login command again."
+    )
+
+
+class SessionKeeper:
+    """Holds the run's sign-in and renews it once, however many workers saw it expire."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        new_context: Callable[[dict[str, Any] | None], Awaitable[BrowserContext]],
+        gate: HostGate,
+        state: dict[str, Any] | None,
+    ) -> None:
+        self.settings = settings
+        self._new_context = new_context
+        self._gate = gate
+        self.state = state
+        self.generation = 0
+        self.renewals = 0
+        self._renewing: asyncio.Future[None] | None = None
+
+    @property
+    def can_renew(self) -> bool:
+        return bool(self.settings.username and self.settings.password)
+
+    async def renew(self, seen_generation: int) -> None:
+        """Sign in again unless someone already did since ``seen_generation``; single flight."""
+        if seen_generation != self.generation:
+            return
+        if self._renewing is not None:
+            await asyncio.shield(self._renewing)
+            return
+        self._renewing = asyncio.get_running_loop().create_future()
+        self._gate.close()
+        try:
+            await self._sign_in_fresh()
+            self.generation += 1
+            self.renewals += 1
+            self._renewing.set_result(None)
+        except BaseException as exc:
+            self._renewing.set_exception(
+                exc if isinstance(exc, AuthenticationError) else AuthenticationError(str(exc))
+            )
+            self._renewing.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self._renewing = None
+            self._gate.open()
+
+    async def _sign_in_fresh(self) -> None:
+        settings = self.settings
+        if not self.can_renew:
+            raise AuthenticationError(
+                "The Coupa session expired and cannot be renewed: no COUPA_USERNAME and "
+                "COUPA_PASSWORD are set. Run `python -m coupa_async login`, then run the same "
+                "command again; it resumes where it stopped."
+            )
+        assert settings.base_url and settings.username and settings.password
+        context = await self._new_context(None)
+        try:
+            await sign_in(
+                context,
+                settings.base_url,
+                settings.username,
+                settings.password.get_secret_value(),
+                markers=settings.markers,
+                timeout_s=settings.timeouts.navigation_s,
+            )
+            self.state = await save_storage_state(context, settings.storage_state)
+        finally:
+            await context.close()
+        log.info("session_renewed", renewals=self.renewals + 1)
+
+    async def ensure_signed_in(self, probe: BrowserContext) -> None:
+        """At start: keep a saved sign-in that still works, else sign in with credentials."""
+        assert self.settings.base_url
+        if self.state is not None and await session_is_valid(
+            probe, self.settings.base_url, self.settings.markers
+        ):
+            return
+        await self.renew(self.generation)

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from coupa_async.errors import CoupaAsyncError
+from coupa_async.errors import ConfigurationError, CoupaAsyncError
 from coupa_async.log import configure_logging
 from coupa_async.settings import LoadedSettings, describe, load_settings
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Download the attachments of many Coupa purchase orders at once.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="download the attachments of the POs in INPUT")
+    run.add_argument("input", type=Path, metavar="INPUT", help="CSV file with a PO_NUMBER column")
+    run.add_argument("--base-url", help="your tenant, e.g. https://acme.coupahost.com")
+    run.add_argument("--out", type=Path, help="output folder (default: ./coupa-downloads)")
+    run.add_argument("--workers", type=int, help="browser contexts working at once")
+    run.add_argument("--min-workers", type=int)
+    run.add_argument("--max-workers", type=int)
+    run.add_argument("--mode", choices=["auto", "render", "fast"], help="page discovery mode")
+    run.add_argument("--fresh", action="store_true", help="start over, ignoring earlier runs")
+    _browser_flags(run)
+    _common(run)
+
+    login = commands.add_parser("login", help="sign in once and save the session for later runs")
+    login.add_argument("--base-url", help="your tenant, e.g. https://acme.coupahost.com")
+    _browser_flags(login)
+    _common(login)
 
     demo = commands.add_parser(
         "demo", help="try it: run against the embedded Coupa simulator, no account needed"
@@ -125,15 +144,98 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return run_sim(args)
 
 
+def run_with_signals(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
+    """Run ``main(stop)``: the first SIGINT/SIGTERM sets ``stop``, a second cancels at once."""
+
+    async def runner() -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        current = asyncio.current_task()
+        hits = 0
+
+        def on_signal() -> None:
+            nonlocal hits
+            hits += 1
+            if hits == 1:
+                print(
+                    "coupa-async: stopping after the POs in flight (Ctrl+C again to stop now)",
+                    file=sys.stderr,
+                )
+                stop.set()
+            elif current is not None:
+                current.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal)
+        try:
+            return await main(stop)
+        except asyncio.CancelledError:
+            print("coupa-async: stopped; run the same command again to resume", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    return asyncio.run(runner())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from coupa_async.run import load_input, print_summary, run_table
+
+    loaded = _load(args)
+    settings = loaded.settings
+    if not settings.base_url:
+        raise ConfigurationError(
+            "No Coupa address is set. Pass --base-url https://<tenant>.coupahost.com or set "
+            "COUPA_BASE_URL (or base_url in .env). To try the tool first: "
+            "python -m coupa_async demo"
+        )
+    configure_logging(settings.log_format, settings.log_level)
+    table = load_input(args.input)
+    console = Console()
+
+    async def main(stop: asyncio.Event) -> int:
+        summary = await run_table(settings, table, stop=stop, console=Console(stderr=True))
+        print_summary(summary, console)
+        return summary.exit_code
+
+    return run_with_signals(main)
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from coupa_async.login import login
+
+    loaded = _load(args)
+    settings = loaded.settings
+    if not settings.base_url:
+        raise ConfigurationError(
+            "No Coupa address is set. Pass --base-url https://<tenant>.coupahost.com or set "
+            "COUPA_BASE_URL."
+        )
+    configure_logging(settings.log_format, settings.log_level)
+    return asyncio.run(login(settings))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from coupa_async.demo import run_demo
 
     loaded = _load(args)
     configure_logging(loaded.settings.log_format, loaded.settings.log_level)
-    return asyncio.run(run_demo(loaded.settings, out=args.out, pos=args.pos, seed=args.seed))
+    return run_with_signals(
+        lambda stop: run_demo(
+            loaded.settings, out=args.out, pos=args.pos, seed=args.seed, stop=stop
+        )
+    )
 
 
-COMMANDS = {"config": cmd_config, "browser": cmd_browser, "sim": cmd_sim, "demo": cmd_demo}
+COMMANDS = {
+    "run": cmd_run,
+    "login": cmd_login,
+    "demo": cmd_demo,
+    "sim": cmd_sim,
+    "config": cmd_config,
+    "browser": cmd_browser,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

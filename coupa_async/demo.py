@@ -1,61 +1,87 @@
-"""``coupa-async demo``: the tool against its embedded Coupa simulator, no account needed."""
+"""``coupa-async demo``: the whole tool against its embedded Coupa simulator, no account needed."""
 
 from __future__ import annotations
 
+import asyncio
+import csv
 from pathlib import Path
 
-from playwright.async_api import async_playwright
 from pydantic import SecretStr
 from rich.console import Console
-from rich.table import Table
 
-from coupa_async.auth import sign_in
-from coupa_async.browser import launch_browser, new_context
+from coupa_async.run import RunSummary, load_input, print_summary, run_table
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
 
-ATTACHMENT_SELECTOR = (
-    "a[href*='attachment'], a[href*='download'], a[download], "
-    "[aria-label*='attachment' i], [title*='attachment' i]"
-)
+DEMO_INVALID_ROWS = ("PO12AB34", "not a number")
 
 
-async def run_demo(settings: Settings, *, out: Path, pos: int, seed: int) -> int:
-    """Start the simulator, sign in, and walk every PO page of its catalog with one context."""
-    console = Console(stderr=False)
+def write_demo_input(path: Path, numbers: list[str]) -> None:
+    """An input file as users bring them: mixed prefixes and case, blanks, a few bad rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    forms = ("PO{}", "po{}", " PO{} ", "{}")
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["PO_NUMBER", "NOTE"])
+        for index, number in enumerate(numbers):
+            writer.writerow([forms[index % len(forms)].format(number), f"row {index + 1}"])
+        for bad in DEMO_INVALID_ROWS:
+            writer.writerow([bad, "an invalid row, reported and never sent"])
+
+
+def check_against_catalog(summary: RunSummary, sim: Simulator) -> list[str]:
+    """Where the run differs from what the simulator says a correct tool must produce."""
+    problems = []
+    for po in sim.catalog.pos:
+        result = summary.results.get(f"PO{po.number}")
+        if result is None:
+            problems.append(f"PO{po.number}: no result")
+            continue
+        got = sorted(saved.sha256 for saved in result.files)
+        want = sorted(expected.sha256 for expected in po.expected_files)
+        if result.outcome.value != po.expected_outcome or got != want:
+            problems.append(
+                f"PO{po.number}: {result.outcome.value} with {len(got)} files, "
+                f"expected {po.expected_outcome} with {len(want)}"
+            )
+    return problems
+
+
+async def run_demo(
+    settings: Settings, *, out: Path, pos: int, seed: int, stop: asyncio.Event
+) -> int:
+    """Start the simulator, sign in, run the pool over its whole catalog, print a summary."""
+    console = Console()
     async with Simulator(SimConfig(seed=seed, pos=pos)) as sim:
+        console.print(
+            f"Simulated Coupa at [bold]{sim.base_url}[/] with {pos} POs; downloading into {out}"
+        )
         settings = settings.model_copy(
             update={
                 "base_url": sim.base_url,
                 "username": sim.username,
                 "password": SecretStr(sim.password),
+                "out": out,
+                "storage_state": out / ".coupa_async" / "demo-storage-state.json",
             }
         )
-        console.print(f"Simulated Coupa at [bold]{sim.base_url}[/] with {pos} POs")
-        async with async_playwright() as playwright:
-            browser = await launch_browser(playwright, settings)
-            try:
-                context = await new_context(browser, settings)
-                await sign_in(
-                    context,
-                    sim.base_url,
-                    sim.username,
-                    sim.password,
-                    timeout_s=settings.timeouts.navigation_s,
-                )
-                page = await context.new_page()
-                table = Table(title="PO pages seen in one browser context")
-                for column in ("PO", "HTTP", "links to files", "expected outcome"):
-                    table.add_column(column)
-                for po in sim.catalog.pos:
-                    response = await page.goto(f"{sim.base_url}/order_headers/{po.number}")
-                    links = await page.locator(ATTACHMENT_SELECTOR).count()
-                    status = str(response.status) if response else "-"
-                    table.add_row(f"PO{po.number}", status, str(links), po.expected_outcome)
-                console.print(table)
-            finally:
-                await browser.close()
-    console.print(
-        f"Walked {pos} PO pages. Downloading into {out} arrives with the PO job and the pool."
-    )
-    return 0
+        input_path = out / "demo-input.csv"
+        await asyncio.to_thread(
+            write_demo_input, input_path, [str(po.number) for po in sim.catalog.pos]
+        )
+        table = await asyncio.to_thread(load_input, input_path)
+        summary = await run_table(settings, table, stop=stop, console=Console(stderr=True))
+        print_summary(summary, console)
+        if not summary.interrupted:
+            problems = check_against_catalog(summary, sim)
+            if problems:
+                console.print("[red]Differences from the simulator's catalog:[/]")
+                for problem in problems:
+                    console.print(f"  {problem}")
+                return 1
+            console.print(
+                f"[green]All {pos} POs match the simulator's expected outcomes and files "
+                "(compared by SHA-256).[/]"
+            )
+            return 0
+        return summary.exit_code

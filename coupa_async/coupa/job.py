@@ -29,6 +29,7 @@ from coupa_async.coupa.numbers import PoNumber
 from coupa_async.coupa.pages import PageKind
 from coupa_async.coupa.reader import PageRead, PageReader
 from coupa_async.errors import RateLimitedError, SessionExpiredError, TransientError
+from coupa_async.gate import HostGate
 from coupa_async.layout import OutputLayout, safe_file_name, unique_name
 from coupa_async.log import get_logger
 from coupa_async.result import FileProblem, Outcome, PoResult, SavedFile, Source
@@ -60,6 +61,7 @@ class JobEnv:
     http: aiohttp.ClientSession
     layout: OutputLayout
     reader: PageReader
+    gate: HostGate | None = None
 
 
 @dataclass
@@ -190,6 +192,8 @@ async def _fetch_with_retries(
 ) -> Fetched:
     settings = env.settings
     for attempt in range(FILE_RETRIES + 1):
+        if env.gate is not None:
+            await env.gate.wait()
         try:
             if ref.url is None:
                 if not read.rendered or env.page.url != read.url:

@@ -20,6 +20,7 @@ from coupa_async.coupa.discover import PageFacts, read_page
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import PageKind, PageVerdict, classify, parse_html
 from coupa_async.errors import BrowserFaultError, TransientError
+from coupa_async.gate import HostGate
 from coupa_async.log import get_logger
 
 log = get_logger("reader")
@@ -55,8 +56,10 @@ class PageReader:
         navigation_timeout_s: float = 30.0,
         script_fill_timeout_s: float = 5.0,
         checks_needed: int = 3,
+        gate: HostGate | None = None,
     ) -> None:
         self.markers = markers
+        self.gate = gate
         self.mode = mode
         self.navigation_timeout_s = navigation_timeout_s
         self.script_fill_timeout_s = script_fill_timeout_s
@@ -110,6 +113,8 @@ class PageReader:
 
     async def fetch(self, context: BrowserContext, url: str) -> PageRead:
         """Fetch the page's HTML without rendering and read it."""
+        if self.gate is not None:
+            await self.gate.wait()
         try:
             response = await context.request.get(
                 url, timeout=self.navigation_timeout_s * 1000, max_redirects=10
@@ -131,6 +136,8 @@ class PageReader:
 
     async def render(self, page: Page, url: str) -> PageRead:
         """Navigate the worker's page to ``url`` and read the live DOM."""
+        if self.gate is not None:
+            await self.gate.wait()
         started = time.monotonic()
         try:
             response = await page.goto(

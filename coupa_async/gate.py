@@ -1,0 +1,49 @@
+"""The gate every request to Coupa passes: closed while the host asks us to wait (429) or while
+the session is being renewed, so no worker sends anything meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+
+# Loop clocks and the server's clock tick differently; arrive a little after the deadline.
+RETRY_AFTER_MARGIN_S = 0.05
+
+
+class HostGate:
+    """Open by default; ``pause_for`` and ``close`` hold every caller of ``wait``."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self._paused_until = 0.0
+        self.pauses = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set() and self.remaining_pause_s == 0
+
+    @property
+    def remaining_pause_s(self) -> float:
+        return max(0.0, self._paused_until - asyncio.get_running_loop().time())
+
+    async def wait(self) -> None:
+        """Return once the host may be contacted."""
+        while True:
+            await self._open.wait()
+            delay = self.remaining_pause_s
+            if delay <= 0:
+                return
+            await asyncio.sleep(delay)
+
+    def pause_for(self, seconds: float) -> None:
+        """No request before ``seconds`` from now (the host's Retry-After)."""
+        until = asyncio.get_running_loop().time() + seconds + RETRY_AFTER_MARGIN_S
+        if until > self._paused_until:
+            self._paused_until = until
+            self.pauses += 1
+
+    def close(self) -> None:
+        self._open.clear()
+
+    def open(self) -> None:
+        self._open.set()

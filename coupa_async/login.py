@@ -1,0 +1,60 @@
+"""``coupa-async login``: sign in once, save the session for the runs that follow."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from playwright.async_api import async_playwright
+
+from coupa_async.auth import interactive_login, save_storage_state, sign_in
+from coupa_async.browser import launch_browser, new_context
+from coupa_async.errors import AuthenticationError
+from coupa_async.settings import Settings
+
+
+def _can_show_a_window() -> bool:
+    return sys.platform in ("win32", "darwin") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
+async def login(settings: Settings) -> int:
+    """With COUPA_USERNAME/PASSWORD: headless. Otherwise a visible browser the person signs in."""
+    assert settings.base_url
+    automatic = bool(settings.username and settings.password)
+    if not automatic and not _can_show_a_window():
+        raise AuthenticationError(
+            "Signing in needs a visible browser window, and this session has no display. "
+            "Run the login command on your desktop, or set COUPA_USERNAME and COUPA_PASSWORD "
+            "when your tenant uses Coupa's own login form."
+        )
+    headless = settings.browser.headless if automatic else False
+    settings = settings.model_copy(
+        update={"browser": settings.browser.model_copy(update={"headless": headless})}
+    )
+    async with async_playwright() as playwright:
+        browser = await launch_browser(playwright, settings)
+        try:
+            context = await new_context(browser, settings)
+            if automatic:
+                assert settings.username and settings.password
+                await sign_in(
+                    context,
+                    settings.base_url,
+                    settings.username,
+                    settings.password.get_secret_value(),
+                    markers=settings.markers,
+                    timeout_s=settings.timeouts.navigation_s,
+                )
+            else:
+                print(f"Sign in to Coupa in the browser window ({settings.base_url}).")
+                await interactive_login(
+                    context, settings.base_url, settings.markers, settings.timeouts.login_s
+                )
+            await save_storage_state(context, Path(settings.storage_state))
+        finally:
+            await browser.close()
+    print(f"Signed in. Session saved to {settings.storage_state} (readable by you only).")
+    return 0
