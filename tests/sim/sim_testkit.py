@@ -1,0 +1,164 @@
+"""Helpers for the simulator tests: sign-in over HTTP and a reader that follows the reference."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote, urljoin, urlsplit
+
+import aiohttp
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
+from selectolax.lexbor import LexborNode as Node
+
+from coupa_async.sim import Simulator
+
+TOKEN = re.compile(r'name="authenticity_token" value="([^"]+)"')
+LAZY = re.compile(r"box\.innerHTML = (\".*?\");\n", re.S)
+FILE_URL = re.compile(r"/(?:attachments|file_download|files)/(\d+)")
+SUPPLIER_SELECTORS = (
+    "span[data-supplier-name]",
+    "[class*='supplier-name']",
+    ".supplier-info span",
+    "[data-testid*='supplier'] span",
+)
+
+
+def new_client(**kwargs: object) -> aiohttp.ClientSession:
+    """A client whose cookie jar keeps cookies from 127.0.0.1."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), **kwargs)  # type: ignore[arg-type]
+
+
+def csrf_token(html: str) -> str:
+    match = TOKEN.search(html)
+    assert match, "no authenticity_token in the page"
+    return match.group(1)
+
+
+async def sign_in(
+    client: aiohttp.ClientSession, sim: Simulator, return_to: str | None = None
+) -> aiohttp.ClientResponse:
+    """Fill in Coupa's own form; returns the (unfollowed) answer to the POST."""
+    async with client.get(f"{sim.base_url}/sessions/new") as r:
+        token = csrf_token(await r.text())
+    form = {
+        "authenticity_token": token,
+        "user[login]": sim.username,
+        "user[password]": sim.password,
+    }
+    if return_to is not None:
+        form["return_to"] = return_to
+    async with client.post(f"{sim.base_url}/sessions", data=form, allow_redirects=False) as r:
+        await r.read()
+        assert r.status == 302, f"sign-in failed with HTTP {r.status}"
+        return r
+
+
+async def fetch(client: aiohttp.ClientSession, url: str) -> tuple[int, str, str]:
+    """(status, Location or "", body text) without following redirects."""
+    async with client.get(url, allow_redirects=False) as r:
+        return r.status, r.headers.get("Location", ""), await r.text()
+
+
+def tree(html: str) -> HTMLParser:
+    return HTMLParser(html)
+
+
+def visible_text(doc: HTMLParser) -> str:
+    body = doc.body
+    if body is None:
+        return ""
+    clone = HTMLParser(body.html or "")
+    for script in clone.css("script, style"):
+        script.decompose()
+    return clone.body.text(deep=True) if clone.body else ""
+
+
+def read_supplier(doc: HTMLParser) -> str | None:
+    """The first non-empty text of the reference's supplier selectors."""
+    for selector in SUPPLIER_SELECTORS:
+        for node in doc.css(selector):
+            text = node.text(deep=True).strip()
+            if text:
+                return text
+    return None
+
+
+def lazy_fragment(html: str) -> str | None:
+    """The attachment markup a page's script inserts after load, if any."""
+    match = LAZY.search(html)
+    return json.loads(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class Found:
+    """An attachment element as the reference describes discovery."""
+
+    url: str | None  # resolved; None for click-only elements
+    file_id: int
+    markup_name: str | None  # download attribute, title, aria-label, link text
+    node_html: str
+
+
+def _is_attachment(node: Node) -> bool:
+    attrs = node.attributes
+    href = attrs.get("href") or ""
+    if node.tag == "a" and href and ("attachment" in href or "download" in href):
+        return True
+    if node.tag == "a" and "download" in attrs:
+        return True
+    label = (attrs.get("aria-label") or "") + " " + (attrs.get("title") or "")
+    return "attachment" in label.lower()
+
+
+def _markup_name(node: Node) -> str | None:
+    attrs = node.attributes
+    text = node.text(deep=True).strip()
+    for candidate in (attrs.get("download"), attrs.get("title"), attrs.get("aria-label"), text):
+        if candidate and candidate.strip():
+            return candidate
+    return None
+
+
+def find_attachments(html: str, page_url: str) -> list[Found]:
+    """Attachments on a page (static markup plus the lazily inserted fragment), de-duplicated
+    by resolved URL, in page order."""
+    sources = [html]
+    fragment = lazy_fragment(html)
+    if fragment:
+        sources.append(fragment)
+    found: list[Found] = []
+    seen: set[str] = set()
+    for source in sources:
+        for node in HTMLParser(source).css("a, span, div, button"):
+            if not _is_attachment(node):
+                continue
+            href = node.attributes.get("href")
+            if href:
+                url = urljoin(page_url, href)
+                if url in seen:
+                    continue
+                seen.add(url)
+                match = FILE_URL.search(urlsplit(url).path)
+                assert match, url
+                file_id = int(match.group(1))
+            else:
+                url = None
+                file_id = int(node.attributes["data-file-id"] or "0")
+            found.append(Found(url, file_id, _markup_name(node), node.html or ""))
+    return found
+
+
+def url_name(url: str) -> str:
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+
+
+def disposition_name(header: str | None) -> str | None:
+    """The file name of a Content-Disposition value: `filename*` wins over `filename`."""
+    if not header:
+        return None
+    star = re.search(r"filename\*=UTF-8''([^;]+)", header, re.I)
+    if star:
+        return unquote(star.group(1).strip(), encoding="utf-8")
+    plain = re.search(r'filename="([^"]*)"', header)
+    return plain.group(1) if plain else None
