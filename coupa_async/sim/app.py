@@ -378,8 +378,8 @@ class SimApp:
                     stats.bytes_sent += len(chunk)
                 transport = request.transport
                 if transport is not None:
-                    transport.close()
-                raise asyncio.CancelledError  # nothing more to send on this connection
+                    transport.close()  # aiohttp then sees a closed connection and lets it go
+                return response
             await response.write(chunk)
             sent += len(chunk)
             stats.bytes_sent += len(chunk)
