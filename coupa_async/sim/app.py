@@ -98,26 +98,26 @@ class SimApp:
 
         app = web.Application(middlewares=[middleware], client_max_size=1024 * 1024)
         r = app.router
-        r.add_get("/", self.home, allow_head=False)
-        r.add_get(LOGIN_PATH, self.login_form, allow_head=False)
+        r.add_get("/", self.home)
+        r.add_get(LOGIN_PATH, self.login_form)
         r.add_post("/sessions", self.login_submit)
-        r.add_get("/sessions/destroy", self.logout, allow_head=False)
-        r.add_get("/logout", self.logout, allow_head=False)
-        r.add_get(IDP_PATH, self.idp_form, allow_head=False)
+        r.add_get("/sessions/destroy", self.logout)
+        r.add_get("/logout", self.logout)
+        r.add_get(IDP_PATH, self.idp_form)
         r.add_post(IDP_PATH, self.idp_submit)
-        r.add_get(ACS_PATH, self.acs, allow_head=False)
+        r.add_get(ACS_PATH, self.acs)
         r.add_post(ACS_PATH, self.acs)
-        r.add_get("/order_headers", self.po_list, allow_head=False)
-        r.add_get("/order_headers/{number}", self.po, allow_head=False)
-        r.add_get("/requisition_headers/{number}", self.pr, allow_head=False)
+        r.add_get("/order_headers", self.po_list)
+        r.add_get("/order_headers/{number}", self.po)
+        r.add_get("/requisition_headers/{number}", self.pr)
         for prefix in FILE_PREFIXES:
-            r.add_get(prefix + "{id}", self.file, allow_head=False)
-            r.add_get(prefix + "{id}/{name}", self.file, allow_head=False)
-        r.add_get("/__sim/stats", self.sim_stats, allow_head=False)
+            r.add_get(prefix + "{id}", self.file)
+            r.add_get(prefix + "{id}/{name}", self.file)
+        r.add_get("/__sim/stats", self.sim_stats)
         r.add_post("/__sim/reset", self.sim_reset)
-        r.add_get("/__sim/catalog", self.sim_catalog, allow_head=False)
+        r.add_get("/__sim/catalog", self.sim_catalog)
         r.add_post("/__sim/expire_sessions", self.sim_expire)
-        r.add_get("/__sim/faults", self.sim_faults, allow_head=False)
+        r.add_get("/__sim/faults", self.sim_faults)
         r.add_post("/__sim/faults", self.sim_faults)
         r.add_post("/__sim/inject", self.sim_inject)
         r.add_route("*", "/{tail:.*}", self.not_found)
@@ -345,9 +345,15 @@ class SimApp:
         f = self.catalog.find_file(int(raw_id)) if raw_id.isdigit() else None
         if f is None:
             return self._not_found_response()
-        decision = self.injector.take(request.path_qs, BODY_FAULTS)
+        head = request.method == "HEAD"  # body faults are kept for a request with a body
+        decision = None if head else self.injector.take(request.path_qs, BODY_FAULTS)
         faults = self.config.faults
-        if decision is None and "file" in faults.kinds and self.injector.roll_reset(faults):
+        if (
+            decision is None
+            and not head
+            and "file" in faults.kinds
+            and self.injector.roll_reset(faults)
+        ):
             decision = Decision("reset", {})
         if decision is not None:
             self.stats.fault(decision.fault)
@@ -368,6 +374,9 @@ class SimApp:
             response.headers["Content-Disposition"] = disposition
         response.content_length = f.size
         await response.prepare(request)
+        if request.method == "HEAD":
+            await response.write_eof()
+            return response
         stats = self.stats
         sent = 0
         for chunk in f.chunks():

@@ -215,7 +215,7 @@ def _requisition_html(pr: SimRequisition | None, origin: str) -> str:
         return ""
     href = _href(pr.url_path, pr.absolute, origin)
     return (
-        '<div class="field"><label>Requisition</label>'
+        '<div class="field"><label>Source document</label>'
         f'<a href="{href}">{_e(pr.link_text)}</a></div>'
     )
 

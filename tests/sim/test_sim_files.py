@@ -75,6 +75,9 @@ async def test_one_id_under_all_three_paths(
         for suffix in ("", "?dl=1"):
             r, sha, size, _, _ = await _download(client, f"{sim.base_url}{prefix}{f.id}{suffix}")
             assert r.status == 200 and (sha, size) == (f.sha256, f.size)
+    async with client.head(f"{sim.base_url}/files/{f.id}") as r:
+        assert r.status == 200 and r.headers["Content-Length"] == str(f.size)
+        assert await r.read() == b""
 
 
 async def test_content_disposition_forms(
