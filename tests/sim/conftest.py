@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from sim_testkit import new_client
+from sim_testkit import MakeSim, new_client
 
 from coupa_async.sim import SimConfig, Simulator
-
-MakeSim = Callable[..., Awaitable[Simulator]]
 
 
 @pytest.fixture

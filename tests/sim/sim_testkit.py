@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -15,6 +16,9 @@ from coupa_async.sim import Simulator
 
 TOKEN = re.compile(r'name="authenticity_token" value="([^"]+)"')
 LAZY = re.compile(r"box\.innerHTML = (\".*?\");\n", re.S)
+MakeSim = Callable[..., Awaitable[Simulator]]
+"""The `make_sim` fixture: start a simulator with `SimConfig(**kwargs)`."""
+
 FILE_URL = re.compile(r"/(?:attachments|file_download|files)/(\d+)")
 SUPPLIER_SELECTORS = (
     "span[data-supplier-name]",

@@ -7,8 +7,7 @@ import time
 
 import aiohttp
 import pytest
-from conftest import MakeSim
-from sim_testkit import fetch, new_client, sign_in
+from sim_testkit import MakeSim, fetch, new_client, sign_in
 
 from coupa_async.sim import Faults, SimFile, Simulator
 

@@ -6,8 +6,7 @@ import hashlib
 import resource
 
 import aiohttp
-from conftest import MakeSim
-from sim_testkit import disposition_name, sign_in
+from sim_testkit import MakeSim, disposition_name, sign_in
 
 from coupa_async.sim import SimFile, Simulator
 from coupa_async.sim.content import OLE_MAGIC, ZIP_MAGIC

@@ -6,8 +6,7 @@ import asyncio
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
-from conftest import MakeSim
-from sim_testkit import csrf_token, fetch, new_client, sign_in, tree
+from sim_testkit import MakeSim, csrf_token, fetch, new_client, sign_in, tree
 
 from coupa_async.sim import SESSION_COOKIE, Simulator
 

@@ -8,9 +8,9 @@ from urllib.parse import urljoin
 
 import aiohttp
 import pytest
-from conftest import MakeSim
 from sim_testkit import (
     FILE_URL,
+    MakeSim,
     fetch,
     find_attachments,
     lazy_fragment,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-from conftest import MakeSim
-from sim_testkit import fetch, sign_in
+from sim_testkit import MakeSim, fetch, sign_in
 
 from coupa_async.sim import Faults
 
