@@ -25,7 +25,7 @@ from coupa_async.coupa.numbers import InvalidPoNumber, parse_po_number
 from coupa_async.errors import ConfigurationError
 from coupa_async.gate import HostGate
 from coupa_async.layout import OutputLayout
-from coupa_async.log import get_logger
+from coupa_async.log import ensure_logging, get_logger
 from coupa_async.pool import BrowserHolder, Pool, PoolStatus, ResultListener
 from coupa_async.result import Outcome, PoResult
 from coupa_async.settings import Settings
@@ -82,6 +82,7 @@ class Downloader:
     # ----- lifecycle -------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        ensure_logging()
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:

@@ -96,3 +96,10 @@ def configure_logging(
 def get_logger(name: str) -> Any:
     """A structlog logger bound to a component name."""
     return structlog.get_logger(component=name)
+
+
+def ensure_logging() -> None:
+    """For library use: warnings and errors to stderr, secrets removed, unless the application
+    has configured structlog itself (then its configuration is left alone)."""
+    if not structlog.is_configured():
+        configure_logging("console", "warning")

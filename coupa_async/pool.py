@@ -494,7 +494,7 @@ class Pool:
             self.gate,
         )
         final_attempt = item.attempt >= self.settings.max_attempts
-        cookie_generation = self.keeper.generation
+        cookie_generation = worker.cookie_generation  # the sign-in this worker's cookies carry
         try:
             async with asyncio.timeout(self.settings.timeouts.task_s):
                 result = await process_po(env, item.task, final_attempt=final_attempt)

@@ -1,0 +1,293 @@
+"""The pool with real Chromium and the simulator: correctness under crashes, expiry, 429s."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import signal
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+
+from coupa_async import Downloader, Outcome, PoResult, Settings
+from coupa_async.sim import Faults, SimConfig, Simulator
+
+from .conftest import make_settings
+
+
+def settings_for(sim: Simulator, tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "base_url": sim.base_url,
+        "username": sim.username,
+        "password": sim.password,
+        "out": str(tmp_path / "out"),
+        "storage_state": str(tmp_path / "state.json"),
+        "workers": 4,
+        "backoff_base_s": 0.05,
+        "backoff_cap_s": 0.2,
+    }
+    values.update(overrides)
+    return make_settings(tmp_path, **values)
+
+
+def numbers(sim: Simulator, count: int | None = None) -> list[str]:
+    return [f"PO{po.number}" for po in sim.catalog.pos[:count]]
+
+
+def check_against_catalog(sim: Simulator, results: list[PoResult], out: Path) -> None:
+    """Each PO exactly once, the expected outcome and files, nothing half-done on disk."""
+    by_po = Counter(result.po_number for result in results)
+    assert all(count == 1 for count in by_po.values()), by_po.most_common(3)
+    expected = {f"PO{po.number}": po for po in sim.catalog.pos}
+    assert set(by_po) <= set(expected)
+    for result in results:
+        po = expected[result.po_number]
+        assert result.outcome.value == po.expected_outcome, (result.po_number, result.message)
+        assert sorted(f.sha256 for f in result.files) == sorted(
+            f.sha256 for f in po.expected_files
+        ), result.po_number
+        assert result.folder is not None and result.folder.name.endswith(po.expected_outcome)
+        on_disk = sorted(p for p in result.folder.iterdir() if p.is_file())
+        assert len(on_disk) == len(po.expected_files), (result.po_number, on_disk)
+        for saved in result.files:
+            assert hashlib.sha256(saved.path.read_bytes()).hexdigest() == saved.sha256
+    folders = [p for p in out.rglob("PO*") if p.is_dir()]
+    assert not [p for p in folders if p.name.endswith("__WORK")]
+    labels = Counter(p.name.rsplit("_", 1)[0].split("_")[0] for p in folders)
+    assert all(count == 1 for count in labels.values()), "a PO has two folders"
+    assert not list(out.rglob("*.part"))
+
+
+async def collect(downloader: Downloader, pos: list[str]) -> list[PoResult]:
+    return [result async for result in downloader.run(pos)]
+
+
+async def test_four_workers_over_sixty_pos_match_the_catalog(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=5, pos=60, faults=Faults(latency_ms=20))) as sim:
+        settings = settings_for(sim, tmp_path)
+        async with Downloader(settings) as downloader:
+            results = await collect(downloader, numbers(sim))
+            status = downloader.status()
+        assert len(results) == 60
+        check_against_catalog(sim, results, settings.out)
+        assert status.done == 60 and status.queued == 0 and status.in_flight == 0
+        assert sum(status.outcomes.values()) == 60
+        assert sim.stats.snapshot()["peak_concurrency"] >= 2  # workers did run side by side
+
+
+async def test_invalid_numbers_are_reported_and_never_sent(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=5, pos=30)) as sim:
+        settings = settings_for(sim, tmp_path, workers=1)
+        async with Downloader(settings) as downloader:
+            before = sim.stats.snapshot()["requests"].get("po_page", 0)
+            results = await collect(downloader, ["PO12AB", "", numbers(sim, 1)[0], "XX99"])
+        outcomes = [r.outcome for r in results]
+        assert outcomes.count(Outcome.INVALID) == 3
+        assert sim.stats.snapshot()["requests"].get("po_page", 0) - before >= 1
+        assert all(r.message for r in results if r.outcome is Outcome.INVALID)
+
+
+def _browser_main_processes() -> list[psutil.Process]:
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            cmdline = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        if "--remote-debugging-pipe" in cmdline and "--type=" not in cmdline:
+            found.append(child)
+    return found
+
+
+def _renderers() -> list[psutil.Process]:
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "--type=renderer" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+async def _when_done(results: list[PoResult], count: int, timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout):
+        while len(results) < count:
+            await asyncio.sleep(0.02)
+
+
+async def test_browser_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=8, pos=40, faults=Faults(latency_ms=20))) as sim:
+        settings = settings_for(sim, tmp_path, workers=3)
+        results: list[PoResult] = []
+        async with Downloader(settings) as downloader:
+
+            async def consume() -> None:
+                async for result in downloader.run(numbers(sim)):
+                    results.append(result)
+
+            async with asyncio.TaskGroup() as group:
+                group.create_task(consume())
+                await _when_done(results, 8)
+                browsers = _browser_main_processes()
+                assert len(browsers) == 1
+                browsers[0].send_signal(signal.SIGKILL)
+            relaunches = downloader.status().browser_relaunches
+        assert relaunches == 1
+        assert len(results) == 40
+        check_against_catalog(sim, results, settings.out)
+
+
+async def test_renderer_crash_is_recovered(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=9, pos=30, faults=Faults(latency_ms=30))) as sim:
+        settings = settings_for(sim, tmp_path, workers=2, mode="render")
+        results: list[PoResult] = []
+        async with Downloader(settings) as downloader:
+
+            async def consume() -> None:
+                async for result in downloader.run(numbers(sim)):
+                    results.append(result)
+
+            async with asyncio.TaskGroup() as group:
+                group.create_task(consume())
+                await _when_done(results, 5)
+                renderers = _renderers()
+                assert renderers
+                for renderer in renderers:
+                    renderer.send_signal(signal.SIGKILL)
+            assert downloader.status().browser_relaunches == 0
+        check_against_catalog(sim, results, settings.out)
+        assert len(results) == 30
+
+
+async def test_session_expiry_mid_run_renews_once(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=12, pos=40, faults=Faults(latency_ms=10))) as sim:
+        settings = settings_for(sim, tmp_path, workers=4)
+        results: list[PoResult] = []
+        async with Downloader(settings) as downloader:
+            logins_at_start = sim.stats.snapshot()["logins"]
+            renewals_at_start = downloader.status().session_renewals
+
+            async def consume() -> None:
+                async for result in downloader.run(numbers(sim)):
+                    results.append(result)
+
+            async with asyncio.TaskGroup() as group:
+                group.create_task(consume())
+                await _when_done(results, 10)
+                sim.expire_sessions()
+            renewals = downloader.status().session_renewals - renewals_at_start
+        assert sim.stats.snapshot()["logins"] == logins_at_start + 1
+        assert renewals == 1
+        check_against_catalog(sim, results, settings.out)
+        assert len(results) == 40
+        # the saved sign-in was replaced, and stays private
+        assert Path(settings.storage_state).stat().st_mode & 0o077 == 0
+
+
+async def test_rate_limit_storm_pauses_every_worker(tmp_path: Path) -> None:
+    faults = Faults(rate_limit_rate=0.08, retry_after_seconds=1)
+    async with Simulator(SimConfig(seed=13, pos=30, faults=faults)) as sim:
+        settings = settings_for(sim, tmp_path, workers=4, mode="fast")
+        async with Downloader(settings) as downloader:
+            results = await collect(downloader, numbers(sim))
+            pauses = downloader.gate.pauses
+        stats = sim.stats.snapshot()
+        assert stats["rate_limited"] >= 1 and pauses >= 1
+        assert stats["requests_during_retry_after"] == 0
+        check_against_catalog(sim, results, settings.out)
+
+
+async def test_priorities_are_respected(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=14, pos=30)) as sim:
+        settings = settings_for(sim, tmp_path, workers=1)
+        pos = numbers(sim, 12)
+        order: list[str] = []
+
+        async def record(result: PoResult) -> None:
+            order.append(result.po_number)
+
+        async with Downloader(settings) as downloader:
+            downloader.add_listener(record)
+            # queued in one go, before the single worker can take any of them
+            for po in pos[:8]:
+                downloader.submit(po, priority="LOW")
+            for po in pos[8:10]:
+                downloader.submit(po, priority="URGENT")
+            for po in pos[10:]:
+                downloader.submit(po, priority="HIGH")
+            assert not downloader.submit(pos[0])  # the same PO is never queued twice
+            await downloader.pool.join()
+        assert order[:2] == pos[8:10]
+        assert order[2:4] == pos[10:]
+        assert order[4:] == pos[:8]
+
+
+async def test_scaling_down_and_up_mid_run_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=15, pos=40, faults=Faults(latency_ms=15))) as sim:
+        settings = settings_for(sim, tmp_path, workers=4, min_workers=1, max_workers=6)
+        results: list[PoResult] = []
+        seen_sizes: set[int] = set()
+        async with Downloader(settings) as downloader:
+
+            async def consume() -> None:
+                async for result in downloader.run(numbers(sim)):
+                    results.append(result)
+
+            async with asyncio.TaskGroup() as group:
+                group.create_task(consume())
+                for target in (1, 6, 2, 0, 99, 3):
+                    await _when_done(results, min(40, len(results) + 3))
+                    applied = downloader.scale_to(target)
+                    assert applied == max(1, min(6, target))
+                    await asyncio.sleep(0.3)
+                    seen_sizes.add(len(downloader.pool.active_workers))
+        assert 1 in seen_sizes and 6 in seen_sizes
+        assert len(results) == 40
+        check_against_catalog(sim, results, settings.out)
+
+
+async def test_library_installs_no_signal_handlers(tmp_path: Path) -> None:
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    async with Simulator(SimConfig(seed=16, pos=30)) as sim:
+        settings = settings_for(sim, tmp_path, workers=2)
+        async with Downloader(settings) as downloader:
+            during = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+            results = await collect(downloader, numbers(sim, 6))
+    assert during == before
+    assert len(results) == 6
+
+
+async def test_without_credentials_an_expired_session_stops_the_run(tmp_path: Path) -> None:
+    from coupa_async import AuthenticationError
+
+    async with Simulator(SimConfig(seed=17, pos=30, faults=Faults(latency_ms=20))) as sim:
+        with_login = settings_for(sim, tmp_path, workers=2)
+        async with Downloader(with_login) as downloader:  # signs in, saves the state file
+            await collect(downloader, numbers(sim, 2))
+        settings = with_login.model_copy(update={"username": None, "password": None})
+        results: list[PoResult] = []
+        downloader = Downloader(settings)
+        with pytest.raises(AuthenticationError, match="coupa_async login"):
+            async with downloader:
+                async for result in downloader.run(numbers(sim)[2:]):
+                    results.append(result)
+                    if len(results) == 4:
+                        sim.expire_sessions()
+        pending = {task.po.label for task in downloader.pool.pending_on_stop}
+        done = {result.po_number for result in results}
+        assert 4 <= len(results) < 28
+        assert pending and not pending & done
+        assert len(pending) + len(done) == 28  # nothing lost, nothing failed for the expiry
+        assert all(r.outcome.value != "FAILED" for r in results)
+
+
+@pytest.fixture(autouse=True)
+def _no_browser_left_behind():
+    yield
+    leftovers = _browser_main_processes()
+    for process in leftovers:
+        process.kill()
+    assert not leftovers, "a browser outlived its Downloader"
