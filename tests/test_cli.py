@@ -1,0 +1,185 @@
+"""The command line as a person uses it: exit codes, Ctrl+C, expired sessions, the report."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import signal
+import sys
+from pathlib import Path
+
+import psutil
+
+from coupa_async.sim import Faults, SimConfig, Simulator
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A clean environment: nothing of the machine's COUPA_* settings leaks in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUPA_")}
+    env.update(
+        HOME=str(tmp_path),
+        COUPA_STORAGE_STATE=str(tmp_path / "state.json"),
+        COLUMNS="120",
+    )
+    env.update(extra)
+    return env
+
+
+def write_input(path: Path, pos: list[str]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["PO_NUMBER", "COST_CENTER"])
+        for index, po in enumerate(pos):
+            writer.writerow([po, f"CC{index}"])
+    return path
+
+
+async def start_cli(tmp_path: Path, *args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "coupa_async",
+        *args,
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def finish(process: asyncio.subprocess.Process, timeout: float = 120) -> tuple[int, str]:
+    async with asyncio.timeout(timeout):
+        out, err = await process.communicate()
+    return process.returncode or 0, out.decode() + err.decode()
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+async def test_run_without_base_url_explains_and_exits_2(tmp_path: Path) -> None:
+    source = write_input(tmp_path / "pos.csv", ["PO1"])
+    code, output = await finish(
+        await start_cli(tmp_path, "run", str(source), env=cli_env(tmp_path))
+    )
+    assert code == 2
+    assert "COUPA_BASE_URL" in output and "demo" in output
+
+
+async def test_run_with_missing_input_exits_2(tmp_path: Path) -> None:
+    code, output = await finish(
+        await start_cli(
+            tmp_path,
+            "run",
+            str(tmp_path / "nope.csv"),
+            "--base-url",
+            "http://127.0.0.1:9",
+            env=cli_env(tmp_path),
+        )
+    )
+    assert code == 2 and "does not exist" in output
+
+
+async def test_exit_codes_0_and_3_and_the_report(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=3, pos=4, profile="uniform")) as clean:
+        source = write_input(tmp_path / "clean.csv", [f"po{po.number}" for po in clean.catalog.pos])
+        env = cli_env(tmp_path, COUPA_USERNAME=clean.username, COUPA_PASSWORD=clean.password)
+        out = tmp_path / "clean-out"
+        args = ("run", str(source), "--base-url", clean.base_url, "--out", str(out))
+        code, output = await finish(await start_cli(tmp_path, *args, env=env))
+        assert code == 0, output
+        rows = read_report(out / "report.csv")
+        assert [row["STATUS"] for row in rows] == ["COMPLETED"] * 4
+        assert rows[0]["COST_CENTER"] == "CC0" and rows[0]["PO_NUMBER"].startswith("po")
+        assert clean.password not in output
+
+    async with Simulator(SimConfig(seed=3, pos=30)) as varied:
+        pos = [f"PO{po.number}" for po in varied.catalog.pos] + ["PO12X"]
+        source = write_input(tmp_path / "varied.csv", pos)
+        env = cli_env(tmp_path, COUPA_USERNAME=varied.username, COUPA_PASSWORD=varied.password)
+        out = tmp_path / "varied-out"
+        args = ("run", str(source), "--base-url", varied.base_url, "--out", str(out))
+        code, output = await finish(await start_cli(tmp_path, *args, env=env))
+        assert code == 3, output
+        assert "need attention" in output
+        statuses = [row["STATUS"] for row in read_report(out / "report.csv")]
+        assert statuses[-1] == "INVALID"
+        expected = [po.expected_outcome for po in varied.catalog.pos]
+        assert statuses[:-1] == expected
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+async def _wait_for_files(sim: Simulator, count: int) -> None:
+    async with asyncio.timeout(60):
+        while sim.stats.snapshot()["requests"].get("file", 0) < count:
+            await asyncio.sleep(0.05)
+
+
+async def test_sigint_mid_run_exits_130_cleanly_and_resumably(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=21, pos=40, faults=Faults(latency_ms=100))) as sim:
+        source = write_input(tmp_path / "pos.csv", [f"PO{po.number}" for po in sim.catalog.pos])
+        env = cli_env(
+            tmp_path,
+            COUPA_USERNAME=sim.username,
+            COUPA_PASSWORD=sim.password,
+            COUPA_TIMEOUTS__SHUTDOWN_S="15",
+        )
+        out = tmp_path / "out"
+        args = ("run", str(source), "--base-url", sim.base_url, "--out", str(out), "--workers", "2")
+        process = await start_cli(tmp_path, *args, env=env)
+        await _wait_for_files(sim, 4)
+        family = _descendants(process.pid)
+        assert any("chrom" in p.name() for p in family)
+        started = asyncio.get_running_loop().time()
+        process.send_signal(signal.SIGINT)
+        code, output = await finish(process, timeout=60)
+        took = asyncio.get_running_loop().time() - started
+        assert code == 130, output
+        assert took < 15 + 10
+        await asyncio.sleep(0.5)
+        assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        rows = read_report(out / "report.csv")
+        statuses = [row["STATUS"] for row in rows]
+        assert "PENDING" in statuses and len(rows) == 40
+        expected = {f"PO{po.number}": po for po in sim.catalog.pos}
+        for row in rows:
+            if row["STATUS"] == "PENDING":
+                assert not list(out.rglob(f"{row['PO_NUMBER']}_*"))  # no folder dressed as final
+                continue
+            po = expected[row["PO_NUMBER"]]
+            assert row["STATUS"] == po.expected_outcome
+            folder = Path(row["DOWNLOAD_FOLDER"])
+            assert len([p for p in folder.iterdir() if p.is_file()]) == len(po.expected_files)
+        assert "resume" in output
+
+
+async def test_expired_session_without_credentials_exits_4(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=22, pos=30, faults=Faults(latency_ms=60))) as sim:
+        login_env = cli_env(tmp_path, COUPA_USERNAME=sim.username, COUPA_PASSWORD=sim.password)
+        code, output = await finish(
+            await start_cli(tmp_path, "login", "--base-url", sim.base_url, env=login_env)
+        )
+        assert code == 0, output
+        state = tmp_path / "state.json"
+        assert state.stat().st_mode & 0o777 == 0o600
+        assert sim.password not in state.read_text()
+
+        source = write_input(tmp_path / "pos.csv", [f"PO{po.number}" for po in sim.catalog.pos])
+        out = tmp_path / "out"
+        args = ("run", str(source), "--base-url", sim.base_url, "--out", str(out), "--workers", "2")
+        process = await start_cli(tmp_path, *args, env=cli_env(tmp_path))
+        await _wait_for_files(sim, 3)
+        sim.expire_sessions()
+        code, output = await finish(process)
+        assert code == 4, output
+        assert "coupa_async login" in output
+        statuses = [row["STATUS"] for row in read_report(out / "report.csv")]
+        assert "PENDING" in statuses and "FAILED" not in statuses
