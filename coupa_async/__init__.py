@@ -42,4 +42,5 @@ __all__ = [
     "WorkerStatus",
     "__version__",
     "load_settings",
+    "parse_po_number",
 ]
