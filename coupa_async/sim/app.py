@@ -155,7 +155,10 @@ class SimApp:
             left = injector.penalty_remaining()
             if left > 0:
                 self.stats.rate_limited += 1
-                self.stats.requests_during_retry_after += 1
+                if injector.since_penalty_started() * 1000 > faults.retry_after_grace_ms:
+                    self.stats.requests_during_retry_after += 1
+                else:
+                    self.stats.requests_in_flight_at_429 += 1
                 return self._too_many(left)
             delay = injector.delay(faults)
             if delay > 0:

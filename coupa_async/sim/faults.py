@@ -37,6 +37,9 @@ class Faults:
     hang_seconds: float | None = None
     reset_rate: float = 0.0
     kinds: tuple[str, ...] = field(default=DEFAULT_FAULT_KINDS)
+    # Requests arriving this soon after a 429 were on their way before the client could know
+    # of it: they get 429 too but count as in flight, not as ignoring Retry-After.
+    retry_after_grace_ms: float = 100
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "rate_limit_rate", "hang_rate", "reset_rate"):
@@ -77,6 +80,7 @@ class FaultInjector:
         self.rng = random.Random(f"coupa-sim-faults:{seed}")
         self._injections: list[Injection] = []
         self._penalty_until = 0.0
+        self._penalty_started = 0.0
 
     def inject(self, fault: str, path_contains: str = "", count: int = 1, **params: Any) -> None:
         """Queue `fault` for the next `count` requests whose path+query contains the text."""
@@ -121,7 +125,14 @@ class FaultInjector:
 
     def start_penalty(self, seconds: float) -> None:
         """Refuse further requests with 429 for `seconds`."""
-        self._penalty_until = max(self._penalty_until, time.monotonic() + seconds)
+        now = time.monotonic()
+        if self._penalty_until <= now:
+            self._penalty_started = now
+        self._penalty_until = max(self._penalty_until, now + seconds)
+
+    def since_penalty_started(self) -> float:
+        """Seconds since the running penalty's first 429 was sent."""
+        return time.monotonic() - self._penalty_started
 
     def delay(self, faults: Faults) -> float:
         """Seconds of latency for one request."""

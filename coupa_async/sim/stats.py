@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 REQUEST_KINDS: tuple[str, ...] = (
@@ -32,15 +33,21 @@ class Stats:
         self.login_redirects = 0
         self.rate_limited = 0
         self.requests_during_retry_after = 0
+        self.requests_in_flight_at_429 = 0
         self.faults: dict[str, int] = {}
         self.statuses: dict[int, int] = {}
         self.bytes_sent = 0
         self.files_completed = 0
+        self.first_request_at: float | None = None  # wall clock, for start-up benchmarks
+        self.last_request_at: float | None = None
 
     def begin(self, kind: str) -> None:
         """A request of this kind has arrived."""
         self.requests[kind] += 1
         self.total += 1
+        self.last_request_at = time.time()
+        if self.first_request_at is None:
+            self.first_request_at = self.last_request_at
         self.in_flight += 1
         if self.in_flight > self.peak_concurrency:
             self.peak_concurrency = self.in_flight
@@ -66,8 +73,11 @@ class Stats:
             "login_redirects": self.login_redirects,
             "rate_limited": self.rate_limited,
             "requests_during_retry_after": self.requests_during_retry_after,
+            "requests_in_flight_at_429": self.requests_in_flight_at_429,
             "faults": dict(sorted(self.faults.items())),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "bytes_sent": self.bytes_sent,
             "files_completed": self.files_completed,
+            "first_request_at": self.first_request_at,
+            "last_request_at": self.last_request_at,
         }

@@ -72,7 +72,9 @@ async def test_faults_follow_kinds(make_sim: MakeSim) -> None:
 async def test_rate_limit_penalty_and_retry_after(make_sim: MakeSim) -> None:
     sim, client = await _signed_in(make_sim, pos=10)
     async with client:
-        sim.config.faults = Faults(rate_limit_rate=1.0, retry_after_seconds=1)
+        sim.config.faults = Faults(
+            rate_limit_rate=1.0, retry_after_seconds=1, retry_after_grace_ms=0
+        )
         url = sim.base_url + _ok_pos(sim)[0]
         async with client.get(url) as r:
             assert r.status == 429
@@ -230,3 +232,20 @@ async def test_fault_endpoints(make_sim: MakeSim) -> None:
             assert r.status == 200
         assert (await fetch(client, sim.base_url + path))[0] == 503
         assert (await fetch(client, sim.base_url + path))[0] == 200
+
+
+async def test_requests_right_after_a_429_count_as_in_flight(make_sim: MakeSim) -> None:
+    sim, client = await _signed_in(make_sim, pos=10)
+    sim.config.faults = Faults(rate_limit_rate=1.0, retry_after_seconds=1, retry_after_grace_ms=300)
+    url = sim.base_url + _ok_pos(sim)[0]
+    async with client.get(url) as r:
+        assert r.status == 429
+    sim.config.faults.rate_limit_rate = 0.0
+    async with client.get(url) as r:  # on its way before the client could know: excused
+        assert r.status == 429
+    await asyncio.sleep(0.35)
+    async with client.get(url) as r:  # after the grace: ignoring Retry-After
+        assert r.status == 429
+    stats = sim.stats.snapshot()
+    assert stats["requests_in_flight_at_429"] == 1
+    assert stats["requests_during_retry_after"] == 1

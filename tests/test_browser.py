@@ -1,0 +1,109 @@
+"""Browser discovery and launch, and signing in to the simulator with the real browser."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser
+
+from coupa_async.auth import save_storage_state, sign_in
+from coupa_async.browser import QUIET_FLAGS, find_browser, launch_flags, new_context
+from coupa_async.coupa.discover import read_page
+from coupa_async.errors import AuthenticationError, BrowserNotFoundError
+from coupa_async.settings import Settings
+from coupa_async.sim import SimConfig, Simulator
+
+from .conftest import make_settings
+
+
+def test_launch_flags_keep_chromium_quiet_and_add_the_users_own(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, **{"browser.args": ["--lang=de", "--no-first-run"]})
+    flags = launch_flags(settings)
+    assert all(flag in flags for flag in QUIET_FLAGS)
+    assert flags.count("--no-first-run") == 1 and "--lang=de" in flags
+    import os
+
+    assert ("--no-sandbox" in flags) == (os.geteuid() == 0)
+
+
+def test_a_configured_executable_that_is_missing_is_named(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, **{"browser.executable_path": str(tmp_path / "nope")})
+    with pytest.raises(BrowserNotFoundError, match="nope"):
+        find_browser(settings, tmp_path / "bundled")
+
+
+def test_unknown_channel_is_refused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, **{"browser.channel": "netscape"})
+    with pytest.raises(BrowserNotFoundError, match="msedge"):
+        find_browser(settings, tmp_path / "bundled")
+
+
+def test_without_any_browser_the_message_says_what_was_tried(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
+    settings = make_settings(tmp_path)
+    with pytest.raises(BrowserNotFoundError) as caught:
+        find_browser(settings, tmp_path / "not-installed" / "chrome")
+    message = str(caught.value)
+    assert "Playwright's Chromium" in message and "on PATH" in message
+    assert "COUPA_BROWSER__EXECUTABLE_PATH" in message
+
+
+def test_browser_command_names_the_browser_it_found() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "coupa_async", "browser"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("browser: ")
+
+
+async def test_smoke_sign_in_open_a_po_and_see_its_attachments(
+    browser: Browser, sim: Simulator, sim_settings: Settings, tmp_path: Path
+) -> None:
+    context = await new_context(browser, sim_settings)
+    try:
+        await sign_in(
+            context, sim.base_url, sim.username, sim.password, markers=sim_settings.markers
+        )
+        page = await context.new_page()
+        po = next(p for p in sim.catalog.pos if p.expected_outcome == "COMPLETED" and p.files)
+        await page.goto(f"{sim.base_url}/order_headers/{po.number}")
+        await page.wait_for_load_state("load")
+        await page.wait_for_timeout(500)  # lists filled in by script
+        facts = read_page(await page.content(), page.url, sim_settings.markers)
+        assert len(facts.attachments) == len({f.id for f in po.files})
+        state_path = tmp_path / "private" / "state.json"
+        state = await save_storage_state(context, state_path)
+        assert state["cookies"] and state_path.stat().st_mode & 0o777 == 0o600
+    finally:
+        await context.close()
+
+
+async def test_sign_in_through_an_identity_provider(browser: Browser, tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=4, pos=30, sso=True)) as sso:
+        settings = make_settings(tmp_path, base_url=sso.base_url)
+        context = await new_context(browser, settings)
+        try:
+            await sign_in(
+                context, sso.base_url, sso.username, sso.password, markers=settings.markers
+            )
+            response = await context.request.get(f"{sso.base_url}/order_headers")
+            assert response.ok and "/order_headers" in response.url
+        finally:
+            await context.close()
+
+
+async def test_wrong_password_is_reported(browser: Browser, sim: Simulator, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, base_url=sim.base_url)
+    context = await new_context(browser, settings)
+    try:
+        with pytest.raises(AuthenticationError, match="refused"):
+            await sign_in(context, sim.base_url, sim.username, "wrong", markers=settings.markers)
+    finally:
+        await context.close()
