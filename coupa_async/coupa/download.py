@@ -8,15 +8,18 @@ Playwright driver. Click-only attachments go through the browser's own download.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
 from dataclasses import dataclass
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 from pathlib import Path
+from typing import NoReturn
 
 import aiohttp
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, Download, Frame, Locator, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -52,7 +55,12 @@ def filename_from_disposition(header: str | None) -> str | None:
     message = Message()
     message["content-disposition"] = header
     try:
-        name = message.get_filename()
+        params = message.get_params(header="content-disposition") or []
+        # Plain parameters come first in the list; an RFC 5987 value is a (charset, lang, text)
+        # tuple, so pick it when both forms are present (Message.get_filename would not).
+        values = [value for key, value in params[1:] if key.lower() == "filename"]
+        chosen = next((v for v in values if isinstance(v, tuple)), values[0] if values else None)
+        name = collapse_rfc2231_value(chosen) if chosen is not None else None
     except (ValueError, LookupError):
         return None
     return name.strip() if name and name.strip() else None
@@ -167,10 +175,9 @@ async def browser_download_to_temp(
     target = page.locator(selector).nth(index)
     temp = layout.temp_path_for(folder / "download")
     try:
-        async with page.expect_download(timeout=timeout_s * 1000) as info:
-            # A script click reaches the element even under a floating toolbar.
-            await target.evaluate("element => element.click()")
-        download = await info.value
+        download = await _click_for_download(page, target, timeout_s)
+        if download is None:
+            await _refuse_opened_page(page, markers, timeout_s)
         failure = await download.failure()
         if failure:
             raise TransientError(f"the browser download failed: {failure}")
@@ -178,7 +185,7 @@ async def browser_download_to_temp(
         server_name = download.suggested_filename or None
         url = download.url
         await download.delete()
-    except PlaywrightTimeout as exc:
+    except (PlaywrightTimeout, TimeoutError) as exc:
         temp.unlink(missing_ok=True)
         html = await _page_html(page)
         verdict = classify(200, page.url, parse_html(html), markers)
@@ -189,6 +196,46 @@ async def browser_download_to_temp(
         temp.unlink(missing_ok=True)
         raise TransientError(f"the browser download failed: {exc}") from exc
     return await asyncio.to_thread(_hash_saved, temp, server_name, url, markers)
+
+
+async def _click_for_download(page: Page, target: Locator, timeout_s: float) -> Download | None:
+    """Click and wait for the download; None as soon as the click opens a page instead.
+
+    A click-only attachment that navigates (an HTML error page, or the login page of an expired
+    session) starts no download: stop waiting then rather than at the download deadline.
+    """
+    started: asyncio.Future[Download | None] = asyncio.get_running_loop().create_future()
+    here = page.url.split("#", 1)[0]
+
+    def on_download(download: Download) -> None:
+        if not started.done():
+            started.set_result(download)
+
+    def on_navigated(frame: Frame) -> None:
+        moved = frame is page.main_frame and frame.url.split("#", 1)[0] != here
+        if moved and not started.done():
+            started.set_result(None)
+
+    page.on("download", on_download)
+    page.on("framenavigated", on_navigated)
+    try:
+        # A script click reaches the element even under a floating toolbar.
+        await target.evaluate("element => element.click()")
+        return await asyncio.wait_for(started, timeout_s)
+    finally:
+        page.remove_listener("download", on_download)
+        page.remove_listener("framenavigated", on_navigated)
+
+
+async def _refuse_opened_page(page: Page, markers: CoupaMarkers, timeout_s: float) -> NoReturn:
+    """The click opened a page: a login page means the session expired, else it is refused."""
+    with contextlib.suppress(PlaywrightError):
+        await page.wait_for_load_state("domcontentloaded", timeout=timeout_s * 1000)
+    verdict = classify(200, page.url, parse_html(await _page_html(page)), markers)
+    if verdict.kind is PageKind.LOGIN:
+        raise SessionExpiredError("a login page came back instead of the file")
+    detail = f" ({verdict.reason})" if verdict.reason else ""
+    raise FileRefused(f"the server sent an HTML page instead of the file{detail}")
 
 
 async def _page_html(page: Page) -> str:

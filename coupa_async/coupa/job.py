@@ -172,9 +172,10 @@ async def _save_all(
     result: PoResult,
     final_attempt: bool,
 ) -> None:
+    cookies: dict[str, str] = {}  # one lookup per folder of URLs on this page, not per file
     for ref in refs:
         try:
-            fetched = await _fetch_with_retries(env, read, ref, folder.path)
+            fetched = await _fetch_with_retries(env, read, ref, folder.path, cookies)
         except FileRefused as exc:
             result.problems.append(FileProblem(ref.url or "", ref.name_hint, str(exc), source))
             continue
@@ -188,7 +189,7 @@ async def _save_all(
 
 
 async def _fetch_with_retries(
-    env: JobEnv, read: PageRead, ref: AttachmentRef, folder: Path
+    env: JobEnv, read: PageRead, ref: AttachmentRef, folder: Path, cookies: dict[str, str]
 ) -> Fetched:
     settings = env.settings
     for attempt in range(FILE_RETRIES + 1):
@@ -208,11 +209,14 @@ async def _fetch_with_retries(
                     settings.markers,
                     settings.timeouts.download_s,
                 )
-            cookies = await context_cookie_header(env.context, ref.url)
+            # Cookies are scoped by host and path prefix: URLs in one folder share them.
+            scope = ref.url.split("?", 1)[0].rsplit("/", 1)[0]
+            if scope not in cookies:
+                cookies[scope] = await context_cookie_header(env.context, ref.url)
             return await fetch_to_temp(
                 env.http,
                 ref.url,
-                cookies,
+                cookies[scope],
                 folder,
                 env.layout,
                 settings.markers,
