@@ -227,6 +227,7 @@ class Pool:
         self._done = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self.contexts_opened = 0
         self._tg: asyncio.TaskGroup | None = None
         self._worker_tasks: set[asyncio.Task[Any]] = set()
         self._timer_tasks: set[asyncio.Task[Any]] = set()
@@ -419,6 +420,7 @@ class Pool:
         assert self.browser.browser is not None
         generation = self.browser.generation
         worker.context = await new_context(self.browser.browser, self.settings, self.keeper.state)
+        self.contexts_opened += 1
         worker.browser_generation = generation
         worker.cookie_generation = self.keeper.generation
         worker.tasks_in_context = 0
@@ -433,6 +435,7 @@ class Pool:
         await self._close_context(worker)
         assert self.browser.browser is not None
         worker.context = await new_context(self.browser.browser, self.settings, dict(state))
+        self.contexts_opened += 1
         worker.browser_generation = self.browser.generation
         worker.tasks_in_context = 0
         worker.page = await worker.context.new_page()

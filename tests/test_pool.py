@@ -249,6 +249,18 @@ async def test_scaling_down_and_up_mid_run_loses_and_repeats_nothing(tmp_path: P
         check_against_catalog(sim, results, settings.out)
 
 
+async def test_contexts_are_recycled_with_their_cookies(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=18, pos=30)) as sim:
+        settings = settings_for(sim, tmp_path, workers=2, recycle_after_tasks=4)
+        async with Downloader(settings) as downloader:
+            results = await collect(downloader, numbers(sim, 24))
+            opened = downloader.pool.contexts_opened
+            logins = sim.stats.snapshot()["logins"]
+        assert opened >= 2 + 24 // 4 - 2  # new contexts along the way
+        assert logins == 1  # the recycled contexts kept the session: no new sign-in
+        check_against_catalog(sim, results, settings.out)
+
+
 async def test_library_installs_no_signal_handlers(tmp_path: Path) -> None:
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     async with Simulator(SimConfig(seed=16, pos=30)) as sim:
