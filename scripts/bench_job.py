@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import hashlib
 import re
 import shutil
 import signal
@@ -201,17 +202,20 @@ class SaveTimer:
 
 
 async def plain_download(
-    http: aiohttp.ClientSession, urls: list[str], cookie: str, folder: Path
+    http: aiohttp.ClientSession, urls: list[str], cookie: str, folder: Path, *, sha256: bool
 ) -> float:
-    """Stream each URL to a file with aiohttp alone; returns the seconds it took."""
+    """Stream each URL to a file with aiohttp alone (and hash it); returns the seconds it took."""
     await asyncio.to_thread(folder.mkdir, parents=True)
     started = time.perf_counter()
     for n, url in enumerate(urls):
+        digest = hashlib.sha256()
         async with http.get(url, headers={"Cookie": cookie}) as resp:
             resp.raise_for_status()
             with (folder / f"{n}.bin").open("wb") as handle:
                 async for chunk in resp.content.iter_chunked(CHUNK):
                     handle.write(chunk)
+                    if sha256:
+                        digest.update(chunk)
     return time.perf_counter() - started
 
 
@@ -226,8 +230,7 @@ async def bench_big_files(
     with simulator(pos, 3, size) as base_url:
         settings = settings.model_copy(update={"base_url": base_url})
         async with worker(browser, settings, base_url) as (context, page, http):
-            job_s: list[float] = []
-            plain_s: list[float] = []
+            runs: dict[str, list[float]] = {"job": [], "plain": [], "plain+sha256": []}
             for r in range(rounds + 1):  # round 0 warms both up
                 env = job_env(settings, context, page, http, work / f"job{r}", "fast")
                 urls: list[str] = []
@@ -237,22 +240,28 @@ async def bench_big_files(
                         check(result, 3)
                         urls += [saved.url for saved in result.files]
                 cookie = await context_cookie_header(context, urls[0])
-                plain = await plain_download(http, urls, cookie, work / f"plain{r}")
-                shutil.rmtree(work / f"job{r}")
-                shutil.rmtree(work / f"plain{r}")
+                plain = await plain_download(http, urls, cookie, work / f"p{r}", sha256=False)
+                hashed = await plain_download(http, urls, cookie, work / f"h{r}", sha256=True)
+                for name in (f"job{r}", f"p{r}", f"h{r}"):
+                    shutil.rmtree(work / name)
                 if r:
-                    job_s.append(timer.seconds)
-                    plain_s.append(plain)
-            for name, runs in (("job", job_s), ("plain", plain_s)):
-                median = statistics.median(runs)
+                    runs["job"].append(timer.seconds)
+                    runs["plain"].append(plain)
+                    runs["plain+sha256"].append(hashed)
+            for name, seconds in runs.items():
+                median = statistics.median(seconds)
                 print(
-                    f"  {name:<5}  median {median * 1000:6.1f} ms ({total_mb / median:5.0f} MB/s)"
-                    f"  min {min(runs) * 1000:6.1f} ms"
-                    f"  rounds {', '.join(f'{s * 1000:.0f}' for s in runs)}"
+                    f"  {name:<12}  median {median * 1000:6.1f} ms ({total_mb / median:5.0f} MB/s)"
+                    f"  min {min(seconds) * 1000:6.1f} ms"
+                    f"  rounds {', '.join(f'{s * 1000:.0f}' for s in seconds)}"
                 )
-            ratio = statistics.median(job_s) / statistics.median(plain_s)
-            best = min(job_s) / min(plain_s)
-            print(f"  ratio  {ratio:.2f}x of medians, {best:.2f}x of minima (job / plain aiohttp)")
+            job, plain = statistics.median(runs["job"]), statistics.median(runs["plain"])
+            hashed = statistics.median(runs["plain+sha256"])
+            best = min(runs["job"]) / min(runs["plain"])
+            print(
+                f"  ratio  job / plain aiohttp {job / plain:.2f}x of medians, "
+                f"{best:.2f}x of minima; plain+sha256 / plain {hashed / plain:.2f}x"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,7 +360,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=10, help="warm-up POs per mode")
     parser.add_argument("--big-pos", type=int, default=5, help="POs of 3 big files")
     parser.add_argument("--big-size-mb", type=int, default=5, help="size of each big file")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds of the big files")
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds of the big files")
     parser.add_argument("--huge-mb", type=int, default=200, help="the file of the memory test")
     return parser.parse_args()
 
