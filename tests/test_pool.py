@@ -96,7 +96,8 @@ def _browser_main_processes() -> list[psutil.Process]:
             cmdline = " ".join(child.cmdline())
         except psutil.Error:
             continue
-        if "--remote-debugging-pipe" in cmdline and "--type=" not in cmdline:
+        alive = child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+        if alive and "--remote-debugging-pipe" in cmdline and "--type=" not in cmdline:
             found.append(child)
     return found
 
@@ -122,6 +123,7 @@ async def test_browser_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
     async with Simulator(SimConfig(seed=8, pos=40, faults=Faults(latency_ms=20))) as sim:
         settings = settings_for(sim, tmp_path, workers=3)
         results: list[PoResult] = []
+        others = {process.pid for process in _browser_main_processes()}
         async with Downloader(settings) as downloader:
 
             async def consume() -> None:
@@ -131,7 +133,7 @@ async def test_browser_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
             async with asyncio.TaskGroup() as group:
                 group.create_task(consume())
                 await _when_done(results, 8)
-                browsers = _browser_main_processes()
+                browsers = [p for p in _browser_main_processes() if p.pid not in others]
                 assert len(browsers) == 1
                 browsers[0].send_signal(signal.SIGKILL)
             relaunches = downloader.status().browser_relaunches
@@ -144,6 +146,7 @@ async def test_renderer_crash_is_recovered(tmp_path: Path) -> None:
     async with Simulator(SimConfig(seed=9, pos=30, faults=Faults(latency_ms=30))) as sim:
         settings = settings_for(sim, tmp_path, workers=2, mode="render")
         results: list[PoResult] = []
+        others = {process.pid for process in _renderers()}
         async with Downloader(settings) as downloader:
 
             async def consume() -> None:
@@ -153,7 +156,7 @@ async def test_renderer_crash_is_recovered(tmp_path: Path) -> None:
             async with asyncio.TaskGroup() as group:
                 group.create_task(consume())
                 await _when_done(results, 5)
-                renderers = _renderers()
+                renderers = [p for p in _renderers() if p.pid not in others]
                 assert renderers
                 for renderer in renderers:
                     renderer.send_signal(signal.SIGKILL)
@@ -189,7 +192,7 @@ async def test_session_expiry_mid_run_renews_once(tmp_path: Path) -> None:
 
 async def test_rate_limit_storm_pauses_every_worker(tmp_path: Path) -> None:
     faults = Faults(rate_limit_rate=0.08, retry_after_seconds=1)
-    async with Simulator(SimConfig(seed=13, pos=30, faults=faults)) as sim:
+    async with Simulator(SimConfig(seed=13, pos=20, faults=faults)) as sim:
         settings = settings_for(sim, tmp_path, workers=4, mode="fast")
         async with Downloader(settings) as downloader:
             results = await collect(downloader, numbers(sim))
@@ -298,8 +301,9 @@ async def test_without_credentials_an_expired_session_stops_the_run(tmp_path: Pa
 
 @pytest.fixture(autouse=True)
 def _no_browser_left_behind():
+    before = {process.pid for process in _browser_main_processes()}  # e.g. the session's own
     yield
-    leftovers = _browser_main_processes()
+    leftovers = [p for p in _browser_main_processes() if p.pid not in before]
     for process in leftovers:
         process.kill()
     assert not leftovers, "a browser outlived its Downloader"

@@ -63,7 +63,9 @@ def filename_from_disposition(header: str | None) -> str | None:
         name = collapse_rfc2231_value(chosen) if chosen is not None else None
     except (ValueError, LookupError):
         return None
-    return name.strip() if name and name.strip() else None
+    if not name or not name.strip() or "\ufffd" in name:
+        return None  # absent, blank, or not decodable: the next name source applies
+    return name.strip()
 
 
 def cookie_header(cookies: list[dict]) -> str:

@@ -193,13 +193,12 @@ async def _fetch_with_retries(
 ) -> Fetched:
     settings = env.settings
     for attempt in range(FILE_RETRIES + 1):
-        if env.gate is not None:
-            await env.gate.wait()
         try:
             if ref.url is None:
                 if not read.rendered or env.page.url != read.url:
                     read = await env.reader.render(env.page, read.url)
                 assert ref.click_index is not None
+                await _host_may_be_contacted(env)
                 return await browser_download_to_temp(
                     env.page,
                     click_only_selector(settings.markers),
@@ -213,6 +212,7 @@ async def _fetch_with_retries(
             scope = ref.url.split("?", 1)[0].rsplit("/", 1)[0]
             if scope not in cookies:
                 cookies[scope] = await context_cookie_header(env.context, ref.url)
+            await _host_may_be_contacted(env)
             return await fetch_to_temp(
                 env.http,
                 ref.url,
@@ -227,6 +227,12 @@ async def _fetch_with_retries(
                 raise
             await asyncio.sleep(FILE_RETRY_PAUSE_S * (attempt + 1) * (1 + random.random()))
     raise AssertionError("unreachable")
+
+
+async def _host_may_be_contacted(env: JobEnv) -> None:
+    """Wait out a Retry-After or a renewal of the session; checked right before each send."""
+    if env.gate is not None:
+        await env.gate.wait()
 
 
 def _file_away(

@@ -68,10 +68,10 @@ async def test_module_runs_and_stops_on_ctrl_c() -> None:
     )
     assert proc.stdout is not None
     try:
-        first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        first = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
         match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first)
         assert match, first
-        rest = b"".join([await asyncio.wait_for(proc.stdout.readline(), 5) for _ in range(5)])
+        rest = b"".join([await asyncio.wait_for(proc.stdout.readline(), 30) for _ in range(5)])
         assert "buyer@example.com / coupa-sim-password" in rest.decode()
         assert "5 POs" in rest.decode()
         async with (
@@ -80,7 +80,7 @@ async def test_module_runs_and_stops_on_ctrl_c() -> None:
         ):
             assert r.status == 200
         proc.send_signal(signal.SIGINT)
-        out, _ = await asyncio.wait_for(proc.communicate(), 10)
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 0
         assert b"stopped" in out
     finally:
