@@ -19,12 +19,13 @@ from enum import StrEnum
 from typing import Any
 
 import aiohttp
-from playwright.async_api import Browser, BrowserContext, Page, Playwright
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, Response
 from playwright.async_api import Error as PlaywrightError
 
 from coupa_async.auth import SessionKeeper
 from coupa_async.browser import launch_browser, new_context
 from coupa_async.coupa.job import JobEnv, PoTask, process_po
+from coupa_async.coupa.pages import retry_after_seconds
 from coupa_async.coupa.reader import PageReader, browser_fault
 from coupa_async.errors import (
     AuthenticationError,
@@ -420,7 +421,7 @@ class Pool:
         assert self.browser.browser is not None
         generation = self.browser.generation
         worker.context = await new_context(self.browser.browser, self.settings, self.keeper.state)
-        self.contexts_opened += 1
+        self._watch(worker.context)
         worker.browser_generation = generation
         worker.cookie_generation = self.keeper.generation
         worker.tasks_in_context = 0
@@ -435,11 +436,21 @@ class Pool:
         await self._close_context(worker)
         assert self.browser.browser is not None
         worker.context = await new_context(self.browser.browser, self.settings, dict(state))
-        self.contexts_opened += 1
+        self._watch(worker.context)
         worker.browser_generation = self.browser.generation
         worker.tasks_in_context = 0
         worker.page = await worker.context.new_page()
         log.debug("context_recycled", worker=worker.id)
+
+    def _watch(self, context: BrowserContext) -> None:
+        """Close the host gate on the first 429 the browser sees, whatever asked for it."""
+        self.contexts_opened += 1
+
+        def on_response(response: Response) -> None:
+            if response.status == 429:
+                self.gate.pause_for(retry_after_seconds(response.headers.get("retry-after")))
+
+        context.on("response", on_response)
 
     async def _close_context(self, worker: Worker) -> None:
         context, worker.context, worker.page = worker.context, None, None

@@ -191,7 +191,7 @@ async def test_session_expiry_mid_run_renews_once(tmp_path: Path) -> None:
 
 
 async def test_rate_limit_storm_pauses_every_worker(tmp_path: Path) -> None:
-    faults = Faults(rate_limit_rate=0.08, retry_after_seconds=1)
+    faults = Faults(rate_limit_rate=0.05, retry_after_seconds=2)
     async with Simulator(SimConfig(seed=13, pos=20, faults=faults)) as sim:
         settings = settings_for(sim, tmp_path, workers=4, mode="fast")
         async with Downloader(settings) as downloader:

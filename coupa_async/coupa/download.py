@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import aiohttp
-from playwright.async_api import BrowserContext, Download, Frame, Locator, Page
+from playwright.async_api import BrowserContext, Download, Frame, Locator, Page, Response
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -177,9 +177,10 @@ async def browser_download_to_temp(
     target = page.locator(selector).nth(index)
     temp = layout.temp_path_for(folder / "download")
     try:
-        download = await _click_for_download(page, target, timeout_s)
+        opened = _Opened()
+        download = await _click_for_download(page, target, timeout_s, opened)
         if download is None:
-            await _refuse_opened_page(page, markers, timeout_s)
+            await _refuse_opened_page(page, markers, timeout_s, opened)
         failure = await download.failure()
         if failure:
             raise TransientError(f"the browser download failed: {failure}")
@@ -200,7 +201,17 @@ async def browser_download_to_temp(
     return await asyncio.to_thread(_hash_saved, temp, server_name, url, markers)
 
 
-async def _click_for_download(page: Page, target: Locator, timeout_s: float) -> Download | None:
+@dataclass
+class _Opened:
+    """The answer of a navigation a click caused instead of a download."""
+
+    status: int = 200
+    retry_after: str | None = None
+
+
+async def _click_for_download(
+    page: Page, target: Locator, timeout_s: float, opened: _Opened
+) -> Download | None:
     """Click and wait for the download; None as soon as the click opens a page instead.
 
     A click-only attachment that navigates (an HTML error page, or the login page of an expired
@@ -213,12 +224,18 @@ async def _click_for_download(page: Page, target: Locator, timeout_s: float) -> 
         if not started.done():
             started.set_result(download)
 
+    def on_response(response: Response) -> None:
+        if response.request.is_navigation_request() and response.frame is page.main_frame:
+            opened.status = response.status
+            opened.retry_after = response.headers.get("retry-after")
+
     def on_navigated(frame: Frame) -> None:
         moved = frame is page.main_frame and frame.url.split("#", 1)[0] != here
         if moved and not started.done():
             started.set_result(None)
 
     page.on("download", on_download)
+    page.on("response", on_response)
     page.on("framenavigated", on_navigated)
     try:
         # A script click reaches the element even under a floating toolbar.
@@ -226,16 +243,25 @@ async def _click_for_download(page: Page, target: Locator, timeout_s: float) -> 
         return await asyncio.wait_for(started, timeout_s)
     finally:
         page.remove_listener("download", on_download)
+        page.remove_listener("response", on_response)
         page.remove_listener("framenavigated", on_navigated)
 
 
-async def _refuse_opened_page(page: Page, markers: CoupaMarkers, timeout_s: float) -> NoReturn:
-    """The click opened a page: a login page means the session expired, else it is refused."""
+async def _refuse_opened_page(
+    page: Page, markers: CoupaMarkers, timeout_s: float, opened: _Opened
+) -> NoReturn:
+    """The click opened a page: a login page means the session expired, a 429 or 5xx is for
+    the pool to handle, anything else refuses this file."""
     with contextlib.suppress(PlaywrightError):
         await page.wait_for_load_state("domcontentloaded", timeout=timeout_s * 1000)
-    verdict = classify(200, page.url, parse_html(await _page_html(page)), markers)
+    html = await _page_html(page)
+    verdict = classify(opened.status, page.url, parse_html(html), markers, opened.retry_after)
     if verdict.kind is PageKind.LOGIN:
         raise SessionExpiredError("a login page came back instead of the file")
+    if verdict.kind is PageKind.RATE_LIMITED:
+        raise RateLimitedError(f"HTTP 429 for {page.url}", verdict.retry_after_s)
+    if verdict.kind is PageKind.TRANSIENT:
+        raise TransientError(f"{verdict.reason} for {page.url}")
     detail = f" ({verdict.reason})" if verdict.reason else ""
     raise FileRefused(f"the server sent an HTML page instead of the file{detail}")
 

@@ -222,6 +222,10 @@ async def _fetch_with_retries(
                 settings.markers,
                 settings.timeouts.download_s,
             )
+        except RateLimitedError as exc:
+            if env.gate is not None:  # hold every worker now, not when the pool hears of it
+                env.gate.pause_for(exc.retry_after_s)
+            raise
         except TransientError:
             if attempt == FILE_RETRIES:
                 raise

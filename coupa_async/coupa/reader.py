@@ -18,7 +18,13 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from coupa_async.coupa.discover import PageFacts, read_page
 from coupa_async.coupa.markers import CoupaMarkers
-from coupa_async.coupa.pages import PageKind, PageVerdict, classify, parse_html
+from coupa_async.coupa.pages import (
+    PageKind,
+    PageVerdict,
+    classify,
+    parse_html,
+    retry_after_seconds,
+)
 from coupa_async.errors import BrowserFaultError, TransientError
 from coupa_async.gate import HostGate
 from coupa_async.log import get_logger
@@ -122,6 +128,7 @@ class PageReader:
             body = await response.text()
             status, final_url = response.status, response.url
             retry_after = response.headers.get("retry-after")
+            self._hold_host_on_429(status, retry_after)
             await response.dispose()
         except PlaywrightTimeout as exc:
             raise TransientError(
@@ -144,7 +151,8 @@ class PageReader:
                 url, wait_until="domcontentloaded", timeout=self.navigation_timeout_s * 1000
             )
             status = response.status if response is not None else 200
-            retry_after = await response.header_value("retry-after") if response else None
+            retry_after = response.headers.get("retry-after") if response else None
+            self._hold_host_on_429(status, retry_after)
             html = await page.content()
             tree = parse_html(html)
             facts = read_page(tree, page.url, self.markers)
@@ -178,6 +186,12 @@ class PageReader:
         except PlaywrightTimeout:
             log.warning("script_fill_timeout", url=page.url, seconds=self.script_fill_timeout_s)
         return await page.content()
+
+    def _hold_host_on_429(self, status: int, retry_after: str | None) -> None:
+        # Close the gate the moment a 429 is seen, before the page is even read, so the other
+        # workers stop sending at once rather than when the error reaches the pool.
+        if status == 429 and self.gate is not None:
+            self.gate.pause_for(retry_after_seconds(retry_after))
 
     def _read(
         self,

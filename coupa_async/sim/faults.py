@@ -37,9 +37,11 @@ class Faults:
     hang_seconds: float | None = None
     reset_rate: float = 0.0
     kinds: tuple[str, ...] = field(default=DEFAULT_FAULT_KINDS)
-    # Requests arriving this soon after a 429 were on their way before the client could know
-    # of it: they get 429 too but count as in flight, not as ignoring Retry-After.
-    retry_after_grace_ms: float = 100
+    # Requests arriving this soon after a 429 may have been started before the client could
+    # know of it (a browser may take a few hundred ms from a click to its request on a busy
+    # machine): they get 429 too but count as in flight, not as ignoring Retry-After. A client
+    # that ignores Retry-After keeps sending through the whole window and is counted.
+    retry_after_grace_ms: float = 500
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "rate_limit_rate", "hang_rate", "reset_rate"):
