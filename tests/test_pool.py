@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import signal
+import sys
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
 import psutil
 import pytest
 
 from coupa_async import Downloader, Outcome, PoResult, Settings
-from coupa_async.sim import Faults, SimConfig, Simulator
+from coupa_async.sim import Catalog, Faults, SimConfig, Simulator
 
 from .conftest import make_settings
 
@@ -190,17 +192,57 @@ async def test_session_expiry_mid_run_renews_once(tmp_path: Path) -> None:
         assert Path(settings.storage_state).stat().st_mode & 0o077 == 0
 
 
+class SimProcess:
+    """The simulator in its own process, so its clock does not stall with the test's loop."""
+
+    def __init__(self, config: SimConfig, *args: str) -> None:
+        self.config = config
+        self.args = args
+        self.catalog = Catalog.build(config)
+        self.username, self.password = config.username, config.password
+
+    async def __aenter__(self) -> SimProcess:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "coupa_async",
+            "sim",
+            "--seed",
+            str(self.config.seed),
+            "--pos",
+            str(self.config.pos),
+            *self.args,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert self.process.stdout is not None
+        line = (await asyncio.wait_for(self.process.stdout.readline(), 60)).decode()
+        self.base_url = line.strip().rsplit(" ", 1)[-1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.process.terminate()
+        await self.process.communicate()
+
+    async def stats(self) -> dict:
+        async with (
+            aiohttp.ClientSession() as client,
+            client.get(f"{self.base_url}/__sim/stats") as r,
+        ):
+            return await r.json()
+
+
 async def test_rate_limit_storm_pauses_every_worker(tmp_path: Path) -> None:
-    faults = Faults(rate_limit_rate=0.05, retry_after_seconds=2)
-    async with Simulator(SimConfig(seed=13, pos=20, faults=faults)) as sim:
-        settings = settings_for(sim, tmp_path, workers=4, mode="fast")
+    config = SimConfig(seed=13, pos=20)
+    args = ("--rate-limit-rate", "0.04", "--retry-after", "3")  # 2 s watched after the grace
+    async with SimProcess(config, *args) as sim:
+        settings = settings_for(sim, tmp_path, workers=4, mode="fast")  # type: ignore[arg-type]
         async with Downloader(settings) as downloader:
-            results = await collect(downloader, numbers(sim))
+            results = await collect(downloader, numbers(sim))  # type: ignore[arg-type]
             pauses = downloader.gate.pauses
-        stats = sim.stats.snapshot()
+        stats = await sim.stats()
         assert stats["rate_limited"] >= 1 and pauses >= 1
         assert stats["requests_during_retry_after"] == 0
-        check_against_catalog(sim, results, settings.out)
+        check_against_catalog(sim, results, settings.out)  # type: ignore[arg-type]
 
 
 async def test_priorities_are_respected(tmp_path: Path) -> None:

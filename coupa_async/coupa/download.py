@@ -151,7 +151,7 @@ async def _stream(
                 chunk = await resp.content.read(CHUNK_BYTES)
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             raise FileRefused(f"the disk is full ({exc.strerror}); free space and rerun") from exc
         raise FileRefused(f"cannot write {folder}: {exc.strerror}") from exc
     except BaseException:

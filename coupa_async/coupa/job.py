@@ -49,6 +49,8 @@ class PoTask:
     po: PoNumber
     supplier_hint: str | None = None
     levels: tuple[str, ...] = ()
+    # Files an earlier run saved (from the journal): reused without fetching when still intact.
+    known_files: tuple[SavedFile, ...] = ()
 
 
 @dataclass
@@ -95,7 +97,8 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
     result.supplier = facts.supplier or task.supplier_hint or UNKNOWN_SUPPLIER
     folder = await asyncio.to_thread(_open_folder, env.layout, task, result.supplier)
 
-    await _save_all(env, po_read, facts.attachments, "PO", folder, result, final_attempt)
+    known = {saved.url: saved for saved in task.known_files}
+    await _save_all(env, po_read, facts.attachments, "PO", folder, result, final_attempt, known)
     messages: list[str] = []
     if _needs_requisition(result):
         if facts.requisition_url is None:
@@ -115,7 +118,7 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
             assert pr_read.facts is not None
             before = len(result.files)
             await _save_all(
-                env, pr_read, pr_read.facts.attachments, "PR", folder, result, final_attempt
+                env, pr_read, pr_read.facts.attachments, "PR", folder, result, final_attempt, known
             )
             pr_names = [saved.name for saved in result.files[before:]]
             if pr_names:
@@ -171,9 +174,14 @@ async def _save_all(
     folder: _Folder,
     result: PoResult,
     final_attempt: bool,
+    known: dict[str, SavedFile],
 ) -> None:
     cookies: dict[str, str] = {}  # one lookup per folder of URLs on this page, not per file
     for ref in refs:
+        reused = await asyncio.to_thread(_reuse_known, folder, ref, known, source)
+        if reused is not None:
+            result.files.append(reused)
+            continue
         try:
             fetched = await _fetch_with_retries(env, read, ref, folder.path, cookies)
         except FileRefused as exc:
@@ -237,6 +245,25 @@ async def _host_may_be_contacted(env: JobEnv) -> None:
     """Wait out a Retry-After or a renewal of the session; checked right before each send."""
     if env.gate is not None:
         await env.gate.wait()
+
+
+def _reuse_known(
+    folder: _Folder, ref: AttachmentRef, known: dict[str, SavedFile], source: Source
+) -> SavedFile | None:
+    """The file an earlier run saved from this URL, if it is still there, whole and unchanged."""
+    prior = known.get(ref.url or "")
+    if prior is None or prior.name.lower() in folder.taken:
+        return None
+    path = folder.path / prior.name
+    try:
+        if not path.is_file() or path.stat().st_size != prior.size:
+            return None
+    except OSError:
+        return None
+    if _sha256_of(path) != prior.sha256:
+        return None
+    folder.taken.add(prior.name.lower())
+    return SavedFile(prior.name, path, prior.size, prior.sha256, source, prior.url)
 
 
 def _file_away(
