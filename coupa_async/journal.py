@@ -182,7 +182,9 @@ class Journal:
             if version == 0 and not tables:
                 db.execute("PRAGMA journal_mode=WAL")
                 with self._transaction():
-                    db.executescript(_SCHEMA)
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
                     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             elif version != SCHEMA_VERSION:
                 self._db.close()

@@ -1,0 +1,51 @@
+"""``coupa-async status --out DIR``: what earlier runs did, and what a rerun would do."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from coupa_async.errors import InputFileError
+from coupa_async.journal import FAILED_STATES, JOURNAL_DIR, JOURNAL_NAME, KEPT, PENDING, Journal
+
+
+def print_status(out: Path, console: Console) -> int:
+    """Counts per outcome, the POs needing attention with reasons, and the rerun plan."""
+    if not (out / JOURNAL_DIR / JOURNAL_NAME).is_file():
+        raise InputFileError(
+            f"No run has written to {out} yet (no {JOURNAL_DIR}/{JOURNAL_NAME}). "
+            "Pass the --out folder of an earlier run."
+        )
+    journal = Journal.open(out)
+    try:
+        records = journal.records()
+    finally:
+        journal.close()
+    counts = Counter(record.state for record in records.values())
+    table = Table(title=f"POs recorded in {out}")
+    table.add_column("state")
+    table.add_column("POs", justify="right")
+    for state, count in sorted(counts.items()):
+        table.add_row(state, str(count))
+    console.print(table)
+
+    failed = [r for r in records.values() if r.state in FAILED_STATES]
+    if failed:
+        console.print(f"{len(failed)} PO(s) need attention:")
+        for record in failed[:50]:
+            console.print(f"  {record.label}: {record.state} — {record.message[:160]}")
+        if len(failed) > 50:
+            console.print(f"  … and {len(failed) - 50} more (see report.csv)")
+    skipped = sum(1 for r in records.values() if r.state in KEPT and r.intact())
+    damaged = sum(1 for r in records.values() if r.state in KEPT and not r.intact())
+    pending = counts.get(PENDING, 0)
+    console.print(
+        f"A rerun with the same input and --out would skip {skipped} settled PO(s), retry "
+        f"{len(failed)} failed or partial, process {pending} pending"
+        + (f", and redo {damaged} whose folder or files changed on disk" if damaged else "")
+        + ". With --retry-failed it would retry only the failed ones."
+    )
+    return 0

@@ -1,0 +1,141 @@
+"""The journal: one transaction per settled PO, resume plans, and refusing what it cannot read."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, Journal, JournalError
+from coupa_async.result import Outcome, PoResult, SavedFile
+
+
+def settle(out: Path, label: str, outcome: Outcome, files: dict[str, bytes]) -> PoResult:
+    """A result as the job makes it, with its files really on disk."""
+    folder = out / "Acme" / f"{label}_{outcome.value}"
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        saved.append(SavedFile(name, folder / name, len(data), digest, "PO", f"http://x/{name}"))
+    now = datetime.now(UTC)
+    return PoResult(
+        po_number=label,
+        outcome=outcome,
+        supplier="Acme",
+        files=saved,
+        message="m",
+        po_url=f"http://x/order_headers/{label[2:]}",
+        folder=folder,
+        started_at=now,
+        finished_at=now,
+    )
+
+
+def test_new_journal_is_wal_and_versioned(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    journal.close()
+    path = tmp_path / JOURNAL_DIR / JOURNAL_NAME
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    db.close()
+
+
+def test_record_round_trip_and_resume_plan(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    labels = [f"PO{n}" for n in range(1, 8)]
+    journal.add_pending(labels)
+    journal.record(settle(tmp_path, "PO1", Outcome.COMPLETED, {"a.pdf": b"%PDF-1", "b.txt": b"x"}))
+    journal.record(settle(tmp_path, "PO2", Outcome.NO_ATTACHMENTS, {}))
+    journal.record(settle(tmp_path, "PO3", Outcome.PO_NOT_FOUND, {}))
+    journal.record(settle(tmp_path, "PO4", Outcome.FAILED, {}))
+    journal.record(settle(tmp_path, "PO5", Outcome.PARTIAL, {"c.pdf": b"%PDF-2"}))
+    damaged = settle(tmp_path, "PO6", Outcome.COMPLETED, {"d.pdf": b"%PDF-3"})
+    journal.record(damaged)
+    (damaged.folder / "d.pdf").write_bytes(b"truncated")  # type: ignore[operator]
+    records = journal.records()
+    assert records["PO1"].state == "COMPLETED" and len(records["PO1"].files) == 2
+    assert records["PO1"].files[0].path == tmp_path / "Acme" / "PO1_COMPLETED" / "a.pdf"
+    assert records["PO7"].state == "PENDING"
+    again = records["PO1"].as_result()
+    assert again.outcome is Outcome.COMPLETED and again.files[0].sha256 == (
+        hashlib.sha256(b"%PDF-1").hexdigest()
+    )
+
+    plan = journal.plan([*labels, "PO8"])
+    assert [r.label for r in plan.skip] == ["PO1", "PO2", "PO3"]
+    assert plan.retry == ["PO4", "PO5", "PO6"]
+    assert plan.new == ["PO7", "PO8"]
+
+    only_failed = journal.plan([*labels, "PO8"], retry_failed_only=True)
+    assert only_failed.retry == ["PO4", "PO5"]
+    assert only_failed.left_alone == ["PO6", "PO7", "PO8"]
+    journal.close()
+
+
+def test_a_rerun_result_replaces_files_and_counts_attempts(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    journal.record(settle(tmp_path, "PO1", Outcome.PARTIAL, {"a.pdf": b"1", "b.pdf": b"2"}))
+    journal.record(settle(tmp_path, "PO1", Outcome.COMPLETED, {"a.pdf": b"1"}))
+    record = journal.records()["PO1"]
+    assert record.state == "COMPLETED" and [f.name for f in record.files] == ["a.pdf"]
+    assert record.attempts == 2
+    journal.close()
+
+
+def test_journal_from_another_version_is_refused_and_left_alone(tmp_path: Path) -> None:
+    Journal.open(tmp_path).close()
+    path = tmp_path / JOURNAL_DIR / JOURNAL_NAME
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(JournalError, match="another version"):
+        Journal.open(tmp_path)
+    assert path.read_bytes() == before
+
+
+def test_damaged_journal_is_refused_and_left_alone(tmp_path: Path) -> None:
+    folder = tmp_path / JOURNAL_DIR
+    folder.mkdir()
+    path = folder / JOURNAL_NAME
+    path.write_bytes(b"this is not a database, it is a text file pretending " * 100)
+    before = path.read_bytes()
+    with pytest.raises(JournalError, match="damaged"):
+        Journal.open(tmp_path)
+    assert path.read_bytes() == before
+
+
+def test_fresh_keeps_the_old_journal_beside_the_new_one(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    journal.record(settle(tmp_path, "PO1", Outcome.COMPLETED, {"a.pdf": b"1"}))
+    journal.close()
+    fresh = Journal.open(tmp_path, fresh=True)
+    assert fresh.records() == {}
+    fresh.close()
+    kept = [p for p in (tmp_path / JOURNAL_DIR).iterdir() if p.name.endswith(".bak")]
+    assert len(kept) == 1
+    old = sqlite3.connect(kept[0])
+    assert old.execute("SELECT state FROM pos").fetchall() == [("COMPLETED",)]
+    old.close()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_unwritable_output_folder_is_explained(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(JournalError, match="Cannot create"):
+        Journal.open(locked)
+
+
+def test_output_folder_that_is_a_file_is_explained(tmp_path: Path) -> None:
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output folder should be")
+    with pytest.raises(JournalError, match="Cannot create"):
+        Journal.open(blocker)
