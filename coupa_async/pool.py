@@ -38,6 +38,10 @@ from coupa_async.errors import (
 from coupa_async.gate import HostGate
 from coupa_async.layout import OutputLayout
 from coupa_async.log import get_logger
+from coupa_async.memory.heap import PageHeaps
+from coupa_async.memory.policy import MemoryPolicy
+from coupa_async.memory.sampler import ProcessTreeSampler
+from coupa_async.memory.watch import MemoryWatch, Sampler
 from coupa_async.result import Outcome, PoResult
 from coupa_async.settings import Settings
 
@@ -232,6 +236,8 @@ class Pool:
         self._tg: asyncio.TaskGroup | None = None
         self._worker_tasks: set[asyncio.Task[Any]] = set()
         self._timer_tasks: set[asyncio.Task[Any]] = set()
+        self.memory_watch: MemoryWatch | None = None
+        self._heaps = PageHeaps()
 
     # ----- lifecycle -------------------------------------------------------------------------
 
@@ -239,6 +245,30 @@ class Pool:
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         self.scale_to(workers)
+        if self.settings.memory.enabled:
+            self.start_memory_watch()
+
+    def start_memory_watch(
+        self, sampler: Sampler | None = None, policy: MemoryPolicy | None = None
+    ) -> MemoryWatch:
+        """Run the memory watch in the pool's task group (once); it ends when the pool closes."""
+        if self.memory_watch is not None:
+            return self.memory_watch
+        memory = self.settings.memory
+        self.memory_watch = MemoryWatch(
+            self,
+            sampler or ProcessTreeSampler(),
+            policy or MemoryPolicy(memory, self.settings.min_workers, self.max_workers),
+            memory.interval_s,
+            self.worker_memory,
+        )
+        self._spawn(self.memory_watch.run(), "memory-watch")
+        return self.memory_watch
+
+    async def worker_memory(self) -> dict[int, int]:
+        """JS heap of each active worker's page (CDP), for choosing which worker to drain."""
+        pages = {w.id: w.page for w in self.active_workers if w.page is not None}
+        return await self._heaps.measure(pages)
 
     async def close(self, grace_s: float | None = None) -> None:
         """Stop taking tasks, let in-flight ones finish within ``grace_s``, then cancel the rest.
@@ -308,6 +338,10 @@ class Pool:
     # ----- scaling -----------------------------------------------------------------------------
 
     @property
+    def max_workers(self) -> int:
+        return max(1, self.settings.min_workers, self.settings.effective_max_workers)
+
+    @property
     def active_workers(self) -> list[Worker]:
         return [w for w in self.workers.values() if not w.retiring]
 
@@ -318,7 +352,7 @@ class Pool:
         idle ones, then the oldest. Returns the new target.
         """
         low = max(1, self.settings.min_workers)
-        high = max(low, self.settings.effective_max_workers)
+        high = self.max_workers
         self.target = max(low, min(high, n))
         if self._tg is None or self.stopping:
             return self.target

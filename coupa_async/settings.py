@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -69,6 +77,36 @@ class Timeouts(_Section):
     login_s: float = Field(default=300.0, gt=0, description="Interactive sign-in.")
 
 
+class MemorySettings(_Section):
+    """The memory watch: shrink the pool under memory pressure, grow it back when eased.
+
+    ``budget_mb`` unset means a computed default (see ``coupa_async.memory.policy``): 3/4 of a
+    container's memory limit, or on a host half the RAM, never more than RAM less 2 GB.
+    """
+
+    enabled: bool = True
+    budget_mb: int | None = Field(
+        default=None, ge=64, description="Memory for the whole process tree; unset: computed."
+    )
+    high_mark: float = Field(default=0.85, gt=0, le=1, description="Share of the budget.")
+    low_mark: float = Field(default=0.65, gt=0, le=1, description="Share of the budget.")
+    cooldown_s: float = Field(default=2.0, ge=0, description="At most one step down per this.")
+    ease_after_s: float = Field(default=10.0, ge=0, description="Calm this long: one step up.")
+    interval_s: float = Field(default=1.0, gt=0, le=60, description="Sampling period.")
+    min_available_mb: int = Field(
+        default=500, ge=0, description="Pressure when the system has less available."
+    )
+    psi_some_avg10_max: float = Field(
+        default=20.0, gt=0, le=100, description="Pressure above this PSI 'some avg10' (%)."
+    )
+
+    @model_validator(mode="after")
+    def _check_marks(self) -> MemorySettings:
+        if self.low_mark >= self.high_mark:
+            raise ValueError("low_mark must be below high_mark")
+        return self
+
+
 class Settings(BaseSettings):
     """Effective configuration of coupa_async."""
 
@@ -103,6 +141,7 @@ class Settings(BaseSettings):
     context: ContextOptions = Field(default_factory=ContextOptions)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     markers: CoupaMarkers = Field(default_factory=CoupaMarkers)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,183 @@
+"""The memory watch: sample, decide, scale the pool; once a second, until cancelled.
+
+It runs inside the pool's task group. Each tick samples in a thread (the reads of ``/proc`` take
+a few milliseconds), asks the policy, and calls ``pool.scale_to``. Every step is logged with its
+reason and figures, and the latest figures are in ``pool.status().extra["memory"]``. A failing
+sample is logged and skipped: the watch never takes the pool down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from coupa_async.log import get_logger
+from coupa_async.memory.policy import Decision, MemoryPolicy, mb
+from coupa_async.memory.sampler import MemorySample
+
+log = get_logger("memory")
+
+WorkerMemory = Callable[[], Awaitable[dict[int, int]]]
+
+
+class Sampler(Protocol):
+    def sample(self) -> MemorySample: ...
+
+
+class _Worker(Protocol):
+    id: int
+    started: float
+
+
+class _Queue(Protocol):
+    def qsize(self) -> int: ...
+
+
+class ScalablePool(Protocol):
+    """What the watch needs of the pool."""
+
+    target: int
+    status_extra: dict[str, Any]
+    workers: dict[int, Any]
+
+    @property
+    def queue(self) -> _Queue: ...
+
+    @property
+    def active_workers(self) -> list[Any]: ...
+
+    def scale_to(self, n: int, prefer: list[int] | None = None) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A change of target the watch made (kept for status and benchmarks)."""
+
+    at: float  # monotonic time of the sample that decided it
+    pressure_since: float | None  # first sample of this pressure episode (shrinks only)
+    target: int
+    drain: int | None
+    reason: str
+
+
+class MemoryWatch:
+    """Sampler + policy + the pool's ``scale_to``. ``run()`` loops until cancelled."""
+
+    def __init__(
+        self,
+        pool: ScalablePool,
+        sampler: Sampler,
+        policy: MemoryPolicy,
+        interval_s: float,
+        worker_memory: WorkerMemory | None = None,
+    ) -> None:
+        self.pool = pool
+        self.sampler = sampler
+        self.policy = policy
+        self.interval_s = interval_s
+        self.worker_memory = worker_memory
+        self.last: MemorySample | None = None
+        self.decision: Decision | None = None
+        self.steps: deque[Step] = deque(maxlen=256)
+        self.ticks = 0
+        self.loop_cpu_s = 0.0  # CPU of the watch's own code in the event loop
+        self._warned_minimum = False
+        self._failures = 0
+
+    async def run(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.tick()
+            except Exception as exc:  # a bad reading must not end the run
+                self._failures += 1
+                (log.warning if self._failures == 1 else log.debug)(
+                    "memory_sample_failed", error=f"{type(exc).__name__}: {exc}"
+                )
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(max(0.0, self.interval_s - elapsed))
+
+    async def tick(self) -> Decision:
+        """One sample, one decision, at most one step."""
+        sample = await asyncio.to_thread(self.sampler.sample)
+        if self.worker_memory is not None and self.policy.pressure_reasons(sample):
+            per_worker = await self.worker_memory()  # only when a worker may have to go
+            sample = replace(sample, per_worker_bytes={**sample.per_worker_bytes, **per_worker})
+        cpu = time.thread_time()
+        active = sorted(self.pool.active_workers, key=lambda w: w.started)
+        decision = self.policy.decide(
+            sample,
+            now=sample.at,
+            active_workers=[w.id for w in active],
+            target=self.pool.target,
+            work_waiting=self.pool.queue.qsize() > 0,
+        )
+        self.last, self.decision = sample, decision
+        self.ticks += 1
+        if decision.target != self.pool.target:
+            before = self.pool.target
+            prefer = [decision.drain] if decision.drain is not None else None
+            self.pool.scale_to(decision.target, prefer=prefer)
+            self._log_step(sample, decision, before)
+        elif decision.pressure and decision.target <= self.policy.min_workers:
+            if not self._warned_minimum:
+                self._warned_minimum = True
+                log.warning("memory_pressure_at_minimum", reason=decision.reason, **self._figures())
+        elif not decision.pressure and self._warned_minimum:
+            self._warned_minimum = False
+            log.info("memory_pressure_eased", reason=decision.reason, **self._figures())
+        self.pool.status_extra["memory"] = self._figures()
+        self.loop_cpu_s += time.thread_time() - cpu
+        return decision
+
+    def _log_step(self, sample: MemorySample, decision: Decision, before: int) -> None:
+        shrink = decision.target < before
+        self.steps.append(
+            Step(
+                at=sample.at,
+                pressure_since=self.policy.pressure_since if shrink else None,
+                target=self.pool.target,
+                drain=decision.drain,
+                reason=decision.reason,
+            )
+        )
+        log.info(
+            "memory_shrink" if shrink else "memory_grow",
+            reason=decision.reason,
+            workers_before=before,
+            drain=decision.drain,
+            drain_mb=mb(sample.per_worker_bytes[decision.drain])
+            if decision.drain in sample.per_worker_bytes
+            else None,
+            **self._figures(),
+        )
+
+    def _figures(self) -> dict[str, Any]:
+        sample, decision = self.last, self.decision
+        if sample is None:
+            return {}
+        return {
+            "budget_mb": mb(self.policy.budget_for(sample)),
+            "tree_mb": mb(sample.tree_bytes),
+            "pss": sample.uses_pss,
+            "available_mb": mb(sample.headroom_bytes),
+            "psi": sample.psi_some_avg10,
+            "pressure": bool(decision and decision.pressure),
+            "target": self.pool.target,
+            "actual": len(self.pool.workers),  # open contexts, draining ones included
+        }
+
+
+async def watch_memory(
+    pool: ScalablePool,
+    sampler: Sampler,
+    policy: MemoryPolicy,
+    interval_s: float,
+    worker_memory: WorkerMemory | None = None,
+) -> None:
+    """Run a :class:`MemoryWatch` until cancelled."""
+    await MemoryWatch(pool, sampler, policy, interval_s, worker_memory).run()
