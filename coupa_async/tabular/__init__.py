@@ -1,0 +1,39 @@
+"""Input files in (CSV or XLSX), reports out (CSV and XLSX).
+
+``read_input`` (reader) turns a file into an ``InputTable`` of ``InputRow`` (rows);
+``write_reports`` (report) writes ``report.csv`` and ``report.xlsx`` from those rows and the
+results of the run.
+"""
+
+from coupa_async.tabular.reader import EMPTY_PO, read_input
+from coupa_async.tabular.report import (
+    REPORT_COLUMNS,
+    report_header,
+    report_row,
+    write_report_csv,
+    write_report_xlsx,
+    write_reports,
+)
+from coupa_async.tabular.rows import (
+    DEFAULT_PRIORITY,
+    PRIORITY_NAMES,
+    InputRow,
+    InputTable,
+    parse_priority,
+)
+
+__all__ = [
+    "DEFAULT_PRIORITY",
+    "EMPTY_PO",
+    "PRIORITY_NAMES",
+    "REPORT_COLUMNS",
+    "InputRow",
+    "InputTable",
+    "parse_priority",
+    "read_input",
+    "report_header",
+    "report_row",
+    "write_report_csv",
+    "write_report_xlsx",
+    "write_reports",
+]

@@ -1,0 +1,159 @@
+"""CSV files as people save them: the encoding, the delimiter, and the cells of each line.
+
+The encoding is decided by the byte-order mark, then strict UTF-8, then Windows-1252 only if the
+text looks like text; the delimiter by the header line (``,``, ``;`` or tab). Excel's
+``sep=;`` first line is honoured.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from coupa_async.errors import InputFileError
+from coupa_async.tabular.header import is_po_header
+
+DELIMITERS = (",", ";", "\t")
+ENCODINGS_TRIED = "UTF-8 (with or without BOM), UTF-16/UTF-32 (with BOM), Windows-1252"
+SAVE_AS_ADVICE = (
+    'In Excel use "Save As" → "CSV UTF-8 (Comma delimited)" or "Excel Workbook (.xlsx)".'
+)
+
+# Longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8 with BOM"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"),
+)
+# Control characters no text file has: all C0 controls except tab, LF, CR, and DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MAX_CONTROL_SHARE = 0.001
+_SEP_LINE = re.compile(r"\A\ufeff?sep=(.)\r?\n?", re.IGNORECASE)
+_DOS_EOF = "\x1a"
+
+
+@dataclass(frozen=True, slots=True)
+class CsvText:
+    """The decoded text of a CSV file and how it was decoded."""
+
+    text: str
+    encoding: str
+
+
+def decode(data: bytes, path: Path) -> CsvText:
+    """Decode the bytes of a CSV file; raise InputFileError naming the encodings tried."""
+    for bom, codec, name in _BOMS:
+        if data.startswith(bom):
+            body = data[len(bom) :]
+            try:
+                text = body.decode(codec)
+            except UnicodeDecodeError as exc:
+                line = _line_of(body, exc.start, codec)
+                raise InputFileError(
+                    f"{path} starts with a {name} byte-order mark but is not valid {name} "
+                    f"(first bad byte on line {line}). {SAVE_AS_ADVICE}"
+                ) from None
+            _check_plausible(text, path, name)
+            return CsvText(_strip_eof(text), name)
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise InputFileError(
+            f"{path} is not a text file: it holds NUL bytes (first on line {line}); it may be a "
+            f"spreadsheet or another binary file named like a CSV. {SAVE_AS_ADVICE}"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        utf8_line = data.count(b"\n", 0, exc.start) + 1
+    else:
+        _check_plausible(text, path, "UTF-8")
+        return CsvText(_strip_eof(text), "UTF-8")
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        cp1252_problem = f"byte 0x{data[exc.start]:02X} on line {line} has no character"
+    else:
+        cp1252_problem = _implausibility(text)
+        if cp1252_problem is None:
+            return CsvText(_strip_eof(text), "Windows-1252")
+    raise InputFileError(
+        f"Cannot tell the encoding of {path}: it is not UTF-8 (first bad line {utf8_line}) and "
+        f"does not look like Windows-1252 text ({cp1252_problem}). Tried: {ENCODINGS_TRIED}. "
+        f"{SAVE_AS_ADVICE}"
+    )
+
+
+def sniff_delimiter(text: str) -> tuple[str, str]:
+    """``(delimiter, text)``: the delimiter of ``text`` and the text with a ``sep=`` line blanked.
+
+    The header decides: the candidate that splits it into the most cells wins, one that yields a
+    recognisable PO column first. A single-column file has no delimiter; ``,`` is used.
+    """
+    sep = _SEP_LINE.match(text)
+    if sep and sep.group(1) in DELIMITERS:
+        return sep.group(1), "\n" + text[sep.end() :]  # a blank line keeps line numbers
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    best = ","
+    best_score = (False, 1)
+    for delimiter in DELIMITERS:
+        cells = next(csv.reader([header], delimiter=delimiter), [])
+        has_po = any(is_po_header(cell) for cell in cells)
+        score = (has_po, len(cells))
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best, text
+
+
+def records(text: str, delimiter: str, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """``(line, cells)`` for each record of ``text``; ``line`` is where the record starts."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    start = 1
+    try:
+        for cells in reader:
+            yield start, cells
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputFileError(
+            f'{path} cannot be read as CSV near line {start}: {exc}. Check for a quote (") '
+            f"that is opened but never closed. {SAVE_AS_ADVICE}"
+        ) from None
+
+
+def _check_plausible(text: str, path: Path, name: str) -> None:
+    problem = _implausibility(text)
+    if problem is not None:
+        raise InputFileError(
+            f"{path} does not look like a text file although it decodes as {name} "
+            f"({problem}); it may be a binary file named like a CSV. {SAVE_AS_ADVICE}"
+        )
+
+
+def _implausibility(text: str) -> str | None:
+    """Why ``text`` is not plausible text, or None: NULs or many control characters."""
+    body = _strip_eof(text)
+    found = _CONTROL.search(body)
+    if found is None:
+        return None
+    count = len(_CONTROL.findall(body))
+    if "\x00" not in body and count <= max(1, len(body) * _MAX_CONTROL_SHARE):
+        return None
+    line = body.count("\n", 0, found.start()) + 1
+    return f"{count} control characters, the first on line {line}"
+
+
+def _line_of(body: bytes, offset: int, codec: str) -> int:
+    good = body[:offset].decode(codec, errors="ignore")
+    return good.count("\n") + 1
+
+
+def _strip_eof(text: str) -> str:
+    # Old DOS tools end text files with Ctrl-Z.
+    return text[:-1] if text.endswith(_DOS_EOF) else text

@@ -1,0 +1,153 @@
+"""Benchmark reading input files and writing reports of many rows.
+
+Generates, in a temporary folder, one input of ``--rows`` rows in each supported form (CSV in
+UTF-8, Windows-1252 and Excel's UTF-16 "Unicode Text", and XLSX), times ``read_input`` on each,
+then times ``write_reports`` for those rows with a result for every valid PO.
+
+    .venv/bin/python scripts/bench_input.py [--rows 100000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from openpyxl import Workbook
+
+from coupa_async.result import Outcome, PoResult, SavedFile
+from coupa_async.tabular import InputTable, read_input, write_reports
+
+HEADER = ["PO_NUMBER", "SUPPLIER", "PRIORITY", "Notes", "Cost Center"]
+PRIORITIES = ["", "HIGH", "low", "1", ""]
+SUPPLIERS = ["Acme Corp", "Müller GmbH", "Café São Paulo Ltda", "Bolt & Nut", ""]
+
+
+def make_rows(count: int) -> list[list[str]]:
+    """Realistic rows: mostly PO numbers in various spellings, some duplicates and invalid ones."""
+    rows = []
+    for n in range(count):
+        digits = 15_000_000 + n
+        kind = n % 20
+        if kind == 0:
+            po = f"po{digits}"
+        elif kind == 1:
+            po = f" {digits} "
+        elif kind == 2:
+            po = f"PO{15_000_000 + n // 2}"  # duplicates
+        elif kind == 3:
+            po = "N/A"
+        else:
+            po = f"PO{digits}"
+        rows.append([po, SUPPLIERS[n % 5], PRIORITIES[n % 5], f"note {n}; €", f"CC{n % 97}"])
+    return rows
+
+
+def write_csv(path: Path, rows: list[list[str]], delimiter: str, encoding: str) -> None:
+    lines = [delimiter.join(cells) for cells in [HEADER, *rows]]
+    text = "\r\n".join(lines) + "\r\n"
+    data = text.encode(encoding)
+    if encoding == "utf-16-le":
+        data = codecs.BOM_UTF16_LE + data
+    path.write_bytes(data)
+
+
+def write_xlsx(path: Path, rows: list[list[str]]) -> None:
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("PO_Data")
+    sheet.append(HEADER)
+    for n, cells in enumerate(rows):
+        # Every other PO as a number cell, as Excel stores typed-in numbers.
+        po: str | int = int(cells[0][2:]) if n % 2 and cells[0].startswith("PO") else cells[0]
+        sheet.append([po, *cells[1:]])
+    book.save(path)
+
+
+def timed(action: Callable[[], object], rounds: int) -> tuple[list[float], object]:
+    times = []
+    value = None
+    for _ in range(rounds):
+        start = time.perf_counter()
+        value = action()
+        times.append(time.perf_counter() - start)
+    return times, value
+
+
+def results_for(table: InputTable, out: Path) -> dict[str, PoResult]:
+    now = datetime.now(UTC)
+    results = {}
+    for row in table.rows:
+        if row.po is None or row.po.label in results:
+            continue
+        label = row.po.label
+        folder = out / "Acme_Corp" / f"{label}_COMPLETED"
+        file = SavedFile("invoice.pdf", folder / "invoice.pdf", 1000, "0" * 64, "PO", "https://x/1")
+        results[label] = PoResult(
+            label,
+            Outcome.COMPLETED,
+            supplier="Acme Corp",
+            files=[file],
+            po_url=f"https://tenant.coupahost.com/order_headers/{row.po.digits}",
+            folder=folder,
+            started_at=now,
+            finished_at=now,
+        )
+    return results
+
+
+def show(name: str, times: list[float], size: int) -> None:
+    print(
+        f"{name:<34} best {min(times):6.3f} s   median {statistics.median(times):6.3f} s"
+        f"   ({size / 1e6:5.1f} MB)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    rows = make_rows(args.rows)
+    print(f"{args.rows} rows, {args.rounds} rounds, {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        inputs = {
+            "CSV UTF-8 ','": tmp / "utf8.csv",
+            "CSV Windows-1252 ';'": tmp / "cp1252.csv",
+            "CSV UTF-16 LE BOM tab": tmp / "utf16.txt",
+            "XLSX PO_Data": tmp / "input.xlsx",
+        }
+        write_csv(inputs["CSV UTF-8 ','"], rows, ",", "utf-8")
+        write_csv(inputs["CSV Windows-1252 ';'"], rows, ";", "cp1252")
+        write_csv(inputs["CSV UTF-16 LE BOM tab"], rows, "\t", "utf-16-le")
+        write_xlsx(inputs["XLSX PO_Data"], rows)
+        table: InputTable | None = None
+        for name, path in inputs.items():
+            times, value = timed(lambda path=path: read_input(path), args.rounds)
+            assert isinstance(value, InputTable)
+            assert len(value.rows) == args.rows, (name, len(value.rows))
+            table = table or value
+            show(f"read_input {name}", times, path.stat().st_size)
+        assert table is not None
+        valid = sum(1 for row in table.rows if row.po)
+        print(f"rows: {len(table.rows)} ({valid} valid, {len(table.rows) - valid} invalid)")
+        out = tmp / "out"
+        results = results_for(table, out)
+        times, paths = timed(
+            lambda: write_reports(out, table.rows, results, table.columns), args.rounds
+        )
+        assert isinstance(paths, list)
+        size = sum(p.stat().st_size for p in paths)
+        show("write_reports (CSV + XLSX)", times, size)
+        for path in paths:
+            print(f"  {path.name}: {path.stat().st_size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
