@@ -55,9 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--min-workers", type=int)
     run.add_argument("--max-workers", type=int)
     run.add_argument("--mode", choices=["auto", "render", "fast"], help="page discovery mode")
-    run.add_argument("--fresh", action="store_true", help="start over, ignoring earlier runs")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument(
+        "--fresh", action="store_true", help="start over: forget earlier runs (files are kept)"
+    )
+    again.add_argument(
+        "--retry-failed", action="store_true", help="retry only the POs that failed last time"
+    )
     _browser_flags(run)
     _common(run)
+
+    status = commands.add_parser("status", help="what earlier runs into an output folder did")
+    status.add_argument("--out", type=Path, help="output folder (default: ./coupa-downloads)")
+    _common(status)
 
     login = commands.add_parser("login", help="sign in once and save the session for later runs")
     login.add_argument("--base-url", help="your tenant, e.g. https://acme.coupahost.com")
@@ -193,13 +203,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     table = load_input(args.input)
     console = Console()
+    for warning in table.warnings:
+        print(f"coupa-async: warning: {warning}", file=sys.stderr)
 
     async def main(stop: asyncio.Event) -> int:
-        summary = await run_table(settings, table, stop=stop, console=Console(stderr=True))
+        summary = await run_table(
+            settings,
+            table,
+            stop=stop,
+            console=Console(stderr=True),
+            fresh=args.fresh,
+            retry_failed=args.retry_failed,
+        )
         print_summary(summary, console)
         return summary.exit_code
 
     return run_with_signals(main)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from coupa_async.status import print_status
+
+    settings = _load(args).settings
+    return print_status(settings.out, Console())
 
 
 def cmd_login(args: argparse.Namespace) -> int:
@@ -230,6 +256,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": cmd_run,
+    "status": cmd_status,
     "login": cmd_login,
     "demo": cmd_demo,
     "sim": cmd_sim,

@@ -11,10 +11,11 @@ from rich.console import Console
 from coupa_async.coupa.job import PoTask
 from coupa_async.downloader import Downloader
 from coupa_async.errors import InputFileError
+from coupa_async.journal import Journal, ResumePlan
 from coupa_async.progress import show_progress
 from coupa_async.result import Outcome, PoResult
 from coupa_async.settings import Settings
-from coupa_async.tabular import InputTable, read_input, write_report_csv
+from coupa_async.tabular import InputTable, read_input, write_reports
 
 EXIT_OK = 0
 EXIT_ATTENTION = 3
@@ -29,7 +30,9 @@ class RunSummary:
     invalid: int = 0
     pending: int = 0
     interrupted: bool = False
-    report: Path | None = None
+    skipped: int = 0
+    left_alone: int = 0
+    reports: list[Path] = field(default_factory=list)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for result in self.results.values() if result.outcome is outcome)
@@ -56,6 +59,35 @@ def load_input(path: Path) -> InputTable:
     return table
 
 
+def plan_tasks(table: InputTable, journal: Journal, *, retry_failed: bool) -> RunPlan:
+    """One task per distinct PO of the input, minus what the journal says is settled."""
+    tasks: dict[str, PoTask] = {}
+    priorities: dict[str, int] = {}
+    for row in table.rows:
+        if row.po is None:
+            continue
+        label = row.po.label
+        if label not in tasks:
+            tasks[label] = PoTask(row.po, row.supplier, tuple(row.levels))
+        priorities[label] = min(priorities.get(label, row.priority), row.priority)
+    resume = journal.plan(list(tasks), retry_failed_only=retry_failed)
+    records = journal.records(resume.retry)
+    chosen = []
+    for label in resume.to_process:
+        known = tuple(records[label].as_result().files) if label in records else ()
+        task = tasks[label]
+        chosen.append((PoTask(task.po, task.supplier_hint, task.levels, known), priorities[label]))
+    return RunPlan(chosen, resume)
+
+
+@dataclass
+class RunPlan:
+    """The tasks to submit, with their priorities, and what the journal decided."""
+
+    tasks: list[tuple[PoTask, int]]
+    resume: ResumePlan
+
+
 async def run_table(
     settings: Settings,
     table: InputTable,
@@ -63,48 +95,74 @@ async def run_table(
     stop: asyncio.Event,
     console: Console | None = None,
     show: bool = True,
+    fresh: bool = False,
+    retry_failed: bool = False,
 ) -> RunSummary:
-    """Download every valid PO of ``table``; stop early (leaving the rest pending) on ``stop``."""
+    """Download every valid PO of ``table`` that the journal does not show as settled.
+
+    Stops early on ``stop``, leaving the rest pending. The journal is written before a result is
+    announced; the reports are written at the end, also when interrupted or failing.
+    """
     summary = RunSummary()
     summary.invalid = sum(1 for row in table.rows if row.po is None)
-    tasks: dict[str, PoTask] = {}
-    for row in table.rows:
-        if row.po is not None and row.po.label not in tasks:
-            tasks[row.po.label] = PoTask(row.po, row.supplier)
-    report = settings.out / "report.csv"
+    journal = await asyncio.to_thread(Journal.open, settings.out, fresh=fresh)
+    try:
+        plan = await asyncio.to_thread(plan_tasks, table, journal, retry_failed=retry_failed)
+        for record in plan.resume.skip:
+            summary.results[record.label] = record.as_result()
+        summary.skipped = len(plan.resume.skip)
+        summary.left_alone = len(plan.resume.left_alone)
+        await asyncio.to_thread(journal.add_pending, [task.po.label for task, _ in plan.tasks])
+        await _download(settings, plan, journal, summary, stop=stop, console=console, show=show)
+    finally:
+        labels = {row.po.label for row in table.rows if row.po is not None}
+        summary.pending = len(labels - set(summary.results))
+        summary.reports = await asyncio.to_thread(
+            write_reports, settings.out, table.rows, summary.results, table.columns
+        )
+        journal.close()
+    return summary
 
-    async def collect(result: PoResult) -> None:
+
+async def _download(
+    settings: Settings,
+    plan: RunPlan,
+    journal: Journal,
+    summary: RunSummary,
+    *,
+    stop: asyncio.Event,
+    console: Console | None,
+    show: bool,
+) -> None:
+    if not plan.tasks:
+        return
+
+    async def record(result: PoResult) -> None:
+        # Usually 0.1 ms, but a WAL checkpoint can take 200 ms: keep it off the loop.
+        await asyncio.to_thread(journal.record, result)
         summary.results[result.po_number] = result
 
-    try:
-        async with Downloader(settings) as downloader:
-            downloader.add_listener(collect)
-            for task in tasks.values():
-                downloader.submit(task)
-            async with asyncio.TaskGroup() as group:
-                waiters = [
-                    group.create_task(downloader.pool.join()),
-                    group.create_task(stop.wait()),
-                ]
-                progress = (
-                    group.create_task(show_progress(downloader.status, len(tasks), console))
-                    if show
-                    else None
-                )
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in [*waiters, progress]:
-                    if waiter is not None:
-                        waiter.cancel()
-            if stop.is_set():
-                summary.interrupted = True
-                await downloader.stop(settings.timeouts.shutdown_s)
-    finally:
-        summary.pending = sum(1 for label in tasks if label not in summary.results)
-        await asyncio.to_thread(
-            write_report_csv, report, table.rows, summary.results, table.columns
-        )
-        summary.report = report
-    return summary
+    async with Downloader(settings) as downloader:
+        downloader.add_listener(record)
+        for task, priority in plan.tasks:
+            downloader.submit(task, priority)
+        async with asyncio.TaskGroup() as group:
+            waiters = [
+                group.create_task(downloader.pool.join()),
+                group.create_task(stop.wait()),
+            ]
+            progress = (
+                group.create_task(show_progress(downloader.status, len(plan.tasks), console))
+                if show
+                else None
+            )
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in [*waiters, progress]:
+                if waiter is not None:
+                    waiter.cancel()
+        if stop.is_set():
+            summary.interrupted = True
+            await downloader.stop(settings.timeouts.shutdown_s)
 
 
 def print_summary(summary: RunSummary, console: Console) -> None:
@@ -125,5 +183,7 @@ def print_summary(summary: RunSummary, console: Console) -> None:
             console.print(f"  … and {len(attention) - 20} more in the report")
     if summary.interrupted:
         console.print("Interrupted: run the same command again to resume.")
-    if summary.report:
-        console.print(f"Report: {summary.report}")
+    if summary.skipped:
+        console.print(f"{summary.skipped} PO(s) were already settled by an earlier run: skipped.")
+    if summary.reports:
+        console.print("Report: " + ", ".join(str(path) for path in summary.reports))

@@ -1,0 +1,203 @@
+"""Resuming: interrupted runs pick up where they stopped, nothing is fetched twice or lost."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import resource
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME
+from coupa_async.run import RunSummary, run_table
+from coupa_async.settings import Settings
+from coupa_async.sim import SimConfig, Simulator
+from coupa_async.tabular import InputTable, read_input
+
+from .test_pool import check_against_catalog, settings_for
+
+
+def write_input(path: Path, sim: Simulator) -> InputTable:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["PO_NUMBER"])
+        writer.writerows([[f"PO{po.number}"] for po in sim.catalog.pos])
+    return read_input(path)
+
+
+async def run_once(
+    settings: Settings, table: InputTable, *, stop_after: int | None = None, **options: bool
+) -> RunSummary:
+    stop = asyncio.Event()
+    if stop_after is None:
+        return await run_table(settings, table, stop=stop, show=False, **options)
+
+    task = asyncio.ensure_future(run_table(settings, table, stop=stop, show=False, **options))
+    while not task.done():
+        await asyncio.sleep(0.05)
+        journal = settings.out / JOURNAL_DIR / JOURNAL_NAME
+        if journal.exists() and _settled(journal) >= stop_after:
+            stop.set()
+            break
+    return await task
+
+
+def _settled(journal: Path) -> int:
+    db = sqlite3.connect(journal)
+    try:
+        return db.execute("SELECT COUNT(*) FROM pos WHERE state != 'PENDING'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+    finally:
+        db.close()
+
+
+def expected_refetches(sim: Simulator, labels: set[str]) -> int:
+    """Files a rerun must fetch again for these POs: those that failed, and click-only ones
+    (a click has no URL to match the journal by)."""
+    count = 0
+    for po in sim.catalog.pos:
+        if f"PO{po.number}" in labels:
+            files = list(po.files) + (list(po.requisition.files) if po.requisition else [])
+            count += sum(1 for f in files if f.serves_html or not f.has_href)
+    return count
+
+
+async def test_interrupted_run_resumes_without_fetching_twice(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=31, pos=30)) as sim:
+        settings = settings_for(sim, tmp_path, workers=2)
+        table = write_input(tmp_path / "pos.csv", sim)
+
+        first = await run_once(settings, table, stop_after=10)
+        assert first.interrupted and first.pending > 0
+        done_first = set(first.results)
+        kept = {
+            label
+            for label, result in first.results.items()
+            if result.outcome.value in ("COMPLETED", "NO_ATTACHMENTS", "PO_NOT_FOUND")
+        }
+
+        sim.reset_stats()
+        second = await run_once(settings, table)
+        assert not second.interrupted
+        assert second.skipped == len(kept)
+        check_against_catalog(sim, list(second.results.values()), settings.out)
+        rerun = {f"PO{po.number}" for po in sim.catalog.pos} - kept
+        fetched = sim.stats.snapshot()["requests"]["file"]
+        # POs settled in the first run were not visited at all; files of the others were
+        # fetched at most once more, minus what the journal let us reuse
+        assert sim.stats.snapshot()["requests"]["po_page"] <= 2 * len(rerun)
+        not_done_before = rerun - done_first
+        must_fetch = sum(
+            len(po.expected_files) + sum(1 for f in po.files if f.serves_html)
+            for po in sim.catalog.pos
+            if f"PO{po.number}" in not_done_before
+        )
+        assert fetched <= must_fetch + expected_refetches(sim, rerun & done_first) + 2
+
+        sim.reset_stats()
+        third = await run_once(settings, table)  # everything settled: only the failed again
+        settled = ("COMPLETED", "NO_ATTACHMENTS", "PO_NOT_FOUND")
+        assert third.skipped == len(
+            [r for r in third.results.values() if r.outcome.value in settled]
+        )
+        assert sim.stats.snapshot()["requests"]["po_page"] < len(sim.catalog.pos)
+
+
+async def test_a_damaged_folder_is_redone_and_fresh_starts_over(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=32, pos=30)) as sim:
+        settings = settings_for(sim, tmp_path, workers=2)
+        table = write_input(tmp_path / "pos.csv", sim)
+        first = await run_once(settings, table)
+        victim = next(r for r in first.results.values() if r.outcome.value == "COMPLETED")
+        victim.files[0].path.unlink()
+
+        second = await run_once(settings, table)
+        redone = second.results[victim.po_number]
+        assert redone.outcome.value == "COMPLETED"
+        assert victim.files[0].path.exists()
+        settled = ("COMPLETED", "NO_ATTACHMENTS", "PO_NOT_FOUND")
+        kept_first = sum(1 for r in first.results.values() if r.outcome.value in settled)
+        assert second.skipped == kept_first - 1  # all settled ones but the damaged one
+
+        sim.reset_stats()
+        fresh = await run_once(settings, table, fresh=True)
+        assert fresh.skipped == 0
+        assert sim.stats.snapshot()["requests"]["po_page"] >= len(sim.catalog.pos)
+        check_against_catalog(sim, list(fresh.results.values()), settings.out)
+        backups = [p for p in (settings.out / JOURNAL_DIR).iterdir() if p.name.endswith(".bak")]
+        assert backups
+
+
+async def test_retry_failed_touches_only_the_failed(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=33, pos=30)) as sim:
+        settings = settings_for(sim, tmp_path, workers=2)
+        table = write_input(tmp_path / "pos.csv", sim)
+        await run_once(settings, table)
+        failed = {
+            f"PO{po.number}"
+            for po in sim.catalog.pos
+            if po.expected_outcome in ("FAILED", "PARTIAL", "PR_NOT_ACCESSIBLE")
+        }
+        assert failed
+        sim.reset_stats()
+        again = await run_once(settings, table, retry_failed=True)
+        assert again.skipped == len(sim.catalog.pos) - len(failed)
+        assert sim.stats.snapshot()["requests"]["po_page"] <= 2 * len(failed)
+
+
+def _limit_file_size() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 1024 * 1024, 8 * 1024 * 1024))
+
+
+async def test_a_full_disk_fails_the_po_keeps_the_journal_and_the_next_run_resumes(
+    tmp_path: Path,
+) -> None:
+    async with Simulator(SimConfig(seed=34, pos=30)) as sim:
+        big = max(
+            (po for po in sim.catalog.pos if po.expected_outcome == "COMPLETED"),
+            key=lambda po: max((f.size for f in po.files), default=0),
+        )
+        assert max(f.size for f in big.files) > 8 * 1024 * 1024
+        source = tmp_path / "pos.csv"
+        write_input(source, sim)
+        out = tmp_path / "out"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COUPA_")}
+        env.update(
+            HOME=str(tmp_path),
+            COUPA_USERNAME=sim.username,
+            COUPA_PASSWORD=sim.password,
+            COUPA_STORAGE_STATE=str(tmp_path / "state.json"),
+        )
+        args = [sys.executable, "-m", "coupa_async", "run", str(source)]
+        args += ["--base-url", sim.base_url, "--out", str(out), "--workers", "2"]
+        process = await asyncio.create_subprocess_exec(
+            *args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=_limit_file_size,
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), 180)
+        assert process.returncode == 3, output.decode()
+        with (out / "report.csv").open(encoding="utf-8-sig") as handle:
+            rows = {row["PO_NUMBER"]: row for row in csv.DictReader(handle)}
+        row = rows[f"PO{big.number}"]
+        assert row["STATUS"] in ("FAILED", "PARTIAL")
+        assert "disk is full" in row["ERROR_MESSAGE"]
+        db = sqlite3.connect(out / JOURNAL_DIR / JOURNAL_NAME)
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
+
+        process = await asyncio.create_subprocess_exec(
+            *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), 180)
+        with (out / "report.csv").open(encoding="utf-8-sig") as handle:
+            rows = {row["PO_NUMBER"]: row for row in csv.DictReader(handle)}
+        assert rows[f"PO{big.number}"]["STATUS"] == "COMPLETED", output.decode()
+        assert not list(out.rglob("*.part"))
