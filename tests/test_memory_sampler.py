@@ -52,8 +52,22 @@ def test_pss_of_the_tree_counts_this_process_and_its_children(tmp_path: Path) ->
         child.kill()
         child.wait()
     assert grandchild_tree.tree_bytes - alone.tree_bytes > 70 * MIB
+    assert alone.exact and grandchild_tree.exact  # a new process: PSS read again
     assert grandchild_tree.at > alone.at
     assert sampler.samples == 2 and sampler.cpu_s > 0
+
+
+def test_between_exact_readings_pss_is_estimated_from_rss(tmp_path: Path) -> None:
+    sampler = no_cgroup(tmp_path)
+    sampler.exact_every = 3
+    readings = [sampler.sample() for _ in range(4)]
+    assert [r.exact for r in readings] == [True, False, False, True]
+    for estimated in readings[1:3]:
+        assert abs(estimated.tree_bytes - readings[0].tree_bytes) < 0.05 * readings[0].tree_bytes
+    ballast = bytearray(200 * MIB)  # RSS moves by far more than 3 %: read exactly at once
+    grown = sampler.sample()
+    assert grown.exact and grown.tree_bytes - readings[-1].tree_bytes > 150 * MIB
+    del ballast
 
 
 def test_rss_is_used_where_pss_is_missing_and_said_once(

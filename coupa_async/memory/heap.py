@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from playwright.async_api import CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
@@ -18,9 +19,11 @@ from playwright.async_api import Error as PlaywrightError
 class PageHeaps:
     """``measure({worker_id: page})`` -> ``{worker_id: JSHeapUsedSize}``."""
 
-    def __init__(self, timeout_s: float = 0.5) -> None:
+    def __init__(self, timeout_s: float = 0.2, stale_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
+        self.stale_s = stale_s
         self._sessions: dict[int, tuple[Page, CDPSession]] = {}
+        self._last: dict[int, tuple[float, int]] = {}  # worker id -> (monotonic, bytes)
 
     async def measure(self, pages: dict[int, Page]) -> dict[int, int]:
         for worker_id in set(self._sessions) - set(pages):
@@ -28,7 +31,14 @@ class PageHeaps:
         ids = list(pages)
         reads = [asyncio.wait_for(self._heap(w, pages[w]), self.timeout_s) for w in ids]
         answers = await asyncio.gather(*reads, return_exceptions=True)
-        return {w: a for w, a in zip(ids, answers, strict=True) if isinstance(a, int)}
+        now = time.monotonic()
+        self._last = {
+            w: v for w, v in self._last.items() if w in pages and now - v[0] < self.stale_s
+        }
+        for worker_id, answer in zip(ids, answers, strict=True):
+            if isinstance(answer, int):
+                self._last[worker_id] = (now, answer)
+        return {worker_id: value for worker_id, (_, value) in self._last.items()}
 
     async def _heap(self, worker_id: int, page: Page) -> int:
         cached = self._sessions.get(worker_id)

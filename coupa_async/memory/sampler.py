@@ -43,6 +43,7 @@ class MemorySample:
     cgroup_usage_bytes: int | None = None
     psi_some_avg10: float | None = None
     per_worker_bytes: dict[int, int] = field(default_factory=dict)
+    exact: bool = True  # False: PSS estimated from the RSS since the last exact reading
 
     @property
     def headroom_bytes(self) -> int:
@@ -60,7 +61,10 @@ class CgroupReading:
 
 
 class ProcessTreeSampler:
-    """Samples the tree under ``root_pid`` (default: this Python process) and the system."""
+    """Samples the tree under ``root_pid`` (default: this Python process) and the system.
+
+    ``cpu_s`` is the CPU time spent sampling so far (user and system, of the sampling thread).
+    """
 
     def __init__(
         self,
@@ -68,14 +72,23 @@ class ProcessTreeSampler:
         cgroup_root: Path = CGROUP_ROOT,
         proc_pressure: Path = PROC_PRESSURE,
         self_cgroup: Path = Path("/proc/self/cgroup"),
+        *,
+        exact_every: int = 5,
+        drift: float = 0.03,
     ) -> None:
         self.root = psutil.Process(root_pid or os.getpid())
         self.cgroup_root = cgroup_root
         self.proc_pressure = proc_pressure
         self.self_cgroup = self_cgroup
+        self.exact_every = max(1, exact_every)
+        self.drift = drift
         self.uses_pss = True
-        self.cpu_s = 0.0  # CPU time spent sampling (user + system, this thread)
+        self.exact = True  # the last tree figure was read, not estimated
+        self._last_exact: _Exact | None = None
+        self._since_exact = 0
+        self.cpu_s = 0.0
         self.samples = 0
+        self.exact_readings = 0
 
     def sample(self) -> MemorySample:
         cpu_before = time.thread_time()
@@ -97,36 +110,78 @@ class ProcessTreeSampler:
             cgroup_limit_bytes=cgroup.limit_bytes,
             cgroup_usage_bytes=cgroup.usage_bytes,
             psi_some_avg10=psi,
+            exact=self.exact,
         )
 
     def tree_bytes(self) -> int:
-        """PSS (or RSS) of the root and every descendant, now."""
-        try:
-            children = self.root.children(recursive=True)
-        except psutil.Error:
-            children = []
-        return sum(self._process_bytes(process) for process in [self.root, *children])
+        """PSS (or RSS) of the root and every descendant, now.
 
-    def _process_bytes(self, process: psutil.Process) -> int:
-        if self.uses_pss:
-            try:
-                pss = getattr(process.memory_full_info(), "pss", None)
-            except psutil.AccessDenied:
-                pss = None
-            except psutil.Error:
-                return 0
-            if pss is not None:
-                return int(pss)
-            self.uses_pss = False
-            log.warning(
-                "memory_rss_fallback",
-                detail="PSS cannot be read on this system; measuring RSS, which counts memory "
-                "shared between browser processes more than once (budgets will trip early)",
-            )
+        PSS costs about a millisecond a process (the kernel walks its page tables), RSS a few
+        microseconds. Between exact readings the PSS is estimated: the last exact PSS scaled by
+        how the tree's RSS moved since. It is read exactly again when a process came or went,
+        when the RSS moved by more than ``drift``, and at least every ``exact_every`` samples.
+        """
         try:
-            return int(process.memory_info().rss)
+            processes = [self.root, *self.root.children(recursive=True)]
         except psutil.Error:
-            return 0
+            processes = [self.root]
+        rss = sum(_rss(process) for process in processes)
+        if not self.uses_pss:
+            return rss
+        pids = frozenset(process.pid for process in processes)
+        last = self._last_exact
+        due = (
+            last is None
+            or pids != last.pids
+            or self._since_exact + 1 >= self.exact_every
+            or abs(rss - last.rss) > self.drift * last.rss
+        )
+        if not due and last is not None and last.rss > 0:
+            self._since_exact += 1
+            self.exact = False
+            return int(last.pss * rss / last.rss)
+        pss = 0
+        for process in processes:
+            value = self._pss(process)
+            if value is None:  # PSS cannot be read here: RSS from now on
+                return rss
+            pss += value
+        self._last_exact = _Exact(pids, rss, pss)
+        self.exact_readings += 1
+        self._since_exact = 0
+        self.exact = True
+        return pss
+
+    def _pss(self, process: psutil.Process) -> int | None:
+        try:
+            pss = getattr(process.memory_full_info(), "pss", None)
+        except psutil.AccessDenied:
+            pss = None
+        except psutil.Error:
+            return 0  # gone since the listing
+        if pss is not None:
+            return int(pss)
+        self.uses_pss = False
+        log.warning(
+            "memory_rss_fallback",
+            detail="PSS cannot be read on this system; measuring RSS, which counts memory "
+            "shared between browser processes more than once (budgets will trip early)",
+        )
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Exact:
+    pids: frozenset[int]
+    rss: int
+    pss: int
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return int(process.memory_info().rss)
+    except psutil.Error:
+        return 0
 
 
 def read_cgroup(root: Path, self_cgroup: Path | None = None) -> CgroupReading:

@@ -58,6 +58,7 @@ class Step:
     """A change of target the watch made (kept for status and benchmarks)."""
 
     at: float  # monotonic time of the sample that decided it
+    decided_at: float  # when scale_to was called (after the per-worker reading, if any)
     pressure_since: float | None  # first sample of this pressure episode (shrinks only)
     target: int
     drain: int | None
@@ -139,6 +140,7 @@ class MemoryWatch:
         self.steps.append(
             Step(
                 at=sample.at,
+                decided_at=time.monotonic(),
                 pressure_since=self.policy.pressure_since if shrink else None,
                 target=self.pool.target,
                 drain=decision.drain,
