@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -96,6 +97,7 @@ async def phase_one(
 def report_phase_one(trace: list[tuple[float, int, float]], total: int, watch: MemoryWatch) -> None:
     seconds = trace[-1][0]
     print(f"phase 1: {total} POs in {seconds:.0f} s ({total / seconds:.1f} POs/s), 4 workers")
+    print(f"  load average (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     for share in (0.25, 0.5, 0.75, 1.0):
         at = next(row for row in trace if row[1] >= share * total)
         print(
@@ -176,6 +178,7 @@ async def phase_two(downloader: Downloader, spare: list[str], trials: int) -> No
         feeder.cancel()
     await pool.join()
     print(f"phase 2: {trials} forced shrinks (4 -> 3 workers), seconds")
+    print(f"  load average (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print("  first over-high sample -> decision | -> current task done | -> context closed | total")
     for row in rows:
         print("  " + " | ".join(f"{value:8.3f}" for value in row))

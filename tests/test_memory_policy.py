@@ -267,3 +267,20 @@ def test_budget_is_computed_once_from_the_first_sample_unless_set() -> None:
 def test_marks_must_be_ordered() -> None:
     with pytest.raises(ValueError, match="low_mark"):
         MemorySettings(low_mark=0.9, high_mark=0.8)
+
+
+def test_the_longer_wait_is_forgiven_once_a_grow_holds() -> None:
+    judge = policy(1, 4)
+    ticks = [(0, 400), (10, 400), (11, 900), (30, 400), (50, 400), (71, 400), (92, 400)]
+    target, factors, steps = 2, [], []
+    for at, tree in ticks:
+        decision = judge.decide(
+            sample(at, tree), now=at, active_workers=[1, 2, 3], target=target, work_waiting=True
+        )
+        target = decision.target
+        factors.append(judge.ease_factor)
+        steps.append(decision.step)
+    # grow at 10, pressure at 11 (the wait doubles), a grow after 20 s of calm that holds for
+    # 20 s (the wait halves again), then the last worker up to max_workers
+    assert steps == [0, 1, -1, 0, 1, 1, 0]
+    assert factors == [1, 1, 2, 2, 2, 1, 1]
