@@ -240,8 +240,14 @@ async def test_rate_limit_storm_pauses_every_worker(tmp_path: Path) -> None:
             results = await collect(downloader, numbers(sim))  # type: ignore[arg-type]
             pauses = downloader.gate.pauses
         stats = await sim.stats()
-        assert stats["rate_limited"] >= 1 and pauses >= 1
-        assert stats["requests_during_retry_after"] == 0
+        storms = stats["faults"].get("429", 0)
+        assert storms >= 1 and pauses >= 1
+        # Each worker does one request at a time, so when a 429 is sent at most the other
+        # workers' requests can already be on their way; a browser on a loaded machine may
+        # deliver one late, so the bound holds however late they arrive. A client that kept
+        # sending during Retry-After would exceed it at once.
+        late = stats["requests_during_retry_after"] + stats["requests_in_flight_at_429"]
+        assert late <= (settings.workers - 1) * storms, stats
         check_against_catalog(sim, results, settings.out)  # type: ignore[arg-type]
 
 
@@ -349,3 +355,18 @@ def _no_browser_left_behind():
     for process in leftovers:
         process.kill()
     assert not leftovers, "a browser outlived its Downloader"
+
+
+async def test_a_paused_host_gets_no_request_from_any_worker(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=19, pos=30)) as sim:
+        settings = settings_for(sim, tmp_path, workers=3)
+        async with Downloader(settings) as downloader:
+            await collect(downloader, numbers(sim, 3))  # warm: contexts open, auto mode checked
+            sim.reset_stats()
+            downloader.gate.pause_for(1.5)  # as a 429 with Retry-After: 1.5 would
+            consumer = asyncio.ensure_future(collect(downloader, numbers(sim)[3:12]))
+            await asyncio.sleep(1.2)
+            during = sim.stats.snapshot()["total"]
+            results = await consumer
+        assert during == 0
+        assert len(results) == 9 and sim.stats.snapshot()["total"] > 0
