@@ -137,9 +137,12 @@ async def _download(
     if not plan.tasks:
         return
 
+    writing = asyncio.Lock()  # one connection: one transaction at a time
+
     async def record(result: PoResult) -> None:
         # Usually 0.1 ms, but a WAL checkpoint can take 200 ms: keep it off the loop.
-        await asyncio.to_thread(journal.record, result)
+        async with writing:
+            await asyncio.to_thread(journal.record, result)
         summary.results[result.po_number] = result
 
     async with Downloader(settings) as downloader:
