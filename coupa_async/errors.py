@@ -39,6 +39,12 @@ class AuthenticationError(CoupaAsyncError):
     exit_code = 4
 
 
+class RunStoppedError(CoupaAsyncError):
+    """The run could not go on (for example results could not be recorded); resumable."""
+
+    exit_code = 1
+
+
 class PoJobError(CoupaAsyncError):
     """A PO could not be processed this time; the pool decides what happens next."""
 

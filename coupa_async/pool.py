@@ -32,6 +32,7 @@ from coupa_async.errors import (
     BrowserFaultError,
     BrowserLaunchError,
     RateLimitedError,
+    RunStoppedError,
     SessionExpiredError,
     TransientError,
 )
@@ -648,7 +649,21 @@ class Pool:
 
     async def _announce(self, result: PoResult) -> None:
         for listener in self.listeners:
-            await listener(result)
+            try:
+                await listener(result)
+            except Exception as exc:
+                # A result that cannot be recorded (the journal's disk is full, say) ends the
+                # run cleanly; the PO stays pending for the next run.
+                log.exception("result_not_recorded", po=result.po_number)
+                self._in_flight.pop(result.po_number, None)
+                self._fail(
+                    RunStoppedError(
+                        f"The result of {result.po_number} could not be recorded "
+                        f"({type(exc).__name__}: {exc}). Nothing recorded so far is lost; "
+                        "fix the cause and run the same command again to resume."
+                    )
+                )
+                return
         self._outcomes[result.outcome.value] += 1
         self._done += 1
         self._done_times.append(time.monotonic())

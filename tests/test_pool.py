@@ -370,3 +370,29 @@ async def test_a_paused_host_gets_no_request_from_any_worker(tmp_path: Path) -> 
             results = await consumer
         assert during == 0
         assert len(results) == 9 and sim.stats.snapshot()["total"] > 0
+
+
+async def test_a_result_that_cannot_be_recorded_stops_the_run_cleanly(tmp_path: Path) -> None:
+    from coupa_async.errors import RunStoppedError
+
+    async with Simulator(SimConfig(seed=20, pos=30)) as sim:
+        settings = settings_for(sim, tmp_path, workers=2)
+        seen: list[str] = []
+
+        async def journal_on_a_full_disk(result: PoResult) -> None:
+            if len(seen) == 3:
+                raise OSError(28, "No space left on device")
+            seen.append(result.po_number)
+
+        downloader = Downloader(settings)
+        results: list[PoResult] = []
+        with pytest.raises(RunStoppedError, match="No space left"):
+            async with downloader:
+                downloader.add_listener(journal_on_a_full_disk)
+                async for result in downloader.run(numbers(sim, 12)):
+                    results.append(result)
+        pending = {task.po.label for task in downloader.pool.pending_on_stop}
+        assert len(seen) == 3
+        assert {r.po_number for r in results} == set(seen)  # only recorded results announced
+        assert pending and not pending & set(seen)
+        assert len(pending) + len(seen) == 12
