@@ -88,6 +88,20 @@ async def sign_in(
         await page.close()
 
 
+async def sign_in_with_settings(context: BrowserContext, settings: Settings) -> None:
+    """``sign_in`` with the configured tenant, credentials, markers and deadline."""
+    if not (settings.base_url and settings.username and settings.password):
+        raise AuthenticationError("Signing in needs base_url, username and password settings.")
+    await sign_in(
+        context,
+        settings.base_url,
+        settings.username,
+        settings.password.get_secret_value(),
+        markers=settings.markers,
+        timeout_s=settings.timeouts.navigation_s,
+    )
+
+
 def write_private_json(path: Path, data: Any) -> None:
     """Write JSON readable by its owner only, atomically (temporary file, then rename)."""
     path = path.expanduser()
@@ -209,17 +223,9 @@ class SessionKeeper:
                 "COUPA_PASSWORD are set. Run `python -m coupa_async login`, then run the same "
                 "command again; it resumes where it stopped."
             )
-        assert settings.base_url and settings.username and settings.password
         context = await self._new_context(None)
         try:
-            await sign_in(
-                context,
-                settings.base_url,
-                settings.username,
-                settings.password.get_secret_value(),
-                markers=settings.markers,
-                timeout_s=settings.timeouts.navigation_s,
-            )
+            await sign_in_with_settings(context, settings)
             self.state = await save_storage_state(context, settings.storage_state)
         finally:
             await context.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from playwright.async_api import async_playwright
 
-from coupa_async.auth import interactive_login, save_storage_state, sign_in
+from coupa_async.auth import interactive_login, save_storage_state, sign_in_with_settings
 from coupa_async.browser import launch_browser, new_context
 from coupa_async.errors import AuthenticationError
 from coupa_async.settings import Settings
@@ -39,15 +39,7 @@ async def login(settings: Settings) -> int:
         try:
             context = await new_context(browser, settings)
             if automatic:
-                assert settings.username and settings.password
-                await sign_in(
-                    context,
-                    settings.base_url,
-                    settings.username,
-                    settings.password.get_secret_value(),
-                    markers=settings.markers,
-                    timeout_s=settings.timeouts.navigation_s,
-                )
+                await sign_in_with_settings(context, settings)
             else:
                 print(f"Sign in to Coupa in the browser window ({settings.base_url}).")
                 await interactive_login(

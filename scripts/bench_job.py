@@ -19,23 +19,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import hashlib
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import benchkit
 import psutil
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
@@ -62,15 +61,9 @@ _URL = re.compile(r"listening on (http://\S+)")
 # Simulator and worker
 
 
-@contextmanager
-def simulator(pos: int, files: int, file_size: int) -> Iterator[str]:
-    """A uniform-profile simulator in a subprocess, without latency; yields its base URL."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "coupa_async.sim",
-        "--port",
-        "0",
+def simulator(pos: int, files: int, file_size: int) -> contextlib.AbstractContextManager[str]:
+    """A uniform catalog of ``pos`` POs with ``files`` files of ``file_size`` bytes each."""
+    return benchkit.simulator(
         "--profile",
         "uniform",
         "--pos",
@@ -81,26 +74,7 @@ def simulator(pos: int, files: int, file_size: int) -> Iterator[str]:
         str(file_size),
         "--latency-ms",
         "0",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        base_url = None
-        for line in proc.stdout:
-            match = _URL.search(line)
-            if match:
-                base_url = match.group(1)
-                break
-        if base_url is None:
-            raise SystemExit("the simulator did not start")
-        yield base_url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    )
 
 
 @asynccontextmanager

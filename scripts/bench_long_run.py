@@ -21,19 +21,9 @@ import time
 from pathlib import Path
 
 import psutil
+from benchkit import start_sim, stop_sim, tree_pss_mb
 
 PYTHON = sys.executable
-
-
-def tree_pss_mb(root: psutil.Process) -> float:
-    total = 0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            info = process.memory_full_info()
-            total += getattr(info, "pss", info.rss)
-        except psutil.Error:
-            continue
-    return total / 2**20
 
 
 def settled(journal: Path) -> int:
@@ -52,13 +42,7 @@ def main() -> None:
     parser.add_argument("--pos", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
-    sim = subprocess.Popen(
-        [PYTHON, "-m", "coupa_async", "sim", "--pos", str(args.pos), "--profile", "uniform"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert sim.stdout is not None
-    base_url = sim.stdout.readline().strip().rsplit(" ", 1)[-1]
+    sim, base_url = start_sim("--pos", str(args.pos), "--profile", "uniform")
     try:
         with tempfile.TemporaryDirectory() as work:
             source = Path(work) / "pos.csv"
@@ -103,8 +87,7 @@ def main() -> None:
             took = time.time() - started
             output = run.stdout.read() if run.stdout else ""
     finally:
-        sim.terminate()
-        sim.wait(10)
+        stop_sim(sim)
     print(f"exit {run.returncode}; {args.pos} POs in {took:.0f} s ({args.pos / took:.1f} POs/s)")
     if run.returncode not in (0, 3):
         print(output[-2000:])

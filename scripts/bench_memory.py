@@ -22,12 +22,13 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from benchkit import start_sim, stop_sim
 
 from coupa_async import Downloader
 from coupa_async.memory.policy import MIB
@@ -37,28 +38,6 @@ from coupa_async.settings import load_settings
 
 PYTHON = sys.executable
 WARM_UP_POS = 100
-
-
-def start_sim(pos: int, latency_ms: float) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "coupa_async",
-            "sim",
-            "--pos",
-            str(pos),
-            "--profile",
-            "uniform",
-            "--latency-ms",
-            str(latency_ms),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().strip().rsplit(" ", 1)[-1]
 
 
 def read_catalog(base_url: str) -> dict:
@@ -221,15 +200,16 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--trials", type=int, default=8)
     args = parser.parse_args()
-    sim, base_url = start_sim(args.pos + 1500, args.latency_ms)
+    sim, base_url = start_sim(
+        "--pos", str(args.pos + 1500), "--profile", "uniform", "--latency-ms", str(args.latency_ms)
+    )
     try:
         with tempfile.TemporaryDirectory() as folder:
             work = Path(folder)
             (work / "empty.config").write_text("")
             asyncio.run(run(args, base_url, work))
     finally:
-        sim.terminate()
-        sim.wait(10)
+        stop_sim(sim)
 
 
 if __name__ == "__main__":

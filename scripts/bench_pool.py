@@ -21,31 +21,9 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+from benchkit import start_sim, stop_sim, tree_pss_mb
 
 PYTHON = sys.executable
-
-
-def start_sim(pos: int, latency_ms: float) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "coupa_async",
-            "sim",
-            "--pos",
-            str(pos),
-            "--profile",
-            "uniform",
-            "--latency-ms",
-            str(latency_ms),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    return process, line.strip().rsplit(" ", 1)[-1]
 
 
 def sim_stats(base_url: str) -> dict:
@@ -56,17 +34,6 @@ def sim_stats(base_url: str) -> dict:
 def reset_sim(base_url: str) -> None:
     request = urllib.request.Request(f"{base_url}/__sim/reset", method="POST")
     urllib.request.urlopen(request, timeout=5).close()
-
-
-def tree_pss_mb(root: psutil.Process) -> float:
-    total = 0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            info = process.memory_full_info()
-            total += getattr(info, "pss", info.rss)
-        except psutil.Error:
-            continue
-    return total / 2**20
 
 
 def run_cli(base_url: str, pos: list[int], workers: int, work: Path) -> dict:
@@ -164,7 +131,9 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 8])
     args = parser.parse_args()
-    sim, base_url = start_sim(args.pos, args.latency_ms)
+    sim, base_url = start_sim(
+        "--pos", str(args.pos), "--profile", "uniform", "--latency-ms", str(args.latency_ms)
+    )
     try:
         catalog = json.load(urllib.request.urlopen(f"{base_url}/__sim/catalog", timeout=10))
         numbers = [po["number"] for po in catalog["pos"]]
@@ -185,8 +154,7 @@ def main() -> None:
             speedup = base["work_s"] / row["work_s"]
             print(f"speed-up {row['workers']} workers vs {base['workers']}: {speedup:.2f}x")
     finally:
-        sim.terminate()
-        sim.wait(10)
+        stop_sim(sim)
     micros = asyncio.run(time_status(10_000, 8))
     print(f"status() with 8 workers and 10,000 queued tasks: {micros:.1f} µs per call")
 

@@ -12,53 +12,15 @@ import argparse
 import asyncio
 import multiprocessing
 import re
-import signal
-import subprocess
 import sys
 import time
 from urllib.parse import urlsplit
 
 import aiohttp
+from benchkit import start_sim, stop_sim
 
 _URL = re.compile(r"listening on (http://\S+)")
 _TOKEN = re.compile(r'name="authenticity_token" value="([^"]+)"')
-
-
-def start_simulator(pos: int, latency_ms: float) -> tuple[subprocess.Popen[str], str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "coupa_async.sim",
-        "--port",
-        "0",
-        "--pos",
-        str(pos),
-        "--profile",
-        "uniform",
-        "--latency-ms",
-        str(latency_ms),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = _URL.search(line)
-        if match:
-            return proc, match.group(1)
-    proc.kill()
-    raise SystemExit("the simulator did not start")
-
-
-def stop_simulator(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 async def _sign_in(session: aiohttp.ClientSession, base_url: str, user: str, pw: str) -> None:
@@ -127,7 +89,9 @@ def main() -> int:
     parser.add_argument("--max-requests", type=int, default=500_000, help="per client process")
     args = parser.parse_args()
 
-    proc, base_url = start_simulator(args.pos, args.latency_ms)
+    proc, base_url = start_sim(
+        "--pos", str(args.pos), "--profile", "uniform", "--latency-ms", str(args.latency_ms)
+    )
     try:
         first = 15262984
         numbers = [str(first + i) for i in range(args.pos)]
@@ -137,7 +101,7 @@ def main() -> int:
             results = pool.map(_client, [job] * args.clients)
         stats = asyncio.run(_stats(base_url))
     finally:
-        stop_simulator(proc)
+        stop_sim(proc)
     ok = sum(r[0] for r in results)
     failed = sum(r[1] for r in results)
     elapsed = max(r[2] for r in results)
