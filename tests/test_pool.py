@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import signal
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -115,6 +117,21 @@ def _renderers() -> list[psutil.Process]:
     return found
 
 
+@contextlib.asynccontextmanager
+async def running(
+    downloader: Downloader, pos: list[str], results: list[PoResult]
+) -> AsyncIterator[None]:
+    """Collect ``downloader.run(pos)`` into ``results`` in the background of the block."""
+
+    async def consume() -> None:
+        async for result in downloader.run(pos):
+            results.append(result)
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(consume())
+        yield
+
+
 async def _when_done(results: list[PoResult], count: int, timeout: float = 60) -> None:
     async with asyncio.timeout(timeout):
         while len(results) < count:
@@ -127,13 +144,7 @@ async def test_browser_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
         results: list[PoResult] = []
         others = {process.pid for process in _browser_main_processes()}
         async with Downloader(settings) as downloader:
-
-            async def consume() -> None:
-                async for result in downloader.run(numbers(sim)):
-                    results.append(result)
-
-            async with asyncio.TaskGroup() as group:
-                group.create_task(consume())
+            async with running(downloader, numbers(sim), results):
                 await _when_done(results, 8)
                 browsers = [p for p in _browser_main_processes() if p.pid not in others]
                 assert len(browsers) == 1
@@ -150,13 +161,7 @@ async def test_renderer_crash_is_recovered(tmp_path: Path) -> None:
         results: list[PoResult] = []
         others = {process.pid for process in _renderers()}
         async with Downloader(settings) as downloader:
-
-            async def consume() -> None:
-                async for result in downloader.run(numbers(sim)):
-                    results.append(result)
-
-            async with asyncio.TaskGroup() as group:
-                group.create_task(consume())
+            async with running(downloader, numbers(sim), results):
                 await _when_done(results, 5)
                 renderers = [p for p in _renderers() if p.pid not in others]
                 assert renderers
@@ -175,12 +180,7 @@ async def test_session_expiry_mid_run_renews_once(tmp_path: Path) -> None:
             logins_at_start = sim.stats.snapshot()["logins"]
             renewals_at_start = downloader.status().session_renewals
 
-            async def consume() -> None:
-                async for result in downloader.run(numbers(sim)):
-                    results.append(result)
-
-            async with asyncio.TaskGroup() as group:
-                group.create_task(consume())
+            async with running(downloader, numbers(sim), results):
                 await _when_done(results, 10)
                 sim.expire_sessions()
             renewals = downloader.status().session_renewals - renewals_at_start
@@ -281,20 +281,16 @@ async def test_scaling_down_and_up_mid_run_loses_and_repeats_nothing(tmp_path: P
         settings = settings_for(sim, tmp_path, workers=4, min_workers=1, max_workers=6)
         results: list[PoResult] = []
         seen_sizes: set[int] = set()
-        async with Downloader(settings) as downloader:
-
-            async def consume() -> None:
-                async for result in downloader.run(numbers(sim)):
-                    results.append(result)
-
-            async with asyncio.TaskGroup() as group:
-                group.create_task(consume())
-                for target in (1, 6, 2, 0, 99, 3):
-                    await _when_done(results, min(40, len(results) + 3))
-                    applied = downloader.scale_to(target)
-                    assert applied == max(1, min(6, target))
-                    await asyncio.sleep(0.3)
-                    seen_sizes.add(len(downloader.pool.active_workers))
+        async with (
+            Downloader(settings) as downloader,
+            running(downloader, numbers(sim), results),
+        ):
+            for target in (1, 6, 2, 0, 99, 3):
+                await _when_done(results, min(40, len(results) + 3))
+                applied = downloader.scale_to(target)
+                assert applied == max(1, min(6, target))
+                await asyncio.sleep(0.3)
+                seen_sizes.add(len(downloader.pool.active_workers))
         assert 1 in seen_sizes and 6 in seen_sizes
         assert len(results) == 40
         check_against_catalog(sim, results, settings.out)
