@@ -94,9 +94,14 @@ def main() -> None:
         return
 
     def pss_at(share: float) -> tuple[int, float]:
-        wanted = int(args.pos * share)
+        # At 100 % the browser may already be closing: take the last samples before that.
+        wanted = int(args.pos * min(share, 0.99))
         reached = [s for s in samples if s[0] >= wanted]
-        return reached[0] if reached else samples[-1]
+        if not reached:
+            return samples[-1]
+        if share < 1:
+            return reached[0]
+        return max(reached[:4], key=lambda sample: sample[1])
 
     for share in (0.10, 0.50, 1.00):
         done, pss = pss_at(share)
