@@ -229,7 +229,8 @@ class SessionKeeper:
             self.state = await save_storage_state(context, settings.storage_state)
         finally:
             await context.close()
-        log.info("session_renewed", renewals=self.renewals + 1)
+        if self.generation:
+            log.info("session_renewed", renewals=self.renewals)
 
     async def ensure_signed_in(self, probe: BrowserContext) -> None:
         """At start: keep a saved sign-in that still works, else sign in with credentials."""

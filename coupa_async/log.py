@@ -62,18 +62,27 @@ def redact_secrets(
     return event_dict
 
 
+class _CurrentStderr:
+    """A file that writes to whatever ``sys.stderr`` is at the time of writing."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(
     log_format: Literal["console", "json"] = "console",
     level: str = "info",
     stream: TextIO | None = None,
 ) -> None:
     """Configure structlog for the command line. The library itself never calls this."""
-    stream = stream or sys.stderr
     renderer: Any
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        renderer = structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty())
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -88,7 +97,9 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        # sys.stderr is looked up at each line, so a live progress display that takes over
+        # stderr shows log lines above itself instead of being torn by them.
+        logger_factory=structlog.PrintLoggerFactory(file=stream or _CurrentStderr()),
         cache_logger_on_first_use=False,
     )
 

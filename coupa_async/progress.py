@@ -39,8 +39,11 @@ def render_status(status: PoolStatus, total: int) -> Group:
     table = Table.grid(padding=(0, 2))
     for worker in status.workers:
         table.add_row(f"worker {worker.id}", worker.state, worker.current_po or "")
-    bar = ProgressBar(total=max(total, 1), completed=done, width=60)
-    return Group(head, bar, Text(outcomes, style="dim"), table)
+    lines = Table.grid()
+    lines.add_row(head)
+    lines.add_row(ProgressBar(total=max(total, 1), completed=done, width=60))
+    lines.add_row(Text(outcomes, style="dim"))
+    return Group(lines, table)
 
 
 async def show_progress(
