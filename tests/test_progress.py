@@ -1,0 +1,51 @@
+"""The live panel shows what a person needs: progress, rate, ETA, workers, memory, pauses."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from coupa_async.pool import PoolStatus, WorkerStatus
+from coupa_async.progress import render_status
+
+
+def render(**changes: object) -> str:
+    values: dict[str, object] = {
+        "workers": (
+            WorkerStatus(1, "busy", "PO15262984", 3, 0.0),
+            WorkerStatus(2, "idle", None, 2, 0.0),
+        ),
+        "target_workers": 2,
+        "queued": 5,
+        "waiting_retry": 0,
+        "in_flight": 1,
+        "done": 5,
+        "outcomes": {"COMPLETED": 4, "FAILED": 1},
+        "rate_per_s": 2.0,
+        "eta_s": 95.0,
+        "paused_s": 0.0,
+        "session_renewals": 0,
+        "browser_relaunches": 0,
+        "extra": {},
+    }
+    values.update(changes)
+    console = Console(width=120, record=True)
+    console.print(render_status(PoolStatus(**values), 20))  # type: ignore[arg-type]
+    return console.export_text()
+
+
+def test_panel_shows_progress_rate_eta_outcomes_and_workers() -> None:
+    text = render()
+    assert "5/20 POs" in text and "120/min" in text and "ETA 1:35" in text
+    assert "COMPLETED 4" in text and "FAILED 1" in text
+    assert "worker 1" in text and "PO15262984" in text and "workers 2/2" in text
+
+
+def test_panel_shows_memory_and_a_rate_limit_pause() -> None:
+    memory = {"tree_mb": 812.4, "budget_mb": 4096.0, "pressure": True}
+    text = render(extra={"memory": memory}, paused_s=7.2)
+    assert "memory 812/4096 MB" in text
+    assert "paused 7 s" in text
+
+
+def test_unknown_eta_is_a_dash() -> None:
+    assert "ETA —" in render(rate_per_s=0.0, eta_s=None)
