@@ -15,11 +15,9 @@ from rich.table import Table
 
 from coupa_async.errors import ConfigurationError, CoupaAsyncError
 from coupa_async.log import configure_logging
+from coupa_async.run import EXIT_INTERRUPTED, EXIT_OK
 from coupa_async.settings import LoadedSettings, describe, load_settings
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
