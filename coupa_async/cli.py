@@ -19,7 +19,6 @@ from coupa_async.run import EXIT_INTERRUPTED, EXIT_OK
 from coupa_async.settings import LoadedSettings, describe, load_settings
 
 
-
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("configuration")
     group.add_argument("--config", type=Path, help="TOML file (default: ./playwright.config)")
