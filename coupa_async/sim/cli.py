@@ -104,8 +104,11 @@ async def _serve(config: SimConfig) -> None:
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     if task is not None:
-        with contextlib.suppress(NotImplementedError):  # no SIGTERM handlers on Windows
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        # Both signals explicitly: a process started in the background of a shell inherits
+        # SIGINT as ignored, and Python then raises no KeyboardInterrupt.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # no such handlers on Windows
+                loop.add_signal_handler(signum, task.cancel)
     await run_forever(config, on_ready=lambda sim: print(describe(sim), flush=True))
 
 
