@@ -16,7 +16,7 @@ from rich.table import Table
 from coupa_async.errors import ConfigurationError, CoupaAsyncError
 from coupa_async.log import configure_logging
 from coupa_async.run import EXIT_INTERRUPTED, EXIT_OK
-from coupa_async.settings import LoadedSettings, describe, load_settings
+from coupa_async.settings import LoadedSettings, Settings, describe, load_settings
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -186,17 +186,21 @@ def run_with_signals(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
     return asyncio.run(runner())
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from coupa_async.run import load_input, print_summary, run_table
-
-    loaded = _load(args)
-    settings = loaded.settings
+def _settings_with_tenant(args: argparse.Namespace) -> Settings:
+    settings = _load(args).settings
     if not settings.base_url:
         raise ConfigurationError(
             "No Coupa address is set. Pass --base-url https://<tenant>.coupahost.com or set "
             "COUPA_BASE_URL (or base_url in .env). To try the tool first: "
             "python -m coupa_async demo"
         )
+    return settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from coupa_async.run import load_input, print_summary, run_table
+
+    settings = _settings_with_tenant(args)
     configure_logging(settings.log_format, settings.log_level)
     table = load_input(args.input)
     console = Console()
@@ -228,13 +232,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_login(args: argparse.Namespace) -> int:
     from coupa_async.login import login
 
-    loaded = _load(args)
-    settings = loaded.settings
-    if not settings.base_url:
-        raise ConfigurationError(
-            "No Coupa address is set. Pass --base-url https://<tenant>.coupahost.com or set "
-            "COUPA_BASE_URL."
-        )
+    settings = _settings_with_tenant(args)
     configure_logging(settings.log_format, settings.log_level)
     return asyncio.run(login(settings))
 

@@ -8,15 +8,18 @@ renders any page whose HTML shows a list filled in by script, click-only attachm
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
+from selectolax.lexbor import LexborHTMLParser
 
-from coupa_async.coupa.discover import PageFacts, read_page
+from coupa_async.coupa.discover import PageFacts, filled_by_script, read_page
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import (
     PageKind,
@@ -121,7 +124,7 @@ class PageReader:
         """Fetch the page's HTML without rendering and read it."""
         if self.gate is not None:
             await self.gate.wait()
-        try:
+        with self._playwright_errors(url, "fetch"):
             response = await context.request.get(
                 url, timeout=self.navigation_timeout_s * 1000, max_redirects=10
             )
@@ -130,6 +133,35 @@ class PageReader:
             retry_after = response.headers.get("retry-after")
             self._hold_host_on_429(status, retry_after)
             await response.dispose()
+        self.counts["fast"] += 1
+        return self._read(status, final_url, parse_html(body), retry_after, "fast", rendered=False)
+
+    async def render(self, page: Page, url: str) -> PageRead:
+        """Navigate the worker's page to ``url`` and read the live DOM."""
+        if self.gate is not None:
+            await self.gate.wait()
+        started = time.monotonic()
+        with self._playwright_errors(url, "open"):
+            response = await page.goto(
+                url, wait_until="domcontentloaded", timeout=self.navigation_timeout_s * 1000
+            )
+            status = response.status if response is not None else 200
+            retry_after = response.headers.get("retry-after") if response else None
+            self._hold_host_on_429(status, retry_after)
+            tree = parse_html(await page.content())
+            if filled_by_script(tree, self.markers):
+                tree = parse_html(await self._wait_until_filled(page))
+        self.counts["render"] += 1
+        read = self._read(status, page.url, tree, retry_after, "render", rendered=True)
+        log.debug("page_rendered", url=url, ms=round((time.monotonic() - started) * 1000))
+        return read
+
+    @contextlib.contextmanager
+    def _playwright_errors(self, url: str, action: str) -> Iterator[None]:
+        """Playwright's errors as the pool's: browser faults, or transient for timeouts and
+        network errors."""
+        try:
+            yield
         except PlaywrightTimeout as exc:
             raise TransientError(
                 f"no answer within {self.navigation_timeout_s:.0f} s: {url}"
@@ -137,41 +169,9 @@ class PageReader:
         except PlaywrightError as exc:
             if browser_fault(exc):
                 raise BrowserFaultError(str(exc).splitlines()[0]) from exc
-            raise TransientError(f"cannot fetch {url}: {str(exc).splitlines()[0]}") from exc
-        self.counts["fast"] += 1
-        return self._read(status, final_url, body, retry_after, "fast", rendered=False)
+            raise TransientError(f"cannot {action} {url}: {str(exc).splitlines()[0]}") from exc
 
-    async def render(self, page: Page, url: str) -> PageRead:
-        """Navigate the worker's page to ``url`` and read the live DOM."""
-        if self.gate is not None:
-            await self.gate.wait()
-        started = time.monotonic()
-        try:
-            response = await page.goto(
-                url, wait_until="domcontentloaded", timeout=self.navigation_timeout_s * 1000
-            )
-            status = response.status if response is not None else 200
-            retry_after = response.headers.get("retry-after") if response else None
-            self._hold_host_on_429(status, retry_after)
-            html = await page.content()
-            tree = parse_html(html)
-            facts = read_page(tree, page.url, self.markers)
-            if facts.filled_by_script:
-                html = await self._wait_until_filled(page, html)
-        except PlaywrightTimeout as exc:
-            raise TransientError(
-                f"page did not load within {self.navigation_timeout_s:.0f} s: {url}"
-            ) from exc
-        except PlaywrightError as exc:
-            if browser_fault(exc):
-                raise BrowserFaultError(str(exc).splitlines()[0]) from exc
-            raise TransientError(f"cannot open {url}: {str(exc).splitlines()[0]}") from exc
-        self.counts["render"] += 1
-        read = self._read(status, page.url, html, retry_after, "render", rendered=True)
-        log.debug("page_rendered", url=url, ms=round((time.monotonic() - started) * 1000))
-        return read
-
-    async def _wait_until_filled(self, page: Page, html: str) -> str:
+    async def _wait_until_filled(self, page: Page) -> str:
         """Wait (bounded) until the signs of a list still loading are gone."""
         signs = ", ".join(self.markers.script_fill_selectors) or "#__never__"
         texts = [text.lower() for text in self.markers.script_fill_texts]
@@ -197,13 +197,12 @@ class PageReader:
         self,
         status: int,
         final_url: str,
-        html: str,
+        tree: LexborHTMLParser,
         retry_after: str | None,
         how: Literal["render", "fast"],
         *,
         rendered: bool,
     ) -> PageRead:
-        tree = parse_html(html)
         verdict = classify(status, final_url, tree, self.markers, retry_after)
         facts = (
             read_page(tree, final_url, self.markers) if verdict.kind is PageKind.ORDINARY else None
