@@ -392,3 +392,22 @@ async def test_a_result_that_cannot_be_recorded_stops_the_run_cleanly(tmp_path: 
         assert {r.po_number for r in results} == set(seen)  # only recorded results announced
         assert pending and not pending & set(seen)
         assert len(pending) + len(seen) == 12
+
+
+async def test_a_context_closed_under_a_worker_is_replaced(tmp_path: Path) -> None:
+    async with Simulator(SimConfig(seed=23, pos=30, faults=Faults(latency_ms=20))) as sim:
+        settings = settings_for(sim, tmp_path, workers=2, mode="render")
+        results: list[PoResult] = []
+        async with (
+            Downloader(settings) as downloader,
+            running(downloader, numbers(sim), results),
+        ):
+            await _when_done(results, 5)
+            opened = downloader.pool.contexts_opened
+            victim = next(w for w in downloader.pool.workers.values() if w.context is not None)
+            assert victim.context is not None
+            await victim.context.close()
+        assert downloader.pool.contexts_opened > opened  # a new context took its place
+        assert downloader.status().browser_relaunches == 0
+        assert len(results) == 30
+        check_against_catalog(sim, results, settings.out)
