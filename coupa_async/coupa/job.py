@@ -178,7 +178,11 @@ async def _save_all(
 ) -> None:
     cookies: dict[str, str] = {}  # one lookup per folder of URLs on this page, not per file
     for ref in refs:
-        reused = await asyncio.to_thread(_reuse_known, folder, ref, known, source)
+        reused = (
+            await asyncio.to_thread(_reuse_known, folder, ref, known, source)
+            if (ref.url or "") in known
+            else None
+        )
         if reused is not None:
             result.files.append(reused)
             continue
