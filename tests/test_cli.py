@@ -183,3 +183,32 @@ async def test_expired_session_without_credentials_exits_4(tmp_path: Path) -> No
         assert "coupa_async login" in output
         statuses = [row["STATUS"] for row in read_report(out / "report.csv")]
         assert "PENDING" in statuses and "FAILED" not in statuses
+
+
+async def test_status_tells_what_was_done_and_what_a_rerun_would_do(tmp_path: Path) -> None:
+    code, output = await finish(
+        await start_cli(
+            tmp_path, "status", "--out", str(tmp_path / "nothing"), env=cli_env(tmp_path)
+        )
+    )
+    assert code == 2 and "No run has written" in output
+
+    async with Simulator(SimConfig(seed=24, pos=30)) as sim:
+        source = write_input(tmp_path / "pos.csv", [f"PO{po.number}" for po in sim.catalog.pos])
+        env = cli_env(tmp_path, COUPA_USERNAME=sim.username, COUPA_PASSWORD=sim.password)
+        out = tmp_path / "out"
+        args = ("run", str(source), "--base-url", sim.base_url, "--out", str(out))
+        code, output = await finish(await start_cli(tmp_path, *args, env=env))
+        assert code == 3, output
+    code, output = await finish(
+        await start_cli(tmp_path, "status", "--out", str(out), env=cli_env(tmp_path))
+    )
+    assert code == 0, output
+    failed = [
+        po
+        for po in sim.catalog.pos
+        if po.expected_outcome in ("FAILED", "PARTIAL", "PR_NOT_ACCESSIBLE")
+    ]
+    kept = len(sim.catalog.pos) - len(failed)
+    assert f"skip {kept} settled" in output and f"retry {len(failed)} failed" in output
+    assert all(f"PO{po.number}" in output for po in failed)
