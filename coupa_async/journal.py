@@ -11,7 +11,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -100,13 +100,17 @@ class PoRecord:
                 return False
         return True
 
-    def as_result(self) -> PoResult:
-        """The journal's facts as a result, for the report of a PO this run skipped."""
-        finished = datetime.fromisoformat(self.finished_at) if self.finished_at else None
-        files = [
+    def saved_files(self) -> list[SavedFile]:
+        """The recorded files, as the job describes saved files."""
+        return [
             SavedFile(f.name, f.path, f.size, f.sha256, "PR" if f.source == "PR" else "PO", f.url)
             for f in self.files
         ]
+
+    def as_result(self) -> PoResult:
+        """The journal's facts as a result, for the report of a PO this run skipped."""
+        finished = datetime.fromisoformat(self.finished_at) if self.finished_at else None
+        files = self.saved_files()
         outcome = Outcome(self.state) if self.state in Outcome.__members__ else Outcome.FAILED
         result = PoResult(
             po_number=self.label,
@@ -131,6 +135,8 @@ class ResumePlan:
     retry: list[str]
     new: list[str]
     left_alone: list[str]
+    # What the journal knew of the POs it looked at, so callers need not read it again.
+    records: dict[str, PoRecord] = field(default_factory=dict)
 
     @property
     def to_process(self) -> list[str]:
@@ -323,7 +329,7 @@ class Journal:
     def plan(self, labels: list[str], *, retry_failed_only: bool = False) -> ResumePlan:
         """Skip what is settled and intact; retry failed, partial and interrupted POs."""
         known = self.records(labels)
-        plan = ResumePlan([], [], [], [])
+        plan = ResumePlan([], [], [], [], known)
         for label in labels:
             record = known.get(label)
             if record is None or record.state == PENDING:

@@ -71,10 +71,10 @@ def plan_tasks(table: InputTable, journal: Journal, *, retry_failed: bool) -> Ru
             tasks[label] = PoTask(row.po, row.supplier, tuple(row.levels))
         priorities[label] = min(priorities.get(label, row.priority), row.priority)
     resume = journal.plan(list(tasks), retry_failed_only=retry_failed)
-    records = journal.records(resume.retry)
     chosen = []
     for label in resume.to_process:
-        known = tuple(records[label].as_result().files) if label in records else ()
+        record = resume.records.get(label)
+        known = tuple(record.saved_files()) if record is not None else ()
         task = tasks[label]
         chosen.append((PoTask(task.po, task.supplier_hint, task.levels, known), priorities[label]))
     return RunPlan(chosen, resume)

@@ -11,17 +11,14 @@ from the journal). Prints the PSS at 10 %, 50 % and 100 % and the growth after t
 from __future__ import annotations
 
 import argparse
-import csv
-import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
-from benchkit import start_sim, stop_sim, tree_pss_mb
+from benchkit import start_run, start_sim, stop_sim, tree_pss_mb, write_po_input
 
 PYTHON = sys.executable
 
@@ -45,39 +42,11 @@ def main() -> None:
     sim, base_url = start_sim("--pos", str(args.pos), "--profile", "uniform")
     try:
         with tempfile.TemporaryDirectory() as work:
-            source = Path(work) / "pos.csv"
-            with source.open("w", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["PO_NUMBER"])
-                writer.writerows([[f"PO{15262984 + n}"] for n in range(args.pos)])
+            numbers = range(15262984, 15262984 + args.pos)
+            source = write_po_input(Path(work) / "pos.csv", numbers)
             out = Path(work) / "out"
-            env = {
-                **{k: v for k, v in os.environ.items() if not k.startswith("COUPA_")},
-                "HOME": work,
-                "COUPA_USERNAME": "buyer@example.com",
-                "COUPA_PASSWORD": "coupa-sim-password",
-                "COUPA_STORAGE_STATE": str(Path(work) / "state.json"),
-            }
             started = time.time()
-            run = subprocess.Popen(
-                [
-                    PYTHON,
-                    "-m",
-                    "coupa_async",
-                    "run",
-                    str(source),
-                    "--base-url",
-                    base_url,
-                    "--out",
-                    str(out),
-                    "--workers",
-                    str(args.workers),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env=env,
-            )
+            run = start_run(source, base_url, out, Path(work), "--workers", str(args.workers))
             root = psutil.Process(run.pid)
             journal = out / ".coupa_async" / "journal.sqlite3"
             samples: list[tuple[int, float]] = []

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
-from benchkit import start_sim, stop_sim, tree_pss_mb
+from benchkit import start_run, start_sim, stop_sim, tree_pss_mb, write_po_input
 
 PYTHON = sys.executable
 
@@ -37,41 +35,11 @@ def reset_sim(base_url: str) -> None:
 
 
 def run_cli(base_url: str, pos: list[int], workers: int, work: Path) -> dict:
-    source = work / f"pos-{workers}.csv"
-    with source.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["PO_NUMBER"])
-        writer.writerows([[f"PO{n}"] for n in pos])
-    out = work / f"out-{workers}"
+    source = write_po_input(work / f"pos-{workers}.csv", pos)
     reset_sim(base_url)
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(work),
-        "COUPA_USERNAME": "buyer@example.com",
-        "COUPA_PASSWORD": "coupa-sim-password",
-        "COUPA_STORAGE_STATE": str(work / f"state-{workers}.json"),
-    }
     started = time.time()
-    process = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "coupa_async",
-            "run",
-            str(source),
-            "--base-url",
-            base_url,
-            "--out",
-            str(out),
-            "--workers",
-            str(workers),
-            "--mode",
-            "auto",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
+    process = start_run(
+        source, base_url, work / f"out-{workers}", work, "--workers", str(workers), "--mode", "auto"
     )
     root = psutil.Process(process.pid)
     peak = 0.0
@@ -83,7 +51,6 @@ def run_cli(base_url: str, pos: list[int], workers: int, work: Path) -> dict:
             raise SystemExit("a run took over 10 minutes; stopped")
     ended = time.time()
     stats = sim_stats(base_url)
-    first_po = None
     output = process.stdout.read() if process.stdout else ""
     return {
         "workers": workers,
@@ -93,7 +60,6 @@ def run_cli(base_url: str, pos: list[int], workers: int, work: Path) -> dict:
         "work_s": (stats["last_request_at"] or ended) - (stats["first_request_at"] or started),
         "peak_pss_mb": peak,
         "po_pages": stats["requests"]["po_page"],
-        "first_po": first_po,
         "tail": output.strip().splitlines()[-1:] if process.returncode else [],
     }
 

@@ -7,12 +7,15 @@ counted against the tool. Loopback only.
 from __future__ import annotations
 
 import contextlib
+import csv
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import psutil
 
@@ -70,3 +73,31 @@ def tree_pss_mb(root: psutil.Process) -> float:
         except psutil.Error:
             continue
     return total / 2**20
+
+
+def write_po_input(path: Path, numbers: Iterable[int]) -> Path:
+    """A CSV input file with one PO number a row."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["PO_NUMBER"])
+        writer.writerows([[f"PO{number}"] for number in numbers])
+    return path
+
+
+def start_run(
+    source: Path, base_url: str, out: Path, work: Path, *options: str
+) -> subprocess.Popen[str]:
+    """``python -m coupa_async run`` against the simulator, signing in with its credentials,
+    its saved session kept in ``work`` and no COUPA_* setting of this machine leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUPA_")}
+    env.update(
+        HOME=str(work),
+        COUPA_USERNAME="buyer@example.com",
+        COUPA_PASSWORD="coupa-sim-password",
+        COUPA_STORAGE_STATE=str(out.with_name(f"{out.name}-state.json")),
+    )
+    command = [sys.executable, "-m", "coupa_async", "run", str(source)]
+    command += ["--base-url", base_url, "--out", str(out), *options]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )

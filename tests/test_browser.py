@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,6 @@ def test_launch_flags_keep_chromium_quiet_and_add_the_users_own(tmp_path: Path) 
     flags = launch_flags(settings)
     assert all(flag in flags for flag in QUIET_FLAGS)
     assert flags.count("--no-first-run") == 1 and "--lang=de" in flags
-    import os
-
     assert ("--no-sandbox" in flags) == (os.geteuid() == 0)
 
 
