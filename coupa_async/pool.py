@@ -212,7 +212,7 @@ class Pool:
             settings.markers,
             settings.mode,
             navigation_timeout_s=settings.timeouts.navigation_s,
-            script_fill_timeout_s=settings.timeouts.script_fill_s,
+            settle_s=settings.timeouts.settle_s,
             gate=gate,
         )
         self.queue: asyncio.PriorityQueue[QueueItem] = asyncio.PriorityQueue()

@@ -69,7 +69,11 @@ class Timeouts(_Section):
     """Every wait has a deadline, in seconds."""
 
     navigation_s: float = Field(default=30.0, gt=0)
-    script_fill_s: float = Field(default=5.0, gt=0, description="Wait for script-filled lists.")
+    settle_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Wait for a page that shows no attachments to finish filling itself in.",
+    )
     download_s: float = Field(default=300.0, gt=0, description="Deadline for one file.")
     task_s: float = Field(default=300.0, gt=0, description="Deadline for one PO.")
     shutdown_s: float = Field(default=30.0, gt=0, description="Grace period on Ctrl+C.")

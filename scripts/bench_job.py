@@ -7,12 +7,16 @@ One worker (one signed-in context, one page) against the simulator in a subproce
    10 ms from a background thread, so samples continue while the event loop is busy);
 2. ms per PO in `render` and in `fast` mode (3 files of 50 KB per PO), after a warm-up;
 3. the job's file downloads (its `_save_all`: cookies, streaming, SHA-256, renaming) vs plain
-   aiohttp streaming the same 5 MB files to disk with the session cookie.
+   aiohttp streaming the same 5 MB files to disk with the session cookie;
+4. what waiting for a page to settle costs: ms per page read by the reader's `render` against
+   a plain read (navigate to DOMContentLoaded, parse the DOM: the reading without any settling),
+   interleaved in one run, on pages that show attachments and on pages that show none.
 
-    .venv/bin/python scripts/bench_job.py [--pos 60] [--warmup 10] [--big-mb 200]
+    .venv/bin/python scripts/bench_job.py [--pos 60] [--warmup 10] [--only settle]
 
 Targets for reference: render <= 150 ms/PO, fast <= 40 ms/PO, 5 MB files within 1.5x of
-plain aiohttp, memory growth < 30 MB.
+plain aiohttp, memory growth < 30 MB; settling adds ~0 ms to pages that show attachments and
+about the quiet window (500 ms) to pages that show none.
 """
 
 from __future__ import annotations
@@ -41,9 +45,11 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 import coupa_async.coupa.job as job_module
 from coupa_async.auth import sign_in
 from coupa_async.browser import launch_browser, new_context
+from coupa_async.coupa.discover import read_page
 from coupa_async.coupa.download import context_cookie_header
 from coupa_async.coupa.job import JobEnv, PoTask, process_po
 from coupa_async.coupa.numbers import parse_po_number
+from coupa_async.coupa.pages import parse_html
 from coupa_async.coupa.reader import Mode, PageReader
 from coupa_async.layout import OutputLayout
 from coupa_async.log import configure_logging
@@ -53,6 +59,7 @@ from coupa_async.sim import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from coupa_async.sim.config import FIRST_PO_NUMBER
 
 MB = 1024 * 1024
+PARTS = ("memory", "modes", "settle", "files")
 CHUNK = 1024 * 1024
 _URL = re.compile(r"listening on (http://\S+)")
 
@@ -104,7 +111,7 @@ def job_env(
         settings.markers,
         mode,
         navigation_timeout_s=settings.timeouts.navigation_s,
-        script_fill_timeout_s=settings.timeouts.script_fill_s,
+        settle_s=settings.timeouts.settle_s,
     )
     return JobEnv(settings, context, page, http, OutputLayout(out), reader)
 
@@ -146,6 +153,53 @@ async def bench_modes(
                     f"p90 {times[int(len(times) * 0.9) - 1]:6.1f}   "
                     f"min {times[0]:6.1f}   max {times[-1]:6.1f}   "
                     f"reads {env.reader.counts}"
+                )
+
+
+# ---------------------------------------------------------------------------------------------
+# 1b. The cost of settling
+
+
+async def plain_read(page: Page, url: str, settings: Settings) -> int:
+    """Navigate to DOMContentLoaded and parse the DOM: a reading with no settling at all."""
+    await page.goto(url, wait_until="domcontentloaded")
+    facts = read_page(parse_html(await page.content()), page.url, settings.markers)
+    return len(facts.attachments)
+
+
+def _stats(times: list[float]) -> str:
+    times = sorted(times)
+    return (
+        f"median {statistics.median(times):6.1f} ms  p90 {times[int(len(times) * 0.9) - 1]:6.1f}"
+        f"  max {times[-1]:6.1f}"
+    )
+
+
+async def bench_settle(browser: Browser, settings: Settings, pos: int, warmup: int) -> None:
+    print(f"== settling: ms per page read, {pos} pages each, plain read and reader interleaved")
+    for label, files in (("3 attachments", 3), ("no attachments", 0)):
+        with simulator(warmup + pos, files, 50_000) as base_url:
+            settings = settings.model_copy(update={"base_url": base_url})
+            async with worker(browser, settings, base_url) as (_context, page, _http):
+                reader = PageReader(settings.markers, "render", settle_s=5.0)
+                plain: list[float] = []
+                settled: list[float] = []
+                for i in range(warmup + pos):
+                    url = task(i).po.order_url(base_url)
+                    started = time.perf_counter()
+                    shown = await plain_read(page, url, settings)
+                    middle = time.perf_counter()
+                    read = await reader.render(page, url)
+                    ended = time.perf_counter()
+                    assert read.facts is not None and len(read.facts.attachments) == shown
+                    if i >= warmup:
+                        plain.append((middle - started) * 1000)
+                        settled.append((ended - middle) * 1000)
+                added = statistics.median(settled) - statistics.median(plain)
+                print(f"  {label:<15} plain   {_stats(plain)}")
+                print(
+                    f"  {label:<15} reader  {_stats(settled)}   added {added:+6.1f} ms "
+                    f"(settled {reader.counts['settled']} of {reader.counts['render']})"
                 )
 
 
@@ -317,11 +371,17 @@ async def main(args: argparse.Namespace) -> None:
                     f"browser {browser.version}, {psutil.cpu_count()} CPUs, "
                     f"Python {sys.version.split()[0]}"
                 )
-                await bench_memory(browser, settings, work, args.huge_mb * MB)
-                await bench_modes(browser, settings, work, args.pos, args.warmup)
-                await bench_big_files(
-                    browser, settings, work, args.big_pos, args.big_size_mb * MB, args.rounds
-                )
+                parts = set(args.only or PARTS)
+                if "memory" in parts:
+                    await bench_memory(browser, settings, work, args.huge_mb * MB)
+                if "modes" in parts:
+                    await bench_modes(browser, settings, work, args.pos, args.warmup)
+                if "settle" in parts:
+                    await bench_settle(browser, settings, args.pos, args.warmup)
+                if "files" in parts:
+                    await bench_big_files(
+                        browser, settings, work, args.big_pos, args.big_size_mb * MB, args.rounds
+                    )
             finally:
                 await browser.close()
     finally:
@@ -336,6 +396,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--big-size-mb", type=int, default=5, help="size of each big file")
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds of the big files")
     parser.add_argument("--huge-mb", type=int, default=200, help="the file of the memory test")
+    parser.add_argument("--only", action="append", choices=PARTS, help="run only these parts")
     return parser.parse_args()
 
 

@@ -86,7 +86,7 @@ def new_reader(settings: Settings, mode: Mode) -> PageReader:
         settings.markers,
         mode,
         navigation_timeout_s=settings.timeouts.navigation_s,
-        script_fill_timeout_s=settings.timeouts.script_fill_s,
+        settle_s=settings.timeouts.settle_s,
     )
 
 

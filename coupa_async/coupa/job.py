@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,7 +85,7 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
     result.started_at = started
 
     po_read = await env.reader.read(env.page, env.context, po_url)
-    _raise_for_session_and_limits(po_read)
+    raise_for_session_and_limits(po_read)
     result.mode = po_read.how
     if po_read.verdict.kind.is_error_page:
         result.supplier = task.supplier_hint or UNKNOWN_SUPPLIER
@@ -94,6 +95,7 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
 
     facts = po_read.facts
     assert facts is not None
+    _require_evidence(po_read, facts.attachments)
     result.supplier = facts.supplier or task.supplier_hint or UNKNOWN_SUPPLIER
     folder = await asyncio.to_thread(_open_folder, env.layout, task, result.supplier)
 
@@ -106,8 +108,20 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
                 messages.append("no attachments on the PO and no requisition link")
         else:
             result.pr_url = facts.requisition_url
-            pr_read = await env.reader.read(env.page, env.context, facts.requisition_url)
-            _raise_for_session_and_limits(pr_read)
+            try:
+                pr_read = await env.reader.read(env.page, env.context, facts.requisition_url)
+                raise_for_session_and_limits(pr_read)
+                if pr_read.facts is not None:
+                    _require_evidence(pr_read, pr_read.facts.attachments)
+            except TransientError as exc:
+                if not final_attempt:
+                    raise
+                # Out of attempts: keep what the PO page gave, and say the PR was not checked.
+                result.outcome = Outcome.PARTIAL if result.files else Outcome.FAILED
+                messages.append(f"requisition {facts.requisition_url} could not be read: {exc}")
+                messages.extend(f"{p.name}: {p.reason}" for p in result.problems)
+                result.message = "; ".join(messages)
+                return await _settle(env, task, result, folder)
             if pr_read.verdict.kind.is_error_page:
                 result.outcome = Outcome.PR_NOT_ACCESSIBLE
                 messages.append(
@@ -131,7 +145,7 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
     return await _settle(env, task, result, folder)
 
 
-def _raise_for_session_and_limits(read: PageRead) -> None:
+def raise_for_session_and_limits(read: PageRead) -> None:
     kind = read.verdict.kind
     if kind is PageKind.LOGIN:
         raise SessionExpiredError(f"a login page came back instead of {read.url}")
@@ -141,9 +155,19 @@ def _raise_for_session_and_limits(read: PageRead) -> None:
         raise TransientError(f"{read.verdict.reason} for {read.url}")
 
 
+def _require_evidence(read: PageRead, attachments: tuple[AttachmentRef, ...]) -> None:
+    """An empty list proves nothing unless the page was rendered and had settled."""
+    if not attachments and not read.proves_absence:
+        raise TransientError(f"{read.url} showed no attachments before it had finished loading")
+
+
 def _needs_requisition(result: PoResult) -> bool:
-    """No attachments on the PO, or none of them a PDF: the files are often on the PR."""
     names = [saved.name for saved in result.files] + [problem.name for problem in result.problems]
+    return needs_requisition(names)
+
+
+def needs_requisition(names: Iterable[str]) -> bool:
+    """No attachments on the PO, or none of them a PDF: the files are often on the PR."""
     return not any(name.lower().endswith(".pdf") for name in names)
 
 

@@ -38,6 +38,15 @@ class CoupaMarkers(BaseModel):
             "[title*='attachment' i]:not(a[href])",
         ]
     )
+    # Where attachments appear: watched for changes while a page settles (else #main, body).
+    attachment_area_selectors: list[str] = Field(
+        default_factory=lambda: [
+            "#attachments",
+            "[id*='attachments' i]",
+            "[class*='attachments-section' i]",
+            "[data-testid*='attachments' i]",
+        ]
+    )
     requisition_link_selector: str = "a[href*='/requisition_headers/']"
     requisition_link_texts: list[str] = Field(
         default_factory=lambda: ["Requisition", "Purchase Requisition", "Requisição"]

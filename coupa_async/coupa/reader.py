@@ -1,9 +1,13 @@
 """Open a Coupa page and read it, by rendering it or by fetching its HTML (the discovery modes).
 
-``render`` navigates the worker's page and reads the live DOM; ``fast`` fetches the HTML with the
-context's request API (same cookies) and parses it without rendering, about five times cheaper.
-``auto`` renders the run's first ordinary pages both ways; once they agree it goes fast, and still
-renders any page whose HTML shows a list filled in by script, click-only attachments, or nothing.
+``render`` navigates the worker's page and reads the live DOM; a page that shows no attachments
+is read only once it has settled (see ``settle``), so an empty list is evidence, not a moment.
+``fast`` fetches the HTML with the context's request API (same cookies) and parses it without
+rendering, about five times cheaper; it is trusted only where it shows attachments: an empty
+fast reading is always rendered. ``auto`` compares fast readings with settled renders on the
+run's first pages; once they agree it goes fast. Fast keeps proving itself: every
+``verify_every``-th fast reading is rendered too, and any render that finds attachments a fast
+reading of the same page missed turns fast off for the rest of the run.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from selectolax.lexbor import LexborHTMLParser
 
-from coupa_async.coupa.discover import PageFacts, filled_by_script, read_page
+from coupa_async.coupa.discover import PageFacts, read_page
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import (
     PageKind,
@@ -28,6 +32,7 @@ from coupa_async.coupa.pages import (
     parse_html,
     retry_after_seconds,
 )
+from coupa_async.coupa.settle import SettleRules, activity_of, wait_until_settled
 from coupa_async.errors import BrowserFaultError, TransientError
 from coupa_async.gate import HostGate
 from coupa_async.log import get_logger
@@ -47,6 +52,13 @@ class PageRead:
     facts: PageFacts | None
     how: Literal["render", "fast"]
     rendered: bool
+    # Rendered and waited for until quiet: only such a reading may show that nothing is there.
+    settled: bool = False
+
+    @property
+    def proves_absence(self) -> bool:
+        """Whether an empty attachment list on this reading is evidence of no attachments."""
+        return self.rendered and self.settled
 
 
 def browser_fault(exc: BaseException) -> bool:
@@ -63,20 +75,23 @@ class PageReader:
         mode: Mode = "auto",
         *,
         navigation_timeout_s: float = 30.0,
-        script_fill_timeout_s: float = 5.0,
+        settle_s: float = 5.0,
         checks_needed: int = 3,
+        verify_every: int = 50,
         gate: HostGate | None = None,
     ) -> None:
         self.markers = markers
         self.gate = gate
         self.mode = mode
         self.navigation_timeout_s = navigation_timeout_s
-        self.script_fill_timeout_s = script_fill_timeout_s
+        self.rules = SettleRules(bound_s=settle_s)
         self.checks_needed = checks_needed
+        self.verify_every = max(1, verify_every)
         self.checks_passed = 0
         self.fast_trusted = mode == "fast"
         self.fast_refused = mode == "render"
-        self.counts = {"render": 0, "fast": 0}
+        self.counts = {"render": 0, "fast": 0, "settled": 0, "verified": 0}
+        self._fast_since_check = 0
 
     @property
     def state(self) -> str:
@@ -94,12 +109,47 @@ class PageReader:
         facts = quick.facts
         assert facts is not None
         if facts.filled_by_script or facts.has_click_only or not facts.attachments:
-            return await self.render(page, url)
-        if self.fast_trusted:
+            rendered = await self.render(page, url)
+            self._check_nothing_missed(quick, rendered)
+            return rendered
+        if self.fast_trusted and not self._check_due():
             return quick
-        rendered = await self.render(page, url)
+        rendered = await self.render(page, url, settle=True)
         self._compare(quick, rendered)
         return rendered
+
+    def _check_due(self) -> bool:
+        """Every ``verify_every``-th trusted fast reading is checked against a settled render."""
+        self._fast_since_check += 1
+        if self._fast_since_check < self.verify_every:
+            return False
+        self._fast_since_check = 0
+        self.counts["verified"] += 1
+        return True
+
+    def _refuse_fast(self, reason: str, url: str) -> None:
+        if not self.fast_refused:
+            self.fast_refused = True
+            self.fast_trusted = False
+            log.warning(
+                "discovery_mode",
+                mode="render",
+                reason=f"{reason}; every page is rendered for the rest of the run",
+                url=url,
+            )
+
+    def _check_nothing_missed(self, quick: PageRead, rendered: PageRead) -> None:
+        """A render that finds attachments a fast reading missed, with no sign of loading in the
+        HTML: the tenant fills pages by script and fast readings cannot be trusted."""
+        fast_facts, live_facts = quick.facts, rendered.facts
+        if fast_facts is None or live_facts is None or fast_facts.filled_by_script:
+            return
+        missed = live_facts.attachment_keys - fast_facts.attachment_keys
+        if missed:
+            self._refuse_fast(
+                f"the page's HTML lacked {len(missed)} attachment(s) that its rendering showed",
+                quick.url,
+            )
 
     def _compare(self, quick: PageRead, rendered: PageRead) -> None:
         if rendered.verdict.kind is not PageKind.ORDINARY or rendered.facts is None:
@@ -112,8 +162,7 @@ class PageReader:
             and fast_facts.requisition_url == live_facts.requisition_url
         )
         if not same:
-            self.fast_refused = True
-            log.info("discovery_mode", mode="render", reason="fast reading differed", url=quick.url)
+            self._refuse_fast("a fast reading differed from the settled rendering", quick.url)
             return
         self.checks_passed += 1
         if self.checks_passed >= self.checks_needed and not self.fast_trusted:
@@ -134,26 +183,46 @@ class PageReader:
             self._hold_host_on_429(status, retry_after)
             await response.dispose()
         self.counts["fast"] += 1
-        return self._read(status, final_url, parse_html(body), retry_after, "fast", rendered=False)
+        return self._read(status, final_url, parse_html(body), retry_after, "fast")
 
-    async def render(self, page: Page, url: str) -> PageRead:
-        """Navigate the worker's page to ``url`` and read the live DOM."""
+    async def render(self, page: Page, url: str, *, settle: bool = False) -> PageRead:
+        """Navigate the worker's page to ``url`` and read the live DOM.
+
+        A page that shows attachments at once is read at once (unless ``settle``); one that
+        shows none, or a sign of loading, is read when it has settled.
+        """
         if self.gate is not None:
             await self.gate.wait()
         started = time.monotonic()
+        activity = activity_of(page)
         with self._playwright_errors(url, "open"):
+            activity.new_document()
             response = await page.goto(
                 url, wait_until="domcontentloaded", timeout=self.navigation_timeout_s * 1000
             )
             status = response.status if response is not None else 200
             retry_after = response.headers.get("retry-after") if response else None
             self._hold_host_on_429(status, retry_after)
-            tree = parse_html(await page.content())
-            if filled_by_script(tree, self.markers):
-                tree = parse_html(await self._wait_until_filled(page))
+            read = self._read(status, page.url, parse_html(await page.content()), retry_after)
+            facts = read.facts
+            if facts is not None and (settle or not facts.attachments or facts.filled_by_script):
+                settled = await wait_until_settled(page, activity, self.markers, self.rules)
+                read = self._read(
+                    status, page.url, parse_html(await page.content()), retry_after, settled=True
+                )
+                self.counts["settled"] += 1
+                if settled.failures and read.verdict.kind is PageKind.ORDINARY:
+                    raise TransientError(
+                        "the page's own loading failed, so its attachment list cannot be "
+                        f"trusted ({'; '.join(settled.failures)}): {url}"
+                    )
         self.counts["render"] += 1
-        read = self._read(status, page.url, tree, retry_after, "render", rendered=True)
-        log.debug("page_rendered", url=url, ms=round((time.monotonic() - started) * 1000))
+        log.debug(
+            "page_rendered",
+            url=url,
+            settled=read.settled,
+            ms=round((time.monotonic() - started) * 1000),
+        )
         return read
 
     @contextlib.contextmanager
@@ -171,22 +240,6 @@ class PageReader:
                 raise BrowserFaultError(str(exc).splitlines()[0]) from exc
             raise TransientError(f"cannot {action} {url}: {str(exc).splitlines()[0]}") from exc
 
-    async def _wait_until_filled(self, page: Page) -> str:
-        """Wait (bounded) until the signs of a list still loading are gone."""
-        signs = ", ".join(self.markers.script_fill_selectors) or "#__never__"
-        texts = [text.lower() for text in self.markers.script_fill_texts]
-        try:
-            await page.wait_for_function(
-                """([signs, texts]) => !document.querySelector(signs) &&
-                    !texts.some(t => (document.body.innerText || '').toLowerCase().includes(t))""",
-                arg=[signs, texts],
-                timeout=self.script_fill_timeout_s * 1000,
-                polling=50,
-            )
-        except PlaywrightTimeout:
-            log.warning("script_fill_timeout", url=page.url, seconds=self.script_fill_timeout_s)
-        return await page.content()
-
     def _hold_host_on_429(self, status: int, retry_after: str | None) -> None:
         # Close the gate the moment a 429 is seen, before the page is even read, so the other
         # workers stop sending at once rather than when the error reaches the pool.
@@ -199,12 +252,12 @@ class PageReader:
         final_url: str,
         tree: LexborHTMLParser,
         retry_after: str | None,
-        how: Literal["render", "fast"],
+        how: Literal["render", "fast"] = "render",
         *,
-        rendered: bool,
+        settled: bool = False,
     ) -> PageRead:
         verdict = classify(status, final_url, tree, self.markers, retry_after)
         facts = (
             read_page(tree, final_url, self.markers) if verdict.kind is PageKind.ORDINARY else None
         )
-        return PageRead(final_url, verdict, facts, how, rendered)
+        return PageRead(final_url, verdict, facts, how, how == "render", settled)
