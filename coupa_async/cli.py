@@ -36,6 +36,7 @@ def _browser_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    from coupa_async.audit import DEFAULT_SAMPLE, DEFAULT_SETTLE_S
     from coupa_async.sim.cli import add_sim_arguments
 
     parser = argparse.ArgumentParser(
@@ -65,6 +66,33 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="what earlier runs into an output folder did")
     status.add_argument("--out", type=Path, help="output folder (default: ./coupa-downloads)")
     _common(status)
+
+    audit = commands.add_parser(
+        "audit", help="prove a run: check its folders, files, report and the site against it"
+    )
+    audit.add_argument("--out", type=Path, help="output folder (default: ./coupa-downloads)")
+    audit.add_argument("--base-url", help="your tenant, e.g. https://acme.coupahost.com")
+    audit.add_argument(
+        "--offline", action="store_true", help="check the disk and the report only; open no page"
+    )
+    audit.add_argument(
+        "--sample",
+        type=int,
+        default=DEFAULT_SAMPLE,
+        metavar="N",
+        help="POs read again on the site besides every NO_ATTACHMENTS one "
+        f"(default {DEFAULT_SAMPLE}; 0 for none)",
+    )
+    audit.add_argument("--seed", type=int, help="seed of the sample, to repeat an audit exactly")
+    audit.add_argument(
+        "--settle",
+        type=float,
+        default=DEFAULT_SETTLE_S,
+        metavar="SECONDS",
+        help=f"longest wait for a page to finish loading (default {DEFAULT_SETTLE_S:g})",
+    )
+    _browser_flags(audit)
+    _common(audit)
 
     login = commands.add_parser("login", help="sign in once and save the session for later runs")
     login.add_argument("--base-url", help="your tenant, e.g. https://acme.coupahost.com")
@@ -229,6 +257,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(settings.out, Console())
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from coupa_async.audit import audit, print_audit
+
+    settings = _load(args).settings
+    configure_logging(settings.log_format, settings.log_level)
+
+    async def main(stop: asyncio.Event) -> int:
+        report = await audit(
+            settings,
+            sample=args.sample,
+            offline=args.offline,
+            seed=args.seed,
+            settle_s=args.settle,
+            stop=stop,
+        )
+        print_audit(report, Console())
+        return report.exit_code
+
+    return run_with_signals(main)
+
+
 def cmd_login(args: argparse.Namespace) -> int:
     from coupa_async.login import login
 
@@ -252,6 +301,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run": cmd_run,
     "status": cmd_status,
+    "audit": cmd_audit,
     "login": cmd_login,
     "demo": cmd_demo,
     "sim": cmd_sim,

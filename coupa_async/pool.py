@@ -120,6 +120,8 @@ class PoolStatus:
     session_renewals: int
     browser_relaunches: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # How pages are read now: "render", "fast", or "checking" (auto, not yet trusting fast).
+    discovery: str = "render"
 
 
 class BrowserHolder:
@@ -403,6 +405,7 @@ class Pool:
             session_renewals=self.keeper.renewals,
             browser_relaunches=self.browser.relaunches,
             extra=dict(self.status_extra),
+            discovery=self.reader.state,
         )
 
     # ----- workers -----------------------------------------------------------------------------

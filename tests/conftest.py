@@ -37,15 +37,20 @@ async def sim() -> AsyncIterator[Simulator]:
         yield simulator
 
 
-@pytest.fixture(scope="session")
-def sim_settings(base_settings: Settings, sim: Simulator) -> Settings:
-    return base_settings.model_copy(
+def for_simulator(settings: Settings, sim: Simulator) -> Settings:
+    """``settings`` pointed at ``sim``, with its credentials."""
+    return settings.model_copy(
         update={
             "base_url": sim.base_url,
             "username": sim.username,
             "password": SecretStr(sim.password),
         }
     )
+
+
+@pytest.fixture(scope="session")
+def sim_settings(base_settings: Settings, sim: Simulator) -> Settings:
+    return for_simulator(base_settings, sim)
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ FILLING_REQUESTS = frozenset({"document", "script", "xhr", "fetch"})
 # Of those, the ones whose failure means a list may never have arrived.
 DATA_REQUESTS = frozenset({"script", "xhr", "fetch"})
 MAX_FAILURES_KEPT = 5
+EVALUATE_GRACE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +184,19 @@ async def wait_until_settled(
     """Wait until the page is quiet (network, DOM, no loading sign) and say what it shows.
 
     Raises TransientError when the page is still busy after ``rules.bound_s``: such a page is
-    retried, never read as having no attachments.
+    retried, never read as having no attachments; TimeoutError when the page stops answering
+    (the pool then replaces it).
     """
     started = time.monotonic()
     deadline = started + rules.bound_s
     args = _selectors(markers)
     while True:
         try:
-            probe = await page.evaluate(_PROBE, list(args))
+            # A renderer that stops answering must not hold the worker past the bound.
+            answer_within = max(deadline - time.monotonic(), 0.0) + EVALUATE_GRACE_S
+            probe = await asyncio.wait_for(page.evaluate(_PROBE, list(args)), answer_within)
+        except TimeoutError as exc:
+            raise TimeoutError(f"the page stopped answering while settling: {page.url}") from exc
         except PlaywrightError as exc:
             if "Execution context was destroyed" not in str(exc):
                 raise

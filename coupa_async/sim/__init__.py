@@ -4,7 +4,7 @@ Importing this package starts nothing; `Simulator(config)` serves a catalog of p
 orders, requisitions and files built deterministically from the seed.
 """
 
-from .catalog import Catalog, ExpectedFile, SimFile, SimPO, SimRequisition
+from .catalog import Catalog, ExpectedFile, LateFill, SimFile, SimPO, SimRequisition
 from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, SimConfig
 from .faults import FAULT_NAMES, Faults
 from .runner import run_forever
@@ -20,6 +20,7 @@ __all__ = [
     "Catalog",
     "ExpectedFile",
     "Faults",
+    "LateFill",
     "SimConfig",
     "SimFile",
     "SimPO",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
-from .catalog import Catalog, SimFile
+from .catalog import LATE_FRAGMENT, LATE_JSON, Catalog, LateFill, SimFile, late_part
 from .config import SimConfig
 from .faults import (
     BODY_FAULTS,
@@ -21,6 +22,8 @@ from .faults import (
     retry_after_header,
 )
 from .pages import (
+    attachments_fragment,
+    attachments_json,
     file_error_page,
     home_page,
     idp_page,
@@ -41,12 +44,16 @@ LOGIN_PATH = "/sessions/new"
 IDP_PATH = "/idp/saml/login"
 ACS_PATH = "/sso/acs"
 FILE_PREFIXES = ("/attachments/", "/file_download/", "/files/")
+PAGE_PREFIXES = ("/order_headers/", "/requisition_headers/")
+DATA_SUFFIXES = (f"/{LATE_JSON}", f"/{LATE_FRAGMENT}")
 _HTML = "text/html"
 _MAX_CACHED_PAGES = 100_000
 
 
 def classify(path: str) -> str:
     """The request kind counted in the stats and matched against `Faults.kinds`."""
+    if path.startswith(PAGE_PREFIXES) and path.endswith(DATA_SUFFIXES):
+        return "page_data"
     if path.startswith("/order_headers/"):
         return "po_page"
     if path.startswith(FILE_PREFIXES):
@@ -110,6 +117,9 @@ class SimApp:
         r.add_get("/order_headers", self.po_list)
         r.add_get("/order_headers/{number}", self.po)
         r.add_get("/requisition_headers/{number}", self.pr)
+        for page in ("/order_headers/{number}/", "/requisition_headers/{number}/"):
+            r.add_get(page + LATE_JSON, self.page_data)
+            r.add_get(page + LATE_FRAGMENT, self.page_data)
         for prefix in FILE_PREFIXES:
             r.add_get(prefix + "{id}", self.file)
             r.add_get(prefix + "{id}/{name}", self.file)
@@ -333,6 +343,54 @@ class SimApp:
         origin = f"{request.scheme}://{request.host}"
         return _html(self._page("pr", number, origin, lambda: pr_page(pr, origin)))
 
+    # --- late attachment lists -----------------------------------------------------------------
+
+    async def page_data(self, request: web.Request) -> web.StreamResponse:
+        """A late list's data, after the page's server-side delay (or never, or HTTP 500)."""
+        if not self._signed_in(request):
+            return self._login_redirect(request)
+        target = self._late_list(request)
+        part = _part(request, target[1] if target else None)
+        if target is None or part == 0:
+            return self._not_found_response()
+        files, late = target
+        seconds = None if late.failure == "hang" else _delay_ms(late, part) / 1000
+        if await self._hang(seconds):
+            return _html(server_error_page(503), status=503)
+        if late.broken:
+            return web.json_response({"error": "Attachments could not be loaded"}, status=500)
+        origin = f"{request.scheme}://{request.host}"
+        key = f"{request.path.split('/')[1]}:{late.endpoint}:{part or ''}"
+        number = request.match_info["number"]
+        if late.endpoint == LATE_FRAGMENT:
+            return _html(
+                self._page(key, number, origin, lambda: attachments_fragment(files, origin))
+            )
+        body = self._page(
+            key,
+            number,
+            origin,
+            lambda: json.dumps(attachments_json(late_part(files, part), origin)),
+        )
+        return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+    def _late_list(self, request: web.Request) -> tuple[tuple[SimFile, ...], LateFill] | None:
+        """(files, late list) of the page whose data endpoint this is; None when it has none."""
+        number = request.match_info["number"]
+        late: LateFill | None = None
+        files: tuple[SimFile, ...] = ()
+        if request.path.startswith("/order_headers/"):
+            po = self.catalog.find_po(number)
+            if po is not None and po.page == "ok":
+                files, late = po.files, po.late
+        else:
+            pr = self.catalog.find_requisition(number)
+            if pr is not None and pr.kind != "error":
+                files, late = pr.files, pr.late
+        if late is None or request.path.endswith(LATE_FRAGMENT) != (late.endpoint == LATE_FRAGMENT):
+            return None
+        return files, late
+
     def _not_found_response(self) -> web.Response:
         return _html(self._cached("404", not_found_page), status=404)
 
@@ -441,6 +499,21 @@ class SimApp:
         except (KeyError, TypeError, ValueError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"pending": len(self.injector.pending)})
+
+
+def _part(request: web.Request, late: LateFill | None) -> int | None:
+    """The `part` asked for: None for the whole list, 1 or 2, 0 when invalid here."""
+    raw = request.query.get("part")
+    if raw is None:
+        return None
+    if late is None or late.trait != "late_two_parts" or raw not in ("1", "2"):
+        return 0
+    return int(raw)
+
+
+def _delay_ms(late: LateFill, part: int | None) -> int:
+    """Server-side wait of one data request."""
+    return late.part2_delay_ms if part == 2 else late.delay_ms
 
 
 def _field(data: Any, name: str) -> str | None:

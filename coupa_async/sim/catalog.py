@@ -1,10 +1,11 @@
 """The simulated tenant's data: purchase orders, requisitions, files and expected outcomes.
 
-Everything is derived from the seed. The first 30 POs of a varied catalog are a seed-dependent
-permutation of 30 fixed recipes that together cover every page, markup, trait, file-name and
-outcome variant, so any catalog of 30 or more POs holds each variant at least once; later POs
-repeat recipes chosen at random. The details (supplier, file names, sizes) are drawn from the
-seed too.
+Everything is derived from the seed. The first 40 POs of a varied catalog are a seed-dependent
+permutation of 40 fixed recipes that together cover every page, markup, trait, file-name and
+outcome variant (late lists included: every shape, start and failure), so any catalog of 40 or
+more POs holds each variant at least once; later POs repeat recipes chosen at random.
+`SimConfig.recipes` replaces this order with a given list of recipe names. The details
+(supplier, file names, sizes, late-list timings) are drawn from the seed too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal, NamedTuple
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 from urllib.parse import quote
 
 from .config import SimConfig
@@ -50,8 +51,44 @@ PAGE_KINDS: tuple[PageKind, ...] = (
     "error_explanation",
     "http_404",
 )
-Trait = Literal["toolbar", "notice", "script_denied", "lazy_attachments"]
-TRAITS: tuple[Trait, ...] = ("toolbar", "notice", "script_denied", "lazy_attachments")
+Trait = Literal[
+    "toolbar",
+    "notice",
+    "script_denied",
+    "lazy_attachments",  # a loading marker, then a script fills the list
+    "late_json",  # empty list, filled from GET <page>/attachments.json (DOM API)
+    "late_fragment",  # empty list, filled from GET <page>/attachments_fragment (innerHTML)
+    "late_two_parts",  # empty list, filled from attachments.json?part=1 then ?part=2
+    "late_broken",  # empty list that is never filled (see LateFailure)
+]
+TRAITS: tuple[Trait, ...] = (
+    "toolbar",
+    "notice",
+    "script_denied",
+    "lazy_attachments",
+    "late_json",
+    "late_fragment",
+    "late_two_parts",
+    "late_broken",
+)
+LATE_TRAITS: tuple[Trait, ...] = ("late_json", "late_fragment", "late_two_parts", "late_broken")
+PR_TRAITS: frozenset[Trait] = frozenset(LATE_TRAITS)  # the traits a requisition page can have
+LateStart = Literal[
+    "inline",  # the inline script at the end of the body starts the fetch at once
+    "domcontentloaded",  # a DOMContentLoaded listener starts it
+    "load",  # the window load handler starts it after setTimeout(start_timeout_ms)
+]
+LATE_STARTS: tuple[LateStart, ...] = ("inline", "domcontentloaded", "load")
+LateFailure = Literal[
+    "http_500",  # the endpoint answers HTTP 500; the script only logs console.error
+    "hang",  # the endpoint never answers (until the client goes or the simulator stops)
+    "js_error",  # the script throws an uncaught TypeError before fetching anything
+]
+LATE_FAILURES: tuple[LateFailure, ...] = ("http_500", "hang", "js_error")
+LATE_DELAY_RANGE_MS = (200, 2000)  # server-side wait of each late data request
+LATE_START_TIMEOUT_RANGE_MS = (0, 100)  # start "load": setTimeout before the fetch
+LATE_JSON = "attachments.json"
+LATE_FRAGMENT = "attachments_fragment"
 MARKUPS: tuple[Markup, ...] = (
     "attachment_href",
     "download_href",
@@ -215,6 +252,61 @@ class SimFile:
         }
 
 
+@dataclass(frozen=True)
+class LateFill:
+    """How a page's attachment list arrives by script after load (the `late_*` traits).
+
+    The container is empty at first, with no loading marker. The data request waits
+    `delay_ms` on the server (`late_two_parts`: `?part=1` waits `delay_ms`, `?part=2` waits
+    `part2_delay_ms`).
+    """
+
+    trait: Trait
+    start: LateStart
+    delay_ms: int
+    part2_delay_ms: int = 0
+    start_timeout_ms: int = 0
+    failure: LateFailure | None = None  # late_broken only
+
+    @property
+    def broken(self) -> bool:
+        """The list never arrives."""
+        return self.failure is not None
+
+    @property
+    def endpoint(self) -> str:
+        """Last path segment of the data URL under the page's path."""
+        return LATE_FRAGMENT if self.trait == "late_fragment" else LATE_JSON
+
+    @property
+    def fill_ms(self) -> int:
+        """Least time after the script starts before the list is complete (server delays)."""
+        return self.start_timeout_ms + self.delay_ms + self.part2_delay_ms
+
+    def data_path(self, page_path: str) -> str:
+        return f"{page_path}/{self.endpoint}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trait": self.trait,
+            "start": self.start,
+            "delay_ms": self.delay_ms,
+            "part2_delay_ms": self.part2_delay_ms,
+            "start_timeout_ms": self.start_timeout_ms,
+            "failure": self.failure,
+            "endpoint": self.endpoint,
+        }
+
+
+def late_part(files: Sequence[SimFile], part: int | None) -> tuple[SimFile, ...]:
+    """The files of one part of a `late_two_parts` list (None: the whole list). Part 1 is the
+    first half, at least one file; part 2 the rest."""
+    if part is None:
+        return tuple(files)
+    split = max(1, len(files) // 2)
+    return tuple(files[:split] if part == 1 else files[split:])
+
+
 @dataclass(eq=False)
 class SimRequisition:
     """A requisition (PR) page linked from a PO."""
@@ -224,10 +316,17 @@ class SimRequisition:
     link: RequisitionLink  # text of the link on the PO page
     absolute: bool  # the PO page links the absolute URL
     files: tuple[SimFile, ...] = ()
+    traits: frozenset[Trait] = frozenset()  # late_* only
+    late: LateFill | None = None  # set when a late_* trait is
 
     @property
     def url_path(self) -> str:
         return f"/requisition_headers/{self.number}"
+
+    @property
+    def broken(self) -> bool:
+        """The page's attachment list never arrives (late_broken)."""
+        return self.late is not None and self.late.broken
 
     @property
     def link_text(self) -> str:
@@ -246,6 +345,8 @@ class SimRequisition:
             "link_text": self.link_text,
             "absolute": self.absolute,
             "url_path": self.url_path,
+            "traits": sorted(self.traits),
+            "late": self.late.to_dict() if self.late else None,
             "files": [f.to_dict() for f in self.files],
         }
 
@@ -264,6 +365,7 @@ class SimPO:
     files: tuple[SimFile, ...] = ()
     requisition: SimRequisition | None = None
     lazy_delay_ms: int = 0  # lazy_attachments: delay before the script inserts the links
+    late: LateFill | None = None  # set when a late_* trait is
     expected_outcome: Outcome = field(init=False)
     uses_requisition: bool = field(init=False)  # a correct downloader opens the PR page
 
@@ -279,6 +381,17 @@ class SimPO:
         return self.page != "ok"
 
     @property
+    def late_failed(self) -> bool:
+        """A list a correct downloader needs never arrives (the PO's, or the PR's when the
+        fallback is taken): the PO ends FAILED with nothing saved."""
+        if self.is_error_page:
+            return False
+        if self.late is not None and self.late.broken:
+            return True
+        pr = self.requisition
+        return self.uses_requisition and pr is not None and pr.broken
+
+    @property
     def expected_supplier(self) -> str | None:
         """The supplier a downloader reads from the page; None when the page has none."""
         return None if self.is_error_page else self.supplier
@@ -286,7 +399,7 @@ class SimPO:
     @property
     def expected_found(self) -> int:
         """Attachments found on the pages a correct downloader visits (distinct URLs)."""
-        if self.is_error_page:
+        if self.is_error_page or self.late_failed:
             return 0
         found = len(self.files)
         if self.uses_requisition and self.requisition and self.requisition.kind == "ok":
@@ -296,7 +409,7 @@ class SimPO:
     @property
     def saved_files(self) -> tuple[SimFile, ...]:
         """The files a correct downloader saves, PO files first."""
-        if self.is_error_page:
+        if self.is_error_page or self.late_failed:
             return ()
         saved = [f for f in self.files if not f.serves_html]
         pr = self.requisition
@@ -319,6 +432,8 @@ class SimPO:
             "supplier_markup": self.supplier_markup,
             "traits": sorted(self.traits),
             "lazy_delay_ms": self.lazy_delay_ms,
+            "late": self.late.to_dict() if self.late else None,
+            "late_failed": self.late_failed,
             "files": [f.to_dict() for f in self.files],
             "requisition": self.requisition.to_dict() if self.requisition else None,
             "expected_outcome": self.expected_outcome,
@@ -340,6 +455,8 @@ def _expected(po: SimPO) -> tuple[Outcome, bool]:
     """The outcome per the reference, and whether the requisition is visited."""
     if po.page != "ok":
         return "PO_NOT_FOUND", False
+    if po.late is not None and po.late.broken:
+        return "FAILED", False  # the downloader cannot know the list: retries, then FAILED
     files = po.files
     if files and any(f.is_pdf for f in files):
         return _saved_status(files), False
@@ -348,6 +465,8 @@ def _expected(po: SimPO) -> tuple[Outcome, bool]:
         return ("NO_ATTACHMENTS" if not files else _saved_status(files)), False
     if pr.kind == "error":
         return "PR_NOT_ACCESSIBLE", True
+    if pr.broken:
+        return "FAILED", True
     if not pr.files:
         return ("NO_ATTACHMENTS" if not files else _saved_status(files)), True
     return _saved_status([*files, *pr.files]), True
@@ -460,6 +579,14 @@ class _PRSpec:
     link: RequisitionLink
     absolute: bool = False
     files: tuple[_FileSpec, ...] = ()
+    traits: tuple[Trait, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not set(self.traits) <= PR_TRAITS:
+            raise ValueError(f"requisition pages take only {sorted(PR_TRAITS)}")
+        if self.traits and self.kind == "error":
+            raise ValueError("an error page has no attachment list")
+        _check_late(self.traits, self.files)
 
 
 @dataclass(frozen=True)
@@ -472,8 +599,29 @@ class _Recipe:
     files: tuple[_FileSpec, ...] = ()
     pr: _PRSpec | None = None
 
+    def __post_init__(self) -> None:
+        _check_late(self.traits, self.files)
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether later POs may repeat this recipe (big files stay unique)."""
+        return not any(f.big for f in self.files)
+
+
+def _check_late(traits: Sequence[Trait], files: Sequence[_FileSpec]) -> None:
+    """At most one way of filling the list late; two parts need two files; a broken list
+    has no files (they could never be found)."""
+    late = [t for t in traits if t in LATE_TRAITS]
+    if len(late) > 1 or (late and "lazy_attachments" in traits):
+        raise ValueError(f"one late or lazy trait per page, got {list(traits)}")
+    if "late_two_parts" in late and len(files) < 2:
+        raise ValueError("late_two_parts needs at least 2 files")
+    if "late_broken" in late and files:
+        raise ValueError("a late_broken list has no files")
+
 
 F = _FileSpec
+T = TypeVar("T")
 LONG_NAME = ("Quarterly maintenance agreement and service level annex " * 6)[:296] + ".pdf"
 
 RECIPES: tuple[_Recipe, ...] = (
@@ -656,6 +804,78 @@ RECIPES: tuple[_Recipe, ...] = (
             F("txt", "icon", "none"),
         ),
     ),
+    # Attachment lists filled by script after load, with no loading marker.
+    _Recipe(
+        "late_json_links",
+        supplier_markup="data_attr",
+        traits=("late_json", "toolbar"),
+        files=(
+            F("pdf", "attachment_href", "filename", absolute=True),
+            F("docx", "click_nav", "both"),
+            F("xlsx", "aria_title", "none", name='Budget </script> & "Q3" <v2>.xlsx'),
+            F("txt", "icon", "none"),
+        ),
+    ),
+    _Recipe(
+        "late_fragment_links",
+        supplier_markup="class",
+        traits=("late_fragment", "notice"),
+        files=(
+            F("pdf", "download_attr", "none"),
+            F("msg", "click_anchor", "filename_star"),
+            F("pdf", "download_href", "filename", absolute=True),
+        ),
+    ),
+    _Recipe(
+        "late_two_parts_links",
+        supplier_markup="info",
+        traits=("late_two_parts",),
+        files=(
+            F("pdf", "attachment_href"),
+            F("docx", "download_href", "filename_star"),
+            F("pdf", "download_attr", "none"),
+        ),
+    ),
+    _Recipe("late_json_empty", supplier_markup="testid", traits=("late_json",)),
+    _Recipe("late_broken_a", supplier_markup="empty_first", traits=("late_broken",)),
+    _Recipe("late_broken_b", supplier_markup="none", traits=("late_broken", "toolbar")),
+    _Recipe("late_broken_c", supplier_markup="testid", traits=("late_broken", "notice")),
+    _Recipe(  # the PO's own list arrives late and empty: then the fallback
+        "pr_late_json_no_po_files",
+        supplier_markup="data_attr",
+        traits=("late_json",),
+        pr=_PRSpec(
+            "ok",
+            "requisition",
+            traits=("late_json",),
+            files=(
+                F("pdf", "click_anchor", "filename"),
+                F("xlsx", "aria_title", "both"),
+                F("txt", "icon", "none"),
+            ),
+        ),
+    ),
+    _Recipe(
+        "pr_late_two_parts_po_not_pdf",
+        supplier_markup="class",
+        files=(F("docx", "attachment_href"),),
+        pr=_PRSpec(
+            "ok",
+            "number",
+            absolute=True,
+            traits=("late_two_parts",),
+            files=(
+                F("pdf", "attachment_href", absolute=True),
+                F("msg", "download_attr", "none"),
+                F("pdf", "click_nav", "filename_star"),
+            ),
+        ),
+    ),
+    _Recipe(
+        "pr_late_broken_no_po_files",
+        supplier_markup="info",
+        pr=_PRSpec("ok", "purchase_requisition", traits=("late_broken",)),
+    ),
 )
 RECIPES_BY_NAME = {r.name: r for r in RECIPES}
 
@@ -686,11 +906,33 @@ _NAME_STEMS: dict[str, tuple[str, ...]] = {
 }
 
 
+class _Cycle(Generic[T]):
+    """Values drawn in shuffled rounds: any `len(values)` draws in a row from the start of a
+    round hold each value once, so a few pages cover every value."""
+
+    def __init__(self, rng: random.Random, values: Sequence[T]) -> None:
+        self._rng = rng
+        self._values = list(values)
+        self._round: list[T] = []
+
+    def next(self) -> T:
+        if not self._round:
+            self._round = list(self._values)
+            self._rng.shuffle(self._round)
+        return self._round.pop()
+
+
 class _Builder:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.seed = config.seed
         self.rng = random.Random(f"coupa-sim-catalog:{config.seed}:{config.profile}")
+        # Late-list draws have their own generator: they leave the other draws as they were.
+        self.late_rng = random.Random(f"coupa-sim-late:{config.seed}:{config.profile}")
+        # PO and PR pages each cycle through the starts and failures: a few pages of either
+        # show them all (three late_broken PO recipes: every failure on a PO page).
+        self.late_starts = {s: _Cycle(self.late_rng, LATE_STARTS) for s in ("PO", "PR")}
+        self.late_failures = {s: _Cycle(self.late_rng, LATE_FAILURES) for s in ("PO", "PR")}
         self.next_file_id = FIRST_FILE_ID
 
     def build(self) -> Catalog:
@@ -698,14 +940,20 @@ class _Builder:
         if c.profile == "uniform":
             pos = [self._uniform_po(i) for i in range(c.pos)]
         else:
-            order = list(RECIPES)
-            self.rng.shuffle(order)
-            repeatable = [r for r in RECIPES if not any(f.big for f in r.files)]
-            pos = []
-            for i in range(c.pos):
-                recipe = order[i] if i < len(order) else self.rng.choice(repeatable)
-                pos.append(self._po(i, recipe))
+            pos = [self._po(i, recipe) for i, recipe in enumerate(self._recipes())]
         return Catalog(pos, seed=c.seed, profile=c.profile)
+
+    def _recipes(self) -> list[_Recipe]:
+        """The recipe of each PO: the configured names cycled, else a shuffle of all recipes
+        followed by random repeatable ones."""
+        c = self.config
+        if c.recipes is not None:
+            named = [RECIPES_BY_NAME[name] for name in c.recipes]
+            return [named[i % len(named)] for i in range(c.pos)]
+        order = list(RECIPES)
+        self.rng.shuffle(order)
+        repeatable = [r for r in RECIPES if r.repeatable]
+        return [order[i] if i < len(order) else self.rng.choice(repeatable) for i in range(c.pos)]
 
     def _number(self, index: int) -> str:
         return str(self.config.first_po_number + index)
@@ -753,8 +1001,11 @@ class _Builder:
                 link=spec.link,
                 absolute=spec.absolute,
                 files=tuple(self._file(f, "PR") for f in spec.files),
+                traits=frozenset(spec.traits),
+                late=self._late(spec.traits, "PR"),
             )
         traits = frozenset(recipe.traits)
+        late = self._late(recipe.traits, "PO") if ok else None
         return SimPO(
             number=self._number(index),
             index=index,
@@ -766,6 +1017,23 @@ class _Builder:
             files=files,
             requisition=pr,
             lazy_delay_ms=rng.randint(100, 400) if "lazy_attachments" in traits else 0,
+            late=late,
+        )
+
+    def _late(self, traits: Sequence[Trait], source: Source) -> LateFill | None:
+        """Draw how a page's late list arrives (None: the page has no late_* trait)."""
+        trait = next((t for t in traits if t in LATE_TRAITS), None)
+        if trait is None:
+            return None
+        rng = self.late_rng
+        start = self.late_starts[source].next()
+        return LateFill(
+            trait=trait,
+            start=start,
+            delay_ms=rng.randint(*LATE_DELAY_RANGE_MS),
+            part2_delay_ms=rng.randint(*LATE_DELAY_RANGE_MS) if trait == "late_two_parts" else 0,
+            start_timeout_ms=rng.randint(*LATE_START_TIMEOUT_RANGE_MS) if start == "load" else 0,
+            failure=self.late_failures[source].next() if trait == "late_broken" else None,
         )
 
     def _file_id(self) -> int:

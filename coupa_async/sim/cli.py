@@ -25,6 +25,12 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=d.seed, help="catalog seed (default %(default)s)")
     g.add_argument("--pos", type=int, default=d.pos, help="number of POs (default %(default)s)")
     g.add_argument("--profile", choices=("varied", "uniform"), default=d.profile)
+    g.add_argument(
+        "--recipes",
+        default=None,
+        metavar="NAME,NAME,...",
+        help="varied profile: the recipe of each PO in order, cycled (default: every recipe)",
+    )
     g.add_argument("--uniform-files", type=int, default=d.uniform_files, help="files per PO")
     g.add_argument(
         "--uniform-file-size", type=int, default=d.uniform_file_size, help="bytes per file"
@@ -76,10 +82,18 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         session_ttl_seconds=args.session_ttl,
         session_max_requests=args.session_max_requests,
         profile=args.profile,
+        recipes=_names(args.recipes),
         uniform_files=args.uniform_files,
         uniform_file_size=args.uniform_file_size,
         faults=faults,
     )
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """`a, b,c` as ("a", "b", "c"); None stays None."""
+    if text is None:
+        return None
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def describe(sim: Simulator) -> str:

@@ -19,7 +19,9 @@ class SimConfig:
     """Everything that shapes one simulator: address, catalog, sign-in and faults.
 
     `port=0` binds a free port. `faults` (and the session limits) may be changed while the
-    simulator runs; the catalog is built once from `seed`, `pos` and `profile`.
+    simulator runs; the catalog is built once from `seed`, `pos`, `profile` and `recipes`.
+    `recipes` (varied profile only) names the recipe of each PO in order, cycling when `pos`
+    is larger; None gives the usual seed-dependent mix of every recipe.
     """
 
     host: str = "127.0.0.1"
@@ -36,10 +38,14 @@ class SimConfig:
     uniform_file_size: int = 50_000
     faults: Faults = field(default_factory=Faults)
     first_po_number: int = FIRST_PO_NUMBER
+    recipes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.profile not in ("varied", "uniform"):
             raise ValueError(f"profile must be 'varied' or 'uniform', got {self.profile!r}")
+        if self.recipes is not None:
+            self.recipes = tuple(self.recipes)
+            _check_recipes(self.recipes, self.profile)
         if self.pos < 0:
             raise ValueError("pos must be >= 0")
         if self.uniform_files < 0 or self.uniform_file_size < 0:
@@ -48,3 +54,19 @@ class SimConfig:
             raise ValueError("port must be between 0 and 65535")
         if not 10_000_000 <= self.first_po_number <= 10**8 - max(self.pos, 1):
             raise ValueError("PO numbers must stay 8 digits")
+
+
+def _check_recipes(names: tuple[str, ...], profile: str) -> None:
+    """Raise ValueError unless `names` is a non-empty list of known recipe names."""
+    from .catalog import RECIPES_BY_NAME  # the catalog imports this module
+
+    if profile != "varied":
+        raise ValueError("recipes apply to the varied profile only")
+    if not names:
+        raise ValueError("recipes must name at least one recipe")
+    unknown = [name for name in names if name not in RECIPES_BY_NAME]
+    if unknown:
+        raise ValueError(
+            f"unknown recipe(s) {', '.join(map(repr, unknown))}; "
+            f"known recipes: {', '.join(RECIPES_BY_NAME)}"
+        )

@@ -17,7 +17,7 @@ FAULT_NAMES: frozenset[str] = frozenset(
 REQUEST_FAULTS: frozenset[str] = frozenset({"500", "503", "429", "hang", "login_redirect"})
 BODY_FAULTS: frozenset[str] = frozenset({"reset", "html_instead_of_file"})
 
-DEFAULT_FAULT_KINDS: tuple[str, ...] = ("po_page", "pr_page", "file")
+DEFAULT_FAULT_KINDS: tuple[str, ...] = ("po_page", "pr_page", "page_data", "file")
 
 
 @dataclass

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
+from typing import Any
 
-from .catalog import Catalog, SimFile, SimPO, SimRequisition
+from .catalog import Catalog, LateFill, SimFile, SimPO, SimRequisition, Trait
 
 _STYLE = """
 body{font-family:Arial,Helvetica,sans-serif;margin:0;color:#222;background:#f4f6f8}
@@ -47,6 +50,45 @@ document.addEventListener('click', function (event) {
 """.strip()
 
 LOADING_TEXT = "Loading attachments…"
+
+# Helpers of a late list's script: build elements from their JSON, fetch, report failures.
+_LATE_LIB = """
+var box = document.getElementById('attachments');
+function build(d) {
+  if (typeof d === 'string') { return document.createTextNode(d); }
+  var el = document.createElement(d.tag);
+  Object.keys(d.attrs || {}).forEach(function (name) { el.setAttribute(name, d.attrs[name]); });
+  if (typeof d.text === 'string') { el.textContent = d.text; }
+  (d.children || []).forEach(function (child) { el.appendChild(build(child)); });
+  return el;
+}
+function get(url, as) {
+  return fetch(url, {credentials: 'same-origin'}).then(function (r) {
+    if (!r.ok || r.redirected) { throw new Error('HTTP ' + r.status + ' from ' + r.url); }
+    return as === 'json' ? r.json() : r.text();
+  });
+}
+function append(items) { items.forEach(function (d) { box.appendChild(build(d)); }); }
+function failed(error) { console.error('Attachments could not be loaded:', error); }
+""".strip()
+
+_LATE_FETCH = {
+    "late_json": "get(src, 'json').then(append).catch(failed);",
+    "late_broken": "get(src, 'json').then(append).catch(failed);",
+    "late_fragment": (
+        "get(src, 'text').then(function (html) { box.innerHTML = html; }).catch(failed);"
+    ),
+    "late_two_parts": (
+        "get(src + '?part=1', 'json').then(append)\n"
+        "    .then(function () { return get(src + '?part=2', 'json'); })\n"
+        "    .then(append).catch(failed);"
+    ),
+}
+# late_broken / js_error: reads a configuration element the page does not have (TypeError).
+_LATE_JS_ERROR = (
+    "var source = document.getElementById('attachments-source');\n"
+    "  get(source.getAttribute('data-url'), 'json').then(append).catch(failed);"
+)
 
 
 def _e(text: str) -> str:
@@ -169,34 +211,136 @@ def _href(path: str, absolute: bool, origin: str) -> str:
     return _e(origin + path if absolute else path)
 
 
-def attachment_html(f: SimFile, origin: str) -> str:
-    """The markup of one attachment, per its markup variant."""
-    href = _href(f.url_path, f.absolute, origin)
-    label = _e(f.label)
+@dataclass(frozen=True)
+class Element:
+    """One element with attributes and children (text or elements), rendered either as HTML
+    or as the JSON a late-list script turns into DOM nodes."""
+
+    tag: str
+    attrs: tuple[tuple[str, str], ...] = ()
+    children: tuple[Element | str, ...] = ()
+
+    def html(self) -> str:
+        attrs = "".join(f' {name}="{_e(value)}"' for name, value in self.attrs)
+        inner = "".join(_child_html(c) for c in self.children)
+        return f"<{self.tag}{attrs}>{inner}</{self.tag}>"
+
+    def to_json(self) -> dict[str, Any]:
+        """`{"tag", "attrs", "text"}` when the content is one text, else `"children"`: a list
+        of texts and elements."""
+        data: dict[str, Any] = {"tag": self.tag, "attrs": dict(self.attrs)}
+        if len(self.children) == 1 and isinstance(self.children[0], str):
+            data["text"] = self.children[0]
+        elif self.children:
+            data["children"] = [c if isinstance(c, str) else c.to_json() for c in self.children]
+        return data
+
+
+def _child_html(child: Element | str) -> str:
+    return _e(child) if isinstance(child, str) else child.html()
+
+
+_PAPERCLIP = Element("i", (("class", "icon-paperclip"),))
+
+
+def attachment_element(f: SimFile, origin: str) -> Element:
+    """The element of one attachment, per its markup variant."""
+    href = origin + f.url_path if f.absolute else f.url_path
+    label = f.label
     m = f.markup
     if m in ("attachment_href", "download_href"):
-        return f'<a class="attachment-link" href="{href}">{label}</a>'
+        return Element("a", (("class", "attachment-link"), ("href", href)), (label,))
     if m == "download_attr":
-        return f'<a class="btn" href="{href}" download="{label}">Download</a>'
+        return Element("a", (("class", "btn"), ("href", href), ("download", label)), ("Download",))
     if m == "aria_title":
-        return (
-            f'<a href="{href}" aria-label="file attachment" title="{label}">'
-            '<i class="icon-paperclip"></i> Open</a>'
-        )
+        attrs = (("href", href), ("aria-label", "file attachment"), ("title", label))
+        return Element("a", attrs, (_PAPERCLIP, " Open"))
     if m in ("click_nav", "click_anchor"):
-        style = "nav" if m == "click_nav" else "anchor"
-        return (
-            f'<span role="button" tabindex="0" class="file-chip" '
-            f'aria-label="file attachment: {label}" data-file-id="{f.id}" data-dl="{style}">'
-            f"{label}</span>"
+        attrs = (
+            ("role", "button"),
+            ("tabindex", "0"),
+            ("class", "file-chip"),
+            ("aria-label", f"file attachment: {label}"),
+            ("data-file-id", str(f.id)),
+            ("data-dl", "nav" if m == "click_nav" else "anchor"),
         )
-    return f'<a class="attachment-icon" href="{href}"><i class="icon-paperclip"></i></a>'
+        return Element("span", attrs, (label,))
+    return Element("a", (("class", "attachment-icon"), ("href", href)), (_PAPERCLIP,))
 
 
-def _attachments_html(files: tuple[SimFile, ...], origin: str) -> str:
+def attachment_html(f: SimFile, origin: str) -> str:
+    """The markup of one attachment, per its markup variant."""
+    return attachment_element(f, origin).html()
+
+
+def _attachments_html(files: Sequence[SimFile], origin: str) -> str:
     if not files:
         return '<p class="empty">No attachments</p>'
     return "\n".join(attachment_html(f, origin) for f in files)
+
+
+def attachments_json(files: Sequence[SimFile], origin: str) -> list[dict[str, Any]]:
+    """A late list's JSON (`attachments.json`): one element description per attachment."""
+    return [attachment_element(f, origin).to_json() for f in files]
+
+
+def attachments_fragment(files: Sequence[SimFile], origin: str) -> str:
+    """A late list's HTML fragment (`attachments_fragment`): the static page's markup."""
+    return _attachments_html(files, origin)
+
+
+def script_json(value: object) -> str:
+    """JSON safe inside a <script> element (no `</`, `<!--` or `]]>`)."""
+    text = json.dumps(value, ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _late_script(late: LateFill, data_path: str) -> str:
+    """The script that fills an empty attachment list after load."""
+    body = _LATE_JS_ERROR if late.failure == "js_error" else _LATE_FETCH[late.trait]
+    if late.start == "inline":
+        start = "loadAttachments();"
+    elif late.start == "domcontentloaded":
+        start = "document.addEventListener('DOMContentLoaded', loadAttachments);"
+    else:
+        start = (
+            "window.addEventListener('load', function () {\n"
+            f"  setTimeout(loadAttachments, {late.start_timeout_ms});\n}});"
+        )
+    return (
+        "<script>\n(function () {\n'use strict';\n"
+        f"var src = {script_json(data_path)};\n{_LATE_LIB}\n"
+        f"function loadAttachments() {{\n  {body}\n}}\n{start}\n}})();\n</script>\n"
+    )
+
+
+def _list_html(
+    files: Sequence[SimFile],
+    traits: frozenset[Trait],
+    late: LateFill | None,
+    lazy_delay_ms: int,
+    page_path: str,
+    origin: str,
+) -> tuple[str, str]:
+    """(the attachment container, the script that fills it later, if any)."""
+    if late is not None:  # empty, and nothing says it is loading
+        return '<div id="attachments"></div>', _late_script(late, late.data_path(page_path))
+    attachments = _attachments_html(files, origin)
+    if "lazy_attachments" not in traits:
+        return f'<div id="attachments">\n{attachments}\n</div>', ""
+    container = (
+        f'<div id="attachments" data-loading="true"><span class="loading">{LOADING_TEXT}'
+        "</span></div>"
+    )
+    payload = json.dumps(attachments).replace("</", "<\\/")
+    script = (
+        "<script>\nsetTimeout(function () {\n"
+        "  var box = document.getElementById('attachments');\n"
+        f"  box.innerHTML = {payload};\n"
+        "  box.removeAttribute('data-loading');\n"
+        f"}}, {lazy_delay_ms});\n</script>\n"
+    )
+    return container, script
 
 
 def _duplicates_html(files: tuple[SimFile, ...], origin: str) -> str:
@@ -258,14 +402,9 @@ def po_page(po: SimPO, origin: str) -> str:
     if po.page != "ok":
         return _layout("Coupa", _error_body(po.page))
     traits = po.traits
-    attachments = _attachments_html(po.files, origin)
-    if "lazy_attachments" in traits:
-        container = (
-            f'<div id="attachments" data-loading="true"><span class="loading">{LOADING_TEXT}'
-            "</span></div>"
-        )
-    else:
-        container = f'<div id="attachments">\n{attachments}\n</div>'
+    container, list_script = _list_html(
+        po.files, traits, po.late, po.lazy_delay_ms, po.url_path, origin
+    )
     notice = '<div class="notice">Your PO was updated</div>\n' if "notice" in traits else ""
     body = f"""<div id="order_header_show" class="order-header">
 <h1>Purchase Order #{po.number}</h1>
@@ -291,15 +430,7 @@ def po_page(po: SimPO, origin: str) -> str:
     scripts = ""
     if any(not f.has_href for f in po.files):
         scripts += f"<script>\n{_CLICK_SCRIPT}\n</script>\n"
-    if "lazy_attachments" in traits:
-        payload = json.dumps(attachments).replace("</", "<\\/")
-        scripts += (
-            "<script>\nsetTimeout(function () {\n"
-            "  var box = document.getElementById('attachments');\n"
-            f"  box.innerHTML = {payload};\n"
-            "  box.removeAttribute('data-loading');\n"
-            f"}}, {po.lazy_delay_ms});\n</script>\n"
-        )
+    scripts += list_script
     if "script_denied" in traits:
         scripts += (
             '<script>window.I18N = {"errors": {"access_denied": "Access denied"}};</script>\n'
@@ -311,18 +442,18 @@ def pr_page(pr: SimRequisition, origin: str) -> str:
     """The page of one requisition."""
     if pr.kind == "error":
         return _layout("Coupa", _error_body("not_authorized"))
+    container, list_script = _list_html(pr.files, pr.traits, pr.late, 0, pr.url_path, origin)
     body = f"""<div id="requisition_header_show">
 <h1>Requisition #{pr.number}</h1>
 <div class="field"><label>Status</label><span class="status">Ordered</span></div>
 <div class="section attachments-section"><h3>Attachments</h3>
-<div id="attachments">
-{_attachments_html(pr.files, origin)}
-</div>
+{container}
 </div>
 </div>"""
     scripts = ""
     if any(not f.has_href for f in pr.files):
         scripts = f"<script>\n{_CLICK_SCRIPT}\n</script>\n"
+    scripts += list_script
     return _layout(f"Requisition #{pr.number} - Coupa", body, scripts=scripts)
 
 

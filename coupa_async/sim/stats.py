@@ -8,6 +8,7 @@ from typing import Any
 REQUEST_KINDS: tuple[str, ...] = (
     "po_page",
     "pr_page",
+    "page_data",  # a late list's data: <page>/attachments.json, <page>/attachments_fragment
     "file",
     "login",
     "idp",

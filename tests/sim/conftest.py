@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sim_testkit import MakeSim, new_client
+from sim_testkit import N_RECIPES, MakeSim, new_client
 
 from coupa_async.sim import SimConfig, Simulator
 
@@ -30,8 +30,8 @@ async def make_sim() -> AsyncIterator[MakeSim]:
 
 @pytest.fixture(scope="module")
 async def shared_sim() -> AsyncIterator[Simulator]:
-    """A varied 30-PO simulator shared by a module's read-only tests."""
-    async with Simulator(SimConfig(seed=7, pos=30)) as sim:
+    """A varied simulator holding every recipe once, shared by a module's read-only tests."""
+    async with Simulator(SimConfig(seed=7, pos=N_RECIPES)) as sim:
         yield sim
 
 

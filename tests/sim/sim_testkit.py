@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from html import escape
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
@@ -13,6 +16,23 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 from selectolax.lexbor import LexborNode as Node
 
 from coupa_async.sim import Simulator
+from coupa_async.sim.catalog import RECIPES, LateFill
+
+N_RECIPES = len(RECIPES)
+"""POs a varied catalog needs to hold every recipe (and so every variant) once."""
+LATE_RECIPES = (
+    "late_json_links",
+    "late_fragment_links",
+    "late_two_parts_links",
+    "late_json_empty",
+    "late_broken_a",
+    "late_broken_b",
+    "late_broken_c",
+    "pr_late_json_no_po_files",
+    "pr_late_two_parts_po_not_pdf",
+    "pr_late_broken_no_po_files",
+)
+"""Every recipe with a late-filled list, on the PO page or on its requisition."""
 
 TOKEN = re.compile(r'name="authenticity_token" value="([^"]+)"')
 LAZY = re.compile(r"box\.innerHTML = (\".*?\");\n", re.S)
@@ -166,3 +186,54 @@ def disposition_name(header: str | None) -> str | None:
         return unquote(star.group(1).strip(), encoding="utf-8")
     plain = re.search(r'filename="([^"]*)"', header)
     return plain.group(1) if plain else None
+
+
+def json_to_html(items: list[Any]) -> str:
+    """HTML of a late list's JSON, built as its script builds the DOM (texts and attributes
+    escaped), one element after another."""
+    return "".join(_node_html(item) for item in items)
+
+
+def _node_html(node: Any) -> str:
+    if isinstance(node, str):
+        return escape(node, quote=True)
+    assert set(node) <= {"tag", "attrs", "text", "children"}, node
+    attrs = "".join(f' {k}="{escape(v, quote=True)}"' for k, v in node["attrs"].items())
+    inner = escape(node.get("text", ""), quote=True)
+    inner += "".join(_node_html(child) for child in node.get("children", ()))
+    return f"<{node['tag']}{attrs}>{inner}</{node['tag']}>"
+
+
+@dataclass(frozen=True)
+class LateAnswer:
+    """One answer of a late list's data endpoint."""
+
+    status: int
+    content_type: str
+    body: str
+    seconds: float  # from sending the request to the end of the answer
+
+
+async def get_timed(client: aiohttp.ClientSession, url: str) -> LateAnswer:
+    start = time.perf_counter()
+    async with client.get(url, allow_redirects=False) as r:
+        body = await r.text()
+    return LateAnswer(r.status, r.content_type, body, time.perf_counter() - start)
+
+
+async def late_markup(
+    client: aiohttp.ClientSession, base_url: str, page_path: str, late: LateFill
+) -> tuple[str, list[LateAnswer]]:
+    """The markup a late list's script puts into the container, fetched as the script does
+    (both parts in turn for late_two_parts), and the answers it got."""
+    url = base_url + late.data_path(page_path)
+    if late.trait == "late_fragment":
+        answer = await get_timed(client, url)
+        return answer.body, [answer]
+    answers = []
+    markup = ""
+    for suffix in ("?part=1", "?part=2") if late.trait == "late_two_parts" else ("",):
+        answer = await get_timed(client, url + suffix)
+        answers.append(answer)
+        markup += json_to_html(json.loads(answer.body))
+    return markup, answers

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import unquote
 
 import pytest
+from sim_testkit import LATE_RECIPES, N_RECIPES
 
+import coupa_async.sim.catalog as catalog_module
 from coupa_async.sim import Catalog, SimConfig, SimPO
 from coupa_async.sim.catalog import (
     DISPOSITIONS,
+    LATE_DELAY_RANGE_MS,
+    LATE_FAILURES,
+    LATE_STARTS,
+    LATE_TRAITS,
     MARKUPS,
     PAGE_KINDS,
+    RECIPES,
     REQUISITION_LINKS,
     SUPPLIER_MARKUPS,
     TRAITS,
+    F,
+    LateFill,
+    _PRSpec,
+    _Recipe,
+    late_part,
 )
 from coupa_async.sim.content import FILE_TYPES, OLE_MAGIC, ZIP_MAGIC, content_bytes
 
@@ -52,9 +65,17 @@ def test_po_numbers_are_8_digits_and_lookups_work() -> None:
         assert catalog.requisition(pr.number) is pr
 
 
+def test_recipe_count_fits_the_session_simulator() -> None:
+    assert N_RECIPES <= 40  # the test suite's session simulator has pos=40
+    assert f"first {N_RECIPES} POs" in (catalog_module.__doc__ or "")
+    assert len({r.name for r in RECIPES}) == N_RECIPES
+    assert set(LATE_RECIPES) <= {r.name for r in RECIPES}
+
+
 @pytest.mark.parametrize("seed", SEEDS)
-def test_thirty_pos_cover_every_variant(seed: int) -> None:
-    catalog = build(seed=seed, pos=30)
+def test_first_pos_cover_every_variant(seed: int) -> None:
+    catalog = build(seed=seed, pos=N_RECIPES)
+    assert sorted(po.recipe for po in catalog.pos) == sorted(r.name for r in RECIPES)
     pos = catalog.pos
     ok = [po for po in pos if po.page == "ok"]
     assert {po.page for po in pos} == set(PAGE_KINDS)
@@ -91,6 +112,19 @@ def test_thirty_pos_cover_every_variant(seed: int) -> None:
     big = [f for f in files if f.size >= 20 * 1024 * 1024]
     assert len(big) == 1 and big[0].size <= 30 * 1024 * 1024
     assert min(f.size for f in files) < 100
+    # Late lists: every shape on a PO page, the PR shapes, every start and failure.
+    assert {po.late.trait for po in ok if po.late} == set(LATE_TRAITS)
+    pr_lates = [pr.late for pr in prs if pr.late]
+    assert {late.trait for late in pr_lates} == {"late_json", "late_two_parts", "late_broken"}
+    assert {po.late.start for po in ok if po.late} == set(LATE_STARTS)
+    assert {late.start for late in pr_lates} == set(LATE_STARTS)
+    lates = [po.late for po in ok if po.late] + pr_lates
+    assert {late.failure for late in lates} == {None, *LATE_FAILURES}
+    assert {po.late.failure for po in ok if po.late and po.late.broken} == set(LATE_FAILURES)
+    late_files = [f for po in ok if po.late for f in po.files]
+    late_files += [f for pr in prs if pr.late for f in pr.files]
+    assert {f.markup for f in late_files} == set(MARKUPS)
+    assert any(f.absolute for f in late_files)
 
 
 def test_larger_catalogs_keep_one_big_file_and_all_variants() -> None:
@@ -105,7 +139,7 @@ def _po(catalog: Catalog, recipe: str) -> SimPO:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_expected_outcomes_follow_the_reference(seed: int) -> None:
-    catalog = build(seed=seed, pos=30)
+    catalog = build(seed=seed, pos=N_RECIPES)
     for po in catalog.pos:
         names = [f.expected_name for f in po.files]
         has_pdf = any(n.lower().endswith(".pdf") for n in names)
@@ -113,6 +147,9 @@ def test_expected_outcomes_follow_the_reference(seed: int) -> None:
         if po.page != "ok":
             assert po.expected_outcome == "PO_NOT_FOUND"
             assert po.expected_files == [] and po.expected_supplier is None
+        elif po.late is not None and po.late.broken:
+            assert po.expected_outcome == "FAILED" and not po.uses_requisition
+            assert po.expected_files == [] and po.expected_found == 0
         elif po.files and has_pdf:
             assert not po.uses_requisition
             assert {e.source for e in po.expected_files} <= {"PO"}
@@ -121,6 +158,9 @@ def test_expected_outcomes_follow_the_reference(seed: int) -> None:
         elif pr.kind == "error":
             assert po.expected_outcome == "PR_NOT_ACCESSIBLE"
             assert len(po.expected_files) == len(po.files)
+        elif pr.broken:
+            assert po.expected_outcome == "FAILED" and po.uses_requisition
+            assert po.expected_files == [] and po.expected_found == 0
         elif pr.kind == "empty":
             assert po.expected_outcome == ("COMPLETED" if po.files else "NO_ATTACHMENTS")
         else:
@@ -139,7 +179,7 @@ def test_expected_outcomes_follow_the_reference(seed: int) -> None:
 
 
 def test_expected_names_follow_the_reference_order() -> None:
-    catalog = build(seed=7, pos=30)
+    catalog = build(seed=7, pos=N_RECIPES)
     by_name = {f.name: f for f in catalog.files}
     assert by_name["Relatório final.pdf"].content_disposition == (
         "attachment; filename*=UTF-8''Relat%C3%B3rio%20final.pdf"
@@ -151,8 +191,8 @@ def test_expected_names_follow_the_reference_order() -> None:
             assert f.expected_name == f.label  # the download attribute beats the text
         elif f.markup == "aria_title":
             assert f.expected_name == f.label  # the title beats aria-label and text
-        elif f.markup == "icon":
-            assert f.url_path.endswith("/" + f.label)
+        elif f.markup == "icon":  # the last URL path segment, unquoted
+            assert unquote(f.url_path.rsplit("/", 1)[-1]) == f.label == f.expected_name
         if f.disposition == "both":
             assert 'filename="' in f.content_disposition and "filename*=" in f.content_disposition
         if not f.has_href:
@@ -194,3 +234,134 @@ def test_file_bytes_have_the_format_signature(file_type: str, size: int) -> None
         assert data.startswith(ZIP_MAGIC)
     elif file_type == "txt":
         data.decode("ascii")
+
+
+# ---------------------------------------------------------------------------------------------
+# Late attachment lists
+
+# recipe: (outcome, attachments found, requisition visited, trait of the PO page, of the PR)
+LATE_EXPECTED = {
+    "late_json_links": ("COMPLETED", 4, False, "late_json", None),
+    "late_fragment_links": ("COMPLETED", 3, False, "late_fragment", None),
+    "late_two_parts_links": ("COMPLETED", 3, False, "late_two_parts", None),
+    "late_json_empty": ("NO_ATTACHMENTS", 0, False, "late_json", None),
+    "late_broken_a": ("FAILED", 0, False, "late_broken", None),
+    "late_broken_b": ("FAILED", 0, False, "late_broken", None),
+    "late_broken_c": ("FAILED", 0, False, "late_broken", None),
+    "pr_late_json_no_po_files": ("COMPLETED", 3, True, "late_json", "late_json"),
+    "pr_late_two_parts_po_not_pdf": ("COMPLETED", 4, True, None, "late_two_parts"),
+    "pr_late_broken_no_po_files": ("FAILED", 0, True, None, "late_broken"),
+}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_late_recipes_expectations(seed: int) -> None:
+    assert set(LATE_EXPECTED) == set(LATE_RECIPES)
+    catalog = build(seed=seed, pos=len(LATE_RECIPES), recipes=LATE_RECIPES)
+    for po in catalog.pos:
+        outcome, found, uses_pr, po_trait, pr_trait = LATE_EXPECTED[po.recipe]
+        pr = po.requisition
+        assert po.expected_outcome == outcome, po.recipe
+        assert po.expected_found == found and po.uses_requisition == uses_pr, po.recipe
+        assert (po.late.trait if po.late else None) == po_trait
+        assert (pr.late.trait if pr and pr.late else None) == pr_trait
+        assert set(po.traits) & set(LATE_TRAITS) == ({po_trait} if po_trait else set())
+        if pr is not None:
+            assert pr.traits == ({pr_trait} if pr_trait else frozenset())
+        saved = list(po.files) + (list(pr.files) if uses_pr and pr else [])
+        if outcome == "FAILED":
+            assert po.late_failed and po.saved_files == () and po.expected_files == []
+            saved = []
+        else:
+            assert not po.late_failed
+            assert [f.id for f in po.saved_files] == [f.id for f in saved]
+        assert [e.sha256 for e in po.expected_files] == [f.sha256 for f in saved]
+        data = po.to_dict()
+        assert data["expected_outcome"] == outcome and data["expected_found"] == found
+        assert data["late_failed"] == po.late_failed
+        assert data["late"] == (po.late.to_dict() if po.late else None)
+        if pr is not None:
+            assert data["requisition"]["late"] == (pr.late.to_dict() if pr.late else None)
+            assert data["requisition"]["traits"] == sorted(pr.traits)
+    json.loads(catalog.to_json())  # JSON-ready
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_late_timings_are_drawn_per_page(seed: int) -> None:
+    catalog = build(seed=seed, pos=3 * len(LATE_RECIPES), recipes=LATE_RECIPES)
+    pages = [*catalog.pos, *catalog.requisitions]
+    lates = [page.late for page in pages if page.late is not None]
+    assert len(lates) == 3 * 11  # each round: 8 late PO pages, 3 late PR pages
+    low, high = LATE_DELAY_RANGE_MS
+    for late in lates:
+        assert low <= late.delay_ms <= high
+        if late.trait == "late_two_parts":
+            assert low <= late.part2_delay_ms <= high
+            assert late.fill_ms == late.start_timeout_ms + late.delay_ms + late.part2_delay_ms
+        else:
+            assert late.part2_delay_ms == 0
+        assert (late.failure is not None) == (late.trait == "late_broken") == late.broken
+        if late.start == "load":
+            assert 0 <= late.start_timeout_ms <= 100
+        else:
+            assert late.start_timeout_ms == 0
+        assert late.endpoint == (
+            "attachments_fragment" if late.trait == "late_fragment" else "attachments.json"
+        )
+    # Shapes and timings vary: each start and failure shows up, delays spread out.
+    assert {late.start for late in lates} == set(LATE_STARTS)
+    assert {late.failure for late in lates if late.broken} == set(LATE_FAILURES)
+    delays = [late.delay_ms for late in lates]
+    assert len(set(delays)) > 15 and max(delays) - min(delays) > 900
+    other = build(seed=seed + 1, pos=3 * len(LATE_RECIPES), recipes=LATE_RECIPES)
+    assert [p.late for p in other.pos] != [p.late for p in catalog.pos]
+
+
+def test_late_part_split() -> None:
+    catalog = build(seed=4, pos=1, recipes=("many_files",))
+    files = catalog.pos[0].files
+    assert len(files) == 6
+    assert late_part(files, None) == files
+    assert late_part(files, 1) == files[:3] and late_part(files, 2) == files[3:]
+    assert late_part(files[:2], 1) == files[:1] and late_part(files[:2], 2) == files[1:2]
+    assert late_part(files[:3], 1) == files[:1] and late_part(files[:3], 2) == files[1:3]
+
+
+def test_recipes_option_sets_the_order_and_cycles() -> None:
+    names = ("plain_links", "late_json_links", "late_broken_a")
+    catalog = build(seed=3, pos=7, recipes=names)
+    assert [po.recipe for po in catalog.pos] == [*names, *names, names[0]]
+    assert catalog.to_json() == build(seed=3, pos=7, recipes=list(names)).to_json()
+    assert SimConfig(recipes=list(names)).recipes == names  # type: ignore[arg-type]
+    one = build(seed=3, pos=2, recipes=("big_file",))  # named recipes repeat, big or not
+    assert [po.recipe for po in one.pos] == ["big_file", "big_file"]
+    broken = build(seed=3, pos=4, recipes=("late_broken_a",))
+    assert all(po.expected_outcome == "FAILED" for po in broken.pos)
+    assert {po.late.failure for po in broken.pos if po.late} == set(LATE_FAILURES)
+    assert build(seed=3, pos=0, recipes=names).pos == []
+
+
+def test_recipes_option_is_validated() -> None:
+    with pytest.raises(ValueError, match=r"unknown recipe.*'nope'.*plain_links"):
+        SimConfig(recipes=("plain_links", "nope"))
+    with pytest.raises(ValueError, match="at least one"):
+        SimConfig(recipes=())
+    with pytest.raises(ValueError, match="varied"):
+        SimConfig(profile="uniform", recipes=("plain_links",))
+
+
+def test_recipes_with_inconsistent_late_traits_are_refused() -> None:
+    with pytest.raises(ValueError, match="one late or lazy"):
+        _Recipe("x", traits=("late_json", "late_fragment"))
+    with pytest.raises(ValueError, match="one late or lazy"):
+        _Recipe("x", traits=("late_json", "lazy_attachments"))
+    with pytest.raises(ValueError, match="2 files"):
+        _Recipe("x", traits=("late_two_parts",), files=(F("pdf"),))
+    with pytest.raises(ValueError, match="no files"):
+        _Recipe("x", traits=("late_broken",), files=(F("pdf"),))
+    with pytest.raises(ValueError, match="requisition pages take only"):
+        _PRSpec("ok", "number", traits=("toolbar",))
+    with pytest.raises(ValueError, match="error page"):
+        _PRSpec("error", "number", traits=("late_json",))
+    late = LateFill("late_json", "inline", 300)
+    assert late.data_path("/order_headers/1") == "/order_headers/1/attachments.json"

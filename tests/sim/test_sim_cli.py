@@ -9,8 +9,9 @@ import signal
 import sys
 
 import aiohttp
+import pytest
 
-from coupa_async.sim.cli import add_sim_arguments, config_from_args
+from coupa_async.sim.cli import add_sim_arguments, config_from_args, run_sim
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -23,7 +24,17 @@ def test_defaults_match_simconfig() -> None:
     config = config_from_args(_parse())
     assert (config.host, config.port, config.seed, config.pos) == ("127.0.0.1", 0, 1, 60)
     assert not config.sso and config.profile == "varied"
-    assert config.faults.error_rate == 0 and config.faults.kinds == ("po_page", "pr_page", "file")
+    assert config.faults.error_rate == 0
+    assert config.faults.kinds == ("po_page", "pr_page", "page_data", "file")
+    assert config.recipes is None
+
+
+def test_recipes_option() -> None:
+    config = config_from_args(_parse("--recipes", "plain_links, late_json_links,late_broken_a"))
+    assert config.recipes == ("plain_links", "late_json_links", "late_broken_a")
+    with pytest.raises(ValueError, match="no_such_recipe"):
+        config_from_args(_parse("--recipes=plain_links,no_such_recipe"))
+    assert run_sim(_parse("--recipes=no_such_recipe")) == 2  # reported, nothing started
 
 
 def test_options_reach_the_config() -> None:

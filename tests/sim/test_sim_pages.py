@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from sim_testkit import (
     FILE_URL,
+    N_RECIPES,
     MakeSim,
     fetch,
     find_attachments,
@@ -54,10 +55,10 @@ async def _pages(sim: Simulator, client: aiohttp.ClientSession) -> dict[str, tup
 
 
 @pytest.mark.parametrize("seed", [1, 7, 2024])
-async def test_thirty_po_pages_show_every_variant(
+async def test_first_po_pages_show_every_variant(
     seed: int, make_sim: MakeSim, client: aiohttp.ClientSession
 ) -> None:
-    sim = await make_sim(seed=seed, pos=30)
+    sim = await make_sim(seed=seed, pos=N_RECIPES)
     pages = await _pages(sim, client)
     seen: Counter[str] = Counter()
     for po in sim.catalog.pos:
@@ -102,9 +103,15 @@ async def test_thirty_po_pages_show_every_variant(
             assert "denied" not in visible_text(doc).lower()
             seen["trait:script_denied"] += 1
         box = doc.css_first("#attachments")
-        if box is not None and "data-loading" in box.attributes:
+        assert box is not None
+        if "data-loading" in box.attributes:
             assert "Loading attachments" in box.text() and not box.css("a")
             seen["trait:lazy"] += 1
+        if po.late is not None:  # empty, no loading sign; a script names the data URL
+            assert box.html == '<div id="attachments"></div>'
+            assert f'var src = "{po.late.data_path(po.url_path)}";' in scripts
+            seen[f"trait:{po.late.trait}"] += 1
+            seen[f"late_start:{po.late.start}"] += 1
 
         found = find_attachments(html, sim.base_url + po.url_path)
         for item in found:
@@ -151,6 +158,8 @@ async def test_thirty_po_pages_show_every_variant(
         *(f"supplier:{k}" for k in ("data_attr", "class", "info", "testid", "none")),
         "supplier:empty_first",
         *(f"trait:{k}" for k in ("toolbar", "notice", "script_denied", "lazy")),
+        *(f"trait:late_{k}" for k in ("json", "fragment", "two_parts", "broken")),
+        *(f"late_start:{k}" for k in ("inline", "domcontentloaded", "load")),
         *(f"markup:{k}" for k in ("href_attachment", "href_download", "download_attr")),
         *(f"markup:{k}" for k in ("aria_title", "click_nav", "click_anchor", "duplicate")),
         "markup:absolute",
@@ -166,7 +175,8 @@ async def test_thirty_po_pages_show_every_variant(
 async def test_attachments_on_pages_match_the_catalog(
     shared_sim: Simulator, client: aiohttp.ClientSession
 ) -> None:
-    """A reader following the reference finds exactly the catalog's files, with its names."""
+    """A reader following the reference finds exactly the catalog's files, with its names
+    (late lists: none in the page itself; test_sim_late reads their data)."""
     sim = shared_sim
     await sign_in(client, sim)
     for po in sim.catalog.pos:
@@ -175,6 +185,9 @@ async def test_attachments_on_pages_match_the_catalog(
         status, _, html = await fetch(client, sim.base_url + po.url_path)
         assert status == 200
         found = find_attachments(html, sim.base_url + po.url_path)
+        if po.late is not None:
+            assert found == [] and tree(html).css_first("#attachments > *") is None
+            continue
         assert [f.file_id for f in found] == [f.id for f in po.files], po.recipe
         for item, f in zip(found, po.files, strict=True):
             if f.disposition == "none":  # then the markup or the URL names the file
@@ -198,10 +211,14 @@ async def test_requisition_pages(shared_sim: Simulator, client: aiohttp.ClientSe
             assert tree(html).css_first("div.flash_error") is not None
             continue
         found = find_attachments(html, url)
+        if pr.late is not None:
+            assert found == [] and tree(html).css_first("#attachments > *") is None
+            kinds.add(pr.late.trait)
+            continue
         assert [f.file_id for f in found] == [f.id for f in pr.files]
         if pr.kind == "empty":
             assert "No attachments" in html
-    assert kinds == {"ok", "empty", "error"}
+    assert kinds == {"ok", "empty", "error", "late_json", "late_two_parts", "late_broken"}
 
 
 async def test_unknown_numbers_are_http_404(

@@ -33,6 +33,7 @@ async def test_counts_by_kind_and_bytes(make_sim: MakeSim, client: aiohttp.Clien
     assert stats["requests"] == {
         "po_page": 1,
         "pr_page": 1,
+        "page_data": 0,
         "file": 1,
         "login": 2,
         "idp": 0,

@@ -1,0 +1,203 @@
+"""Pages that fill their attachment list by script after load, in every discovery mode.
+
+`NO_ATTACHMENTS` is a final answer a rerun trusts: it may come only from a rendered page that
+has settled. Every late-list shape of the simulator (JSON, HTML fragment, two parts, a list that
+never arrives; on PO and on requisition pages) is read in `render`, `fast` and `auto` and checked
+against the catalog by SHA-256.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser
+
+from coupa_async import Downloader, Outcome, PoResult
+from coupa_async.coupa.job import process_po
+from coupa_async.coupa.reader import Mode, PageReader
+from coupa_async.errors import TransientError
+from coupa_async.settings import Settings
+from coupa_async.sim import SimConfig, SimPO, Simulator
+from coupa_async.sim.catalog import LATE_TRAITS, RECIPES, Catalog
+
+from .conftest import for_simulator
+from .test_job import Worker, is_late, open_worker, task_for
+from .test_pool import settings_for
+
+pytestmark = pytest.mark.browser
+
+MODES: tuple[Mode, ...] = ("render", "fast", "auto")
+LATE = frozenset(LATE_TRAITS)
+
+
+def late_recipes() -> list[str]:
+    """Every recipe whose PO or requisition page fills its list late."""
+    return [
+        r.name
+        for r in RECIPES
+        if LATE & set(r.traits) or (r.pr is not None and LATE & set(r.pr.traits))
+    ]
+
+
+def check_result(po: SimPO, result: PoResult) -> None:
+    """The catalog's outcome and exactly its files, byte for byte, on disk."""
+    assert result.outcome.value == po.expected_outcome, (po.recipe, result.message)
+    assert sorted(f.sha256 for f in result.files) == sorted(f.sha256 for f in po.expected_files), (
+        po.recipe
+    )
+    for saved in result.files:
+        assert hashlib.sha256(saved.path.read_bytes()).hexdigest() == saved.sha256
+
+
+@pytest.fixture(scope="module")
+async def late_sim() -> AsyncIterator[Simulator]:
+    """Every late recipe, plus a true no-attachments page and ordinary ones around them."""
+    recipes = ("plain_links", *late_recipes(), "no_attachments", "pr_files_no_po_files")
+    async with Simulator(SimConfig(seed=23, pos=len(recipes), recipes=recipes)) as simulator:
+        yield simulator
+
+
+def reader_for(worker: Worker, mode: Mode, settle_s: float) -> PageReader:
+    return PageReader(
+        worker.settings.markers,
+        mode,
+        navigation_timeout_s=worker.settings.timeouts.navigation_s,
+        settle_s=settle_s,
+    )
+
+
+async def read_all(
+    browser: Browser, settings: Settings, sim: Simulator, mode: Mode, out: Path, pos: list[SimPO]
+) -> list[tuple[SimPO, PoResult | BaseException]]:
+    """Process each PO (not a final attempt) in one worker; results or the error raised."""
+    worker = await open_worker(browser, settings, sim)
+    done: list[tuple[SimPO, PoResult | BaseException]] = []
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            env = worker.env(out, http, mode)
+            env.reader = reader_for(worker, mode, settle_s=5.0)
+            for po in pos:
+                try:
+                    done.append((po, await process_po(env, task_for(po), final_attempt=False)))
+                except TransientError as exc:
+                    done.append((po, exc))
+    finally:
+        await worker.context.close()
+    return done
+
+
+@pytest.fixture(scope="module")
+def late_settings(base_settings: Settings, late_sim: Simulator) -> Settings:
+    return for_simulator(base_settings, late_sim)
+
+
+async def test_every_late_shape_in_every_mode_matches_the_catalog(
+    browser: Browser, late_sim: Simulator, late_settings: Settings, tmp_path: Path
+) -> None:
+    pos = list(late_sim.catalog.pos)
+    shapes = {po.late.trait for po in pos if po.late} | {
+        po.requisition.late.trait for po in pos if po.requisition and po.requisition.late
+    }
+    assert shapes == LATE, "the catalog must hold every late shape"
+    runs = await asyncio.gather(
+        *(read_all(browser, late_settings, late_sim, m, tmp_path / m, pos) for m in MODES)
+    )
+    for mode, done in zip(MODES, runs, strict=True):
+        for po, outcome in done:
+            if po.late_failed:
+                # Never NO_ATTACHMENTS: the PO is retried (here: raised for the pool).
+                assert isinstance(outcome, TransientError), (mode, po.recipe, outcome)
+                assert "settle" in str(outcome) or "loading failed" in str(outcome)
+                continue
+            assert isinstance(outcome, PoResult), (mode, po.recipe, outcome)
+            check_result(po, outcome)
+
+
+async def test_a_fast_reading_that_misses_a_late_list_turns_fast_off(
+    browser: Browser, late_sim: Simulator, late_settings: Settings, tmp_path: Path
+) -> None:
+    late = next(po for po in late_sim.catalog.pos if po.late and not po.late_failed and po.files)
+    worker = await open_worker(browser, late_settings, late_sim)
+    try:
+        reader = reader_for(worker, "fast", settle_s=5.0)
+        assert reader.state == "fast"
+        url = f"{late_sim.base_url}{late.url_path}"
+        read = await reader.read(worker.page, worker.context, url)
+        assert read.settled and read.facts is not None
+        assert len(read.facts.attachments) == len(late.files)
+        assert reader.state == "render"  # the HTML missed what the rendering showed
+        ordinary = next(po for po in late_sim.catalog.pos if po.recipe == "plain_links")
+        again = await reader.read(
+            worker.page, worker.context, late_sim.base_url + ordinary.url_path
+        )
+        assert again.how == "render"
+    finally:
+        await worker.context.close()
+
+
+async def test_a_page_that_never_settles_is_retried_within_the_bound(
+    browser: Browser, late_sim: Simulator, late_settings: Settings
+) -> None:
+    hang = next(po for po in late_sim.catalog.pos if po.late and po.late.failure == "hang")
+    worker = await open_worker(browser, late_settings, late_sim)
+    try:
+        reader = reader_for(worker, "render", settle_s=1.5)
+        started = time.monotonic()
+        with pytest.raises(TransientError, match=r"did not settle within 1\.5 s"):
+            await reader.render(worker.page, late_sim.base_url + hang.url_path)
+        assert time.monotonic() - started < 1.5 + 3  # the bound, not the navigation timeout
+    finally:
+        await worker.context.close()
+
+
+async def test_an_empty_page_costs_the_quiet_window_and_a_full_one_nothing(
+    browser: Browser, late_sim: Simulator, late_settings: Settings
+) -> None:
+    empty = next(po for po in late_sim.catalog.pos if po.recipe == "no_attachments")
+    full = next(po for po in late_sim.catalog.pos if po.recipe == "plain_links")
+    worker = await open_worker(browser, late_settings, late_sim)
+    try:
+        reader = reader_for(worker, "render", settle_s=5.0)
+        shown = await reader.render(worker.page, late_sim.base_url + full.url_path)
+        assert not shown.settled and shown.facts is not None and shown.facts.attachments
+        nothing = await reader.render(worker.page, late_sim.base_url + empty.url_path)
+        assert nothing.settled and nothing.proves_absence
+        assert nothing.facts is not None and not nothing.facts.attachments
+    finally:
+        await worker.context.close()
+
+
+async def test_auto_over_ordinary_then_late_pages_gets_every_po_right(tmp_path: Path) -> None:
+    ordinary = ("plain_links", "many_files", "download_attr_and_title", "plain_links")
+    recipes = (*ordinary, *late_recipes(), "no_attachments")
+    config = SimConfig(seed=29, pos=len(recipes), recipes=recipes)
+    async with Simulator(config) as sim:
+        settings = settings_for(sim, tmp_path, workers=2, mode="auto", max_attempts=2)
+        async with Downloader(settings) as downloader:
+            results = [r async for r in downloader.run([f"PO{p.number}" for p in sim.catalog.pos])]
+            discovery = downloader.status().discovery
+    by_number = {r.po_number: r for r in results}
+    assert len(by_number) == len(sim.catalog.pos)
+    for po in sim.catalog.pos:
+        result = by_number[f"PO{po.number}"]
+        if po.late_failed:
+            assert result.outcome is Outcome.FAILED, (po.recipe, result.outcome)
+            assert result.message and "NO_ATTACHMENTS" not in result.message
+            assert "settle" in result.message or "loading failed" in result.message
+            continue
+        check_result(po, result)
+    assert discovery == "render"  # the late pages proved fast readings incomplete
+
+
+def test_the_late_catalog_mixes_true_absence_with_late_presence() -> None:
+    catalog = Catalog.build(SimConfig(seed=23, pos=60))
+    late = [po for po in catalog.pos if is_late(po)]
+    assert any(po.expected_outcome == "NO_ATTACHMENTS" for po in late)
+    assert any(po.expected_outcome == "COMPLETED" for po in late)
+    assert any(po.late_failed for po in late)
