@@ -26,6 +26,8 @@ UNKNOWN = "Unknown"
 DEFAULT_FILE_NAME = "attachment"
 WORK_SUFFIX = "__WORK"
 PARTIAL_SUFFIX = ".part"
+TEMP_SUFFIX = ".tmp"  # reports and other files written whole, then renamed
+ASIDE_SUFFIX = ".old"  # a final folder moved aside while its replacement is put in place
 FINAL_OUTCOMES = (
     "COMPLETED",
     "PARTIAL",
@@ -171,7 +173,7 @@ class OutputLayout:
             for other in FINAL_OUTCOMES:
                 stale = work.parent / f"{label}_{other}"
                 if stale.is_symlink() or stale.exists():
-                    aside = stale.with_name(f".{label}.{secrets.token_hex(_TOKEN_BYTES)}.old")
+                    aside = stale.with_name(hidden_temp_name(label, ASIDE_SUFFIX))
                     os.rename(stale, aside)
                     parked.append((stale, aside))
             os.replace(work, final)
@@ -201,7 +203,7 @@ class OutputLayout:
         """A hidden temporary name beside ``final_file`` to download into before renaming."""
         final = self._inside(Path(final_file))
         name = _truncate_utf8(final.name, FILE_NAME_MAX_BYTES)
-        return final.with_name(f".{name}.{secrets.token_hex(_TOKEN_BYTES)}{PARTIAL_SUFFIX}")
+        return final.with_name(hidden_temp_name(name, PARTIAL_SUFFIX))
 
     def cleanup_partials(self, folder: Path) -> int:
         """Delete temporary files left in ``folder`` by an interrupted run; return how many."""
@@ -230,7 +232,9 @@ class OutputLayout:
 
     def _remove_leftover_old_dirs(self, parent: Path, label: str) -> None:
         # Folders moved aside by a finalise that was interrupted before it could delete them.
-        pattern = re.compile(rf"\.{re.escape(label)}\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}\.old")
+        pattern = re.compile(
+            rf"\.{re.escape(label)}\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}{re.escape(ASIDE_SUFFIX)}"
+        )
         with contextlib.suppress(OSError):
             for entry in parent.iterdir():
                 if pattern.fullmatch(entry.name):
@@ -340,6 +344,38 @@ def _outcome(outcome: str) -> str:
 def _is_partial(name: str) -> bool:
     # Only our hidden ".<name>.<token>.part" files: safe_file_name never starts a name with ".".
     return name.startswith(".") and name.endswith(PARTIAL_SUFFIX) and name != PARTIAL_SUFFIX
+
+
+def hidden_temp_name(name: str, suffix: str = TEMP_SUFFIX) -> str:
+    """A hidden, unique name to write ``name`` under before renaming it into place."""
+    return f".{name}.{secrets.token_hex(_TOKEN_BYTES)}{suffix}"
+
+
+_TEMP_FILE = re.compile(rf"\..+\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}{re.escape(TEMP_SUFFIX)}")
+_ASIDE_DIR = re.compile(
+    rf"\.(?P<label>.+)\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}{re.escape(ASIDE_SUFFIX)}"
+)
+
+
+def moved_aside_label(name: str) -> str | None:
+    """The PO label of a final folder moved aside (``.PO1.<token>.old``), else None."""
+    match = _ASIDE_DIR.fullmatch(name)
+    return match["label"] if match else None
+
+
+def unfinished_work(name: str, *, is_dir: bool) -> str | None:
+    """What a name left behind by unfinished work is, or None for an ordinary name."""
+    if is_dir:
+        if name.endswith(WORK_SUFFIX) and name != WORK_SUFFIX:
+            return "a work folder left by a run that did not finish this PO"
+        if _ASIDE_DIR.fullmatch(name):
+            return "an earlier folder of the PO, moved aside and never deleted"
+        return None
+    if _is_partial(name):
+        return "a partial download"
+    if _TEMP_FILE.fullmatch(name):
+        return "a temporary file of an interrupted write"
+    return None
 
 
 def _remove(path: Path) -> None:

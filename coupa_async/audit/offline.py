@@ -18,13 +18,10 @@ from coupa_async.audit.findings import Check, Disagreement, shown, state_said
 from coupa_async.audit.reports import check_reports
 from coupa_async.coupa.numbers import MAX_DIGITS, PREFIXES
 from coupa_async.journal import JOURNAL_DIR, PENDING, KnownFile, PoRecord
-from coupa_async.layout import FINAL_OUTCOMES, PARTIAL_SUFFIX, WORK_SUFFIX
+from coupa_async.layout import FINAL_OUTCOMES, WORK_SUFFIX, moved_aside_label, unfinished_work
 
 HASH_THREADS = 4
 _LABEL = re.compile(rf"(?:{'|'.join(PREFIXES)})[0-9]{{1,{MAX_DIGITS}}}")
-# Names the writers give their temporary files and folders (layout.py, tabular/report.py).
-_TEMP_FILE = re.compile(r"\..+\.[0-9a-f]+\.tmp")
-_ASIDE_DIR = re.compile(r"\.(?P<label>.+)\.[0-9a-f]+\.old")
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -91,7 +88,7 @@ def scan_tree(out: Path) -> TreeScan:
         if here == out and JOURNAL_DIR in dirs:
             dirs.remove(JOURNAL_DIR)
         for name in list(dirs):
-            what = _leftover_dir(name)
+            what = unfinished_work(name, is_dir=True)
             if what is not None:
                 scan.leftovers.append((here / name, what))
                 dirs.remove(name)  # everything inside is left over with it
@@ -100,7 +97,7 @@ def scan_tree(out: Path) -> TreeScan:
             if label is not None:
                 scan.finals.setdefault(label, []).append(here / name)
         for name in files:
-            what = _leftover_file(name)
+            what = unfinished_work(name, is_dir=False)
             if what is not None:
                 scan.leftovers.append((here / name, what))
     for folders in scan.finals.values():
@@ -115,22 +112,6 @@ def final_label(name: str) -> str | None:
         label = name.removesuffix(f"_{outcome}")
         if label != name and _LABEL.fullmatch(label):
             return label
-    return None
-
-
-def _leftover_dir(name: str) -> str | None:
-    if name.endswith(WORK_SUFFIX) and name != WORK_SUFFIX:
-        return "a work folder left by a run that did not finish this PO"
-    if _ASIDE_DIR.fullmatch(name):
-        return "an earlier folder of the PO, moved aside and never deleted"
-    return None
-
-
-def _leftover_file(name: str) -> str | None:
-    if name.startswith(".") and name.endswith(PARTIAL_SUFFIX) and name != PARTIAL_SUFFIX:
-        return "a partial download"
-    if _TEMP_FILE.fullmatch(name):
-        return "a temporary file of an interrupted write"
     return None
 
 
@@ -153,9 +134,9 @@ def _owner(path: Path) -> str:
     name = path.name
     if name.endswith(WORK_SUFFIX):
         return name.removesuffix(WORK_SUFFIX)
-    aside = _ASIDE_DIR.fullmatch(name)
+    aside = moved_aside_label(name)
     if aside is not None:
-        return aside["label"]
+        return aside
     parent = path.parent.name
     if parent.endswith(WORK_SUFFIX):
         return parent.removesuffix(WORK_SUFFIX)

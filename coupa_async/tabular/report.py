@@ -15,7 +15,6 @@ import csv
 import io
 import os
 import re
-import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Font, NamedStyle, PatternFill
 from openpyxl.utils import get_column_letter
 
+from coupa_async.layout import hidden_temp_name
 from coupa_async.log import get_logger
 from coupa_async.result import PoResult
 from coupa_async.tabular.rows import InputRow
@@ -349,7 +349,7 @@ def _write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
     Windows), the new file gets a time-stamped name beside it instead.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    temp = path.with_name(hidden_temp_name(path.name))
     try:
         with temp.open("xb") as handle:
             write(handle)
