@@ -45,6 +45,12 @@ class RunStoppedError(CoupaAsyncError):
     exit_code = 1
 
 
+class OutageGiveUpError(CoupaAsyncError):
+    """Coupa stayed unreachable longer than ``network.outage_give_up_s``; resumable."""
+
+    exit_code = 5
+
+
 class PoJobError(CoupaAsyncError):
     """A PO could not be processed this time; the pool decides what happens next."""
 
@@ -63,6 +69,12 @@ class RateLimitedError(PoJobError):
 
 class TransientError(PoJobError):
     """A timeout, a 5xx answer or a network error: retry later with backoff."""
+
+
+class HostUnreachableError(TransientError):
+    """A request got no answer from the host (refused, reset, DNS, no route, a proxy's 502/503/504,
+    a maintenance page): the pool checks whether Coupa as a whole is down before charging the PO.
+    """
 
 
 class BrowserFaultError(PoJobError):

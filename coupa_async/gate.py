@@ -1,5 +1,6 @@
-"""The gate every request to Coupa passes: closed while the host asks us to wait (429) or while
-the session is being renewed, so no worker sends anything meanwhile."""
+"""The gate every request to Coupa passes: closed while the host asks us to wait (429), while
+the session is being renewed, or while Coupa cannot be reached, so no worker sends anything
+meanwhile."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class HostGate:
     def __init__(self) -> None:
         self._open = asyncio.Event()
         self._open.set()
+        self._closed_for: set[str] = set()
         self._paused_until = 0.0
         self.pauses = 0
 
@@ -42,8 +44,15 @@ class HostGate:
             self._paused_until = until
             self.pauses += 1
 
-    def close(self) -> None:
+    def close(self, reason: str = "session") -> None:
+        """Hold every caller until ``open`` is called with the same reason (and no other)."""
+        self._closed_for.add(reason)
         self._open.clear()
 
-    def open(self) -> None:
-        self._open.set()
+    def open(self, reason: str = "session") -> None:
+        self._closed_for.discard(reason)
+        if not self._closed_for:
+            self._open.set()
+
+    def closed_for(self, reason: str) -> bool:
+        return reason in self._closed_for

@@ -31,6 +31,8 @@ from coupa_async.errors import (
     AuthenticationError,
     BrowserFaultError,
     BrowserLaunchError,
+    HostUnreachableError,
+    OutageGiveUpError,
     RateLimitedError,
     RunStoppedError,
     SessionExpiredError,
@@ -43,6 +45,7 @@ from coupa_async.memory.heap import PageHeaps
 from coupa_async.memory.policy import MemoryPolicy
 from coupa_async.memory.sampler import ProcessTreeSampler
 from coupa_async.memory.watch import MemoryWatch, Sampler
+from coupa_async.outage import OUTAGE_STATUSES, OutageWatch
 from coupa_async.result import Outcome, PoResult
 from coupa_async.settings import Settings
 
@@ -51,6 +54,7 @@ log = get_logger("pool")
 ResultListener = Callable[[PoResult], Awaitable[None]]
 MAX_RELAUNCHES = 3
 RATE_WINDOW_S = 60.0
+PROBE_TIMEOUT_S = 10.0
 
 
 class WorkerState(StrEnum):
@@ -122,6 +126,10 @@ class PoolStatus:
     extra: dict[str, Any] = field(default_factory=dict)
     # How pages are read now: "render", "fast", or "checking" (auto, not yet trusting fast).
     discovery: str = "render"
+    # Set while Coupa cannot be reached: since when, and seconds to the next check.
+    unreachable_since: datetime | None = None
+    next_probe_s: float | None = None
+    outages: int = 0
 
 
 class BrowserHolder:
@@ -217,6 +225,13 @@ class Pool:
             settle_s=settings.timeouts.settle_s,
             gate=gate,
         )
+        self.outage = OutageWatch(
+            gate,
+            self._probe_tenant,
+            self._spawn,
+            self._give_up,
+            give_up_s=settings.network.outage_give_up_s,
+        )
         self.queue: asyncio.PriorityQueue[QueueItem] = asyncio.PriorityQueue()
         self.workers: dict[int, Worker] = {}
         self.target = 0
@@ -285,6 +300,8 @@ class Pool:
         for worker in self.workers.values():
             worker.wake.set()
         grace = self.settings.timeouts.shutdown_s if grace_s is None else grace_s
+        if self.outage.down:
+            grace = 0  # the POs in flight wait for a host that does not answer: back to pending
         for timer in list(self._timer_tasks):
             timer.cancel()
         workers = [task for task in self._worker_tasks if not task.done()]
@@ -406,6 +423,9 @@ class Pool:
             browser_relaunches=self.browser.relaunches,
             extra=dict(self.status_extra),
             discovery=self.reader.state,
+            unreachable_since=self.outage.unreachable_since,
+            next_probe_s=self.outage.next_probe_in_s,
+            outages=len(self.outage.outages),
         )
 
     # ----- workers -----------------------------------------------------------------------------
@@ -544,6 +564,7 @@ class Pool:
             self.layout,
             self.reader,
             self.gate,
+            self.outage,
         )
         final_attempt = item.attempt >= self.settings.max_attempts
         cookie_generation = worker.cookie_generation  # the sign-in this worker's cookies carry
@@ -556,13 +577,21 @@ class Pool:
             try:
                 await self.keeper.renew(cookie_generation)
             except AuthenticationError as auth_error:
-                self._fail(auth_error)
+                # Signing in cannot work while Coupa is down: wait for it instead of stopping.
+                if not await self.outage.confirm(str(auth_error)):
+                    self._fail(auth_error)
         except RateLimitedError as exc:
             log.warning("rate_limited", po=label, retry_after_s=exc.retry_after_s)
             self.gate.pause_for(exc.retry_after_s)
             self._put_back(item)
         except (BrowserFaultError, PlaywrightError) as exc:
             await self._after_browser_fault(worker, item, exc)
+        except HostUnreachableError as exc:
+            if await self.outage.confirm(str(exc)):
+                log.debug("po_put_back", po=label, reason="Coupa unreachable")
+                self._put_back(item)  # not the PO's fault: no attempt charged
+            else:
+                await self._retry_or_fail(item, str(exc))
         except (TransientError, TimeoutError) as exc:
             reason = str(exc) or f"no result within {self.settings.timeouts.task_s:.0f} s"
             if isinstance(exc, TimeoutError):
@@ -671,6 +700,31 @@ class Pool:
         self._done += 1
         self._done_times.append(time.monotonic())
         self._settled(result.po_number)
+
+    async def _probe_tenant(self) -> str | None:
+        """One light request to the tenant, past the gate: None when it answers, else why not."""
+        url = self.settings.base_url or ""
+        try:
+            async with (
+                asyncio.timeout(PROBE_TIMEOUT_S),
+                self.http.get(url, allow_redirects=False) as response,
+            ):
+                if response.status in OUTAGE_STATUSES:
+                    return f"HTTP {response.status}"
+                return None
+        except TimeoutError:
+            return f"no answer within {PROBE_TIMEOUT_S:.0f} s"
+        except (aiohttp.ClientError, OSError) as exc:
+            return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+    def _give_up(self, message: str) -> None:
+        self._fail(
+            OutageGiveUpError(
+                f"{message}, longer than network.outage_give_up_s allows. Nothing is lost: the "
+                "POs not done yet are pending. When the network (VPN) is back, run the same "
+                "command again to resume."
+            )
+        )
 
     def _fail(self, exc: BaseException) -> None:
         """A fault that ends the run: stop taking tasks; the rest stays pending."""

@@ -39,6 +39,12 @@ def render_status(status: PoolStatus, total: int) -> Group:
         head.append(f"  memory {memory['tree_mb']:.0f}/{memory['budget_mb']:.0f} MB", style=style)
     if status.paused_s > 0:
         head.append(f"  paused {status.paused_s:.0f} s (Coupa asked to wait)", style="yellow")
+    if status.unreachable_since is not None:
+        next_try = "now" if not status.next_probe_s else f"in {status.next_probe_s:.0f} s"
+        head.append(
+            f"  Coupa unreachable since {status.unreachable_since:%H:%M:%S}, next try {next_try}",
+            style="bold yellow",
+        )
     outcomes = "  ".join(f"{k} {v}" for k, v in sorted(status.outcomes.items())) or "—"
     table = Table.grid(padding=(0, 2))
     for worker in status.workers:

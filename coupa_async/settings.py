@@ -111,6 +111,16 @@ class MemorySettings(_Section):
         return self
 
 
+class NetworkSettings(_Section):
+    """How coupa_async reaches the tenant, and how long it waits for it when it is gone."""
+
+    outage_give_up_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Stop (resumable, exit 5) when Coupa stays unreachable this long.",
+    )
+
+
 class Settings(BaseSettings):
     """Effective configuration of coupa_async."""
 
@@ -146,6 +156,7 @@ class Settings(BaseSettings):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     markers: CoupaMarkers = Field(default_factory=CoupaMarkers)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -36,7 +36,7 @@ ORDINARY = """<html><body><div class="notice">Your PO was updated</div>
         (404, PO_URL, "<p>The page you were looking for doesn't exist</p>", PageKind.NOT_FOUND),
         (403, PO_URL, "<p>nope</p>", PageKind.NOT_AUTHORISED),
         (500, PO_URL, "", PageKind.TRANSIENT),
-        (503, PO_URL, "", PageKind.TRANSIENT),
+        (503, PO_URL, "", PageKind.HOST_DOWN),
         (429, PO_URL, "", PageKind.RATE_LIMITED),
         (200, "https://acme.coupahost.com/sessions/new?return_to=%2F", "<p>x</p>", PageKind.LOGIN),
         (200, "https://acme.okta.com/app/sso/saml", "<p>x</p>", PageKind.LOGIN),

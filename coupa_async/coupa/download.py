@@ -25,8 +25,14 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import PageKind, classify, parse_html
-from coupa_async.errors import RateLimitedError, SessionExpiredError, TransientError
+from coupa_async.errors import (
+    HostUnreachableError,
+    RateLimitedError,
+    SessionExpiredError,
+    TransientError,
+)
 from coupa_async.layout import OutputLayout
+from coupa_async.outage import OUTAGE_STATUSES, is_network_failure
 
 CHUNK_BYTES = 1024 * 1024
 HTML_SNIFF_BYTES = 512 * 1024
@@ -110,6 +116,8 @@ async def fetch_to_temp(
             if resp.status == 429:
                 verdict = classify(429, final_url, None, markers, resp.headers.get("Retry-After"))
                 raise RateLimitedError(f"HTTP 429 for {url}", verdict.retry_after_s)
+            if resp.status in OUTAGE_STATUSES:
+                raise HostUnreachableError(f"HTTP {resp.status} for {url}")
             if resp.status >= 500 or resp.status == 408:
                 raise TransientError(f"HTTP {resp.status} for {url}")
             server_name = filename_from_disposition(resp.headers.get("Content-Disposition"))
@@ -125,7 +133,7 @@ async def fetch_to_temp(
                 _refuse_html(first, final_url, resp.status, markers)
             return await _stream(resp, first, folder, layout, server_name, final_url)
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-        raise TransientError(f"connection lost while fetching {url}: {exc}") from exc
+        raise HostUnreachableError(f"connection lost while fetching {url}: {exc}") from exc
     except TimeoutError as exc:
         raise TransientError(f"no complete answer within {timeout_s:.0f} s for {url}") from exc
 
@@ -183,7 +191,7 @@ async def browser_download_to_temp(
             await _refuse_opened_page(page, markers, timeout_s, opened)
         failure = await download.failure()
         if failure:
-            raise TransientError(f"the browser download failed: {failure}")
+            raise _download_failed(failure)
         await download.save_as(temp)
         server_name = download.suggested_filename or None
         url = download.url
@@ -197,7 +205,7 @@ async def browser_download_to_temp(
         raise FileRefused("clicking the attachment started no download") from exc
     except PlaywrightError as exc:
         temp.unlink(missing_ok=True)
-        raise TransientError(f"the browser download failed: {exc}") from exc
+        raise _download_failed(str(exc).splitlines()[0]) from exc
     return await asyncio.to_thread(_hash_saved, temp, server_name, url, markers)
 
 
@@ -247,6 +255,13 @@ async def _click_for_download(
         page.remove_listener("framenavigated", on_navigated)
 
 
+def _download_failed(reason: str) -> TransientError:
+    message = f"the browser download failed: {reason}"
+    if is_network_failure(reason):
+        return HostUnreachableError(message)
+    return TransientError(message)
+
+
 async def _refuse_opened_page(
     page: Page, markers: CoupaMarkers, timeout_s: float, opened: _Opened
 ) -> NoReturn:
@@ -260,6 +275,8 @@ async def _refuse_opened_page(
         raise SessionExpiredError("a login page came back instead of the file")
     if verdict.kind is PageKind.RATE_LIMITED:
         raise RateLimitedError(f"HTTP 429 for {page.url}", verdict.retry_after_s)
+    if verdict.kind is PageKind.HOST_DOWN:
+        raise HostUnreachableError(f"{verdict.reason} for {page.url}")
     if verdict.kind is PageKind.TRANSIENT:
         raise TransientError(f"{verdict.reason} for {page.url}")
     detail = f" ({verdict.reason})" if verdict.reason else ""

@@ -29,10 +29,16 @@ from coupa_async.coupa.download import (
 from coupa_async.coupa.numbers import PoNumber
 from coupa_async.coupa.pages import PageKind
 from coupa_async.coupa.reader import PageRead, PageReader
-from coupa_async.errors import RateLimitedError, SessionExpiredError, TransientError
+from coupa_async.errors import (
+    HostUnreachableError,
+    RateLimitedError,
+    SessionExpiredError,
+    TransientError,
+)
 from coupa_async.gate import HostGate
 from coupa_async.layout import OutputLayout, safe_file_name, unique_name
 from coupa_async.log import get_logger
+from coupa_async.outage import OutageWatch
 from coupa_async.result import FileProblem, Outcome, PoResult, SavedFile, Source
 from coupa_async.settings import Settings
 
@@ -65,6 +71,7 @@ class JobEnv:
     layout: OutputLayout
     reader: PageReader
     gate: HostGate | None = None
+    outage: OutageWatch | None = None
 
 
 @dataclass
@@ -114,7 +121,7 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
                 if pr_read.facts is not None:
                     _require_evidence(pr_read, pr_read.facts.attachments)
             except TransientError as exc:
-                if not final_attempt:
+                if not final_attempt or await _host_is_down(env, exc):
                     raise
                 # Out of attempts: keep what the PO page gave, and say the PR was not checked.
                 result.outcome = Outcome.PARTIAL if result.files else Outcome.FAILED
@@ -151,8 +158,17 @@ def raise_for_session_and_limits(read: PageRead) -> None:
         raise SessionExpiredError(f"a login page came back instead of {read.url}")
     if kind is PageKind.RATE_LIMITED:
         raise RateLimitedError(f"HTTP 429 for {read.url}", read.verdict.retry_after_s)
+    if kind is PageKind.HOST_DOWN:
+        raise HostUnreachableError(f"{read.verdict.reason} for {read.url}")
     if kind is PageKind.TRANSIENT:
         raise TransientError(f"{read.verdict.reason} for {read.url}")
+
+
+async def _host_is_down(env: JobEnv, exc: TransientError) -> bool:
+    """Whether a failure is Coupa being down: then even a final attempt is not charged."""
+    if not isinstance(exc, HostUnreachableError) or env.outage is None:
+        return False
+    return await env.outage.confirm(str(exc))
 
 
 def _require_evidence(read: PageRead, attachments: tuple[AttachmentRef, ...]) -> None:
@@ -216,7 +232,7 @@ async def _save_all(
             result.problems.append(FileProblem(ref.url or "", ref.name_hint, str(exc), source))
             continue
         except TransientError as exc:
-            if not final_attempt:
+            if not final_attempt or await _host_is_down(env, exc):
                 raise
             result.problems.append(FileProblem(ref.url or "", ref.name_hint, str(exc), source))
             continue

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from coupa_async.coupa.markers import CoupaMarkers
+from coupa_async.outage import OUTAGE_STATUSES
 
 DEFAULT_RETRY_AFTER_S = 30.0
 
@@ -26,6 +27,7 @@ class PageKind(StrEnum):
     NOT_FOUND = "not_found"
     NOT_AUTHORISED = "not_authorised"
     TRANSIENT = "transient"
+    HOST_DOWN = "host_down"  # a proxy's 502/504, or Coupa's 503 (maintenance): maybe all down
     RATE_LIMITED = "rate_limited"
 
     @property
@@ -97,6 +99,8 @@ def classify(
     """Say what kind of page this is: ordinary, login, error, transient or rate-limited."""
     if status == 429:
         return PageVerdict(PageKind.RATE_LIMITED, "HTTP 429", retry_after_seconds(retry_after))
+    if status in OUTAGE_STATUSES:
+        return PageVerdict(PageKind.HOST_DOWN, f"HTTP {status}")
     if status >= 500 or status in (408, 0):
         return PageVerdict(PageKind.TRANSIENT, f"HTTP {status}")
     if is_login_url(url, markers) or (tree is not None and has_login_form(tree)):

@@ -33,9 +33,10 @@ from coupa_async.coupa.pages import (
     retry_after_seconds,
 )
 from coupa_async.coupa.settle import SettleRules, activity_of, wait_until_settled
-from coupa_async.errors import BrowserFaultError, TransientError
+from coupa_async.errors import BrowserFaultError, HostUnreachableError, TransientError
 from coupa_async.gate import HostGate
 from coupa_async.log import get_logger
+from coupa_async.outage import is_network_failure
 
 log = get_logger("reader")
 
@@ -232,13 +233,16 @@ class PageReader:
         try:
             yield
         except PlaywrightTimeout as exc:
-            raise TransientError(
+            raise HostUnreachableError(
                 f"no answer within {self.navigation_timeout_s:.0f} s: {url}"
             ) from exc
         except PlaywrightError as exc:
+            first_line = str(exc).splitlines()[0]  # never the call log: it holds the cookies
             if browser_fault(exc):
-                raise BrowserFaultError(str(exc).splitlines()[0]) from exc
-            raise TransientError(f"cannot {action} {url}: {str(exc).splitlines()[0]}") from exc
+                raise BrowserFaultError(first_line) from exc
+            if is_network_failure(first_line):
+                raise HostUnreachableError(f"cannot {action} {url}: {first_line}") from exc
+            raise TransientError(f"cannot {action} {url}: {first_line}") from exc
 
     def _hold_host_on_429(self, status: int, retry_after: str | None) -> None:
         # Close the gate the moment a 429 is seen, before the page is even read, so the other
