@@ -278,8 +278,9 @@ async def _fetch_with_retries(
             if env.gate is not None:  # hold every worker now, not when the pool hears of it
                 env.gate.pause_for(exc.retry_after_s)
             raise
-        except TransientError:
-            if attempt == FILE_RETRIES:
+        except TransientError as exc:
+            # No second try into a host that is down: the pool holds the PO until it is back.
+            if attempt == FILE_RETRIES or await _host_is_down(env, exc):
                 raise
             await asyncio.sleep(FILE_RETRY_PAUSE_S * (attempt + 1) * (1 + random.random()))
     raise AssertionError("unreachable")

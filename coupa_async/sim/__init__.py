@@ -7,6 +7,7 @@ orders, requisitions and files built deterministically from the seed.
 from .catalog import Catalog, ExpectedFile, LateFill, SimFile, SimPO, SimRequisition
 from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, SimConfig
 from .faults import FAULT_NAMES, Faults
+from .outages import OUTAGE_MODES, Outage, OutageMode
 from .runner import run_forever
 from .server import Simulator
 from .sessions import SESSION_COOKIE
@@ -16,11 +17,14 @@ __all__ = [
     "DEFAULT_PASSWORD",
     "DEFAULT_USERNAME",
     "FAULT_NAMES",
+    "OUTAGE_MODES",
     "SESSION_COOKIE",
     "Catalog",
     "ExpectedFile",
     "Faults",
     "LateFill",
+    "Outage",
+    "OutageMode",
     "SimConfig",
     "SimFile",
     "SimPO",

@@ -21,17 +21,27 @@ from .faults import (
     Faults,
     retry_after_header,
 )
+from .outages import (
+    ANSWER_STATUS,
+    DROPPING_MODES,
+    ActiveOutage,
+    OutageController,
+    abort_transport,
+)
 from .pages import (
+    PROXY_NAME,
     attachments_fragment,
     attachments_json,
     file_error_page,
     home_page,
     idp_page,
     login_page,
+    maintenance_page,
     not_found_page,
     po_list_page,
     po_page,
     pr_page,
+    proxy_error_page,
     rate_limited_page,
     server_error_page,
 )
@@ -89,6 +99,7 @@ class SimApp:
         self.stats = stats
         self.sessions = SessionStore(config)
         self.injector = FaultInjector(config.seed)
+        self.outages = OutageController(stats)
         self.stopping = asyncio.Event()
         self._pages: dict[tuple[str, str], bytes] = {}
         self._static: dict[str, bytes] = {}
@@ -123,6 +134,17 @@ class SimApp:
         for prefix in FILE_PREFIXES:
             r.add_get(prefix + "{id}", self.file)
             r.add_get(prefix + "{id}/{name}", self.file)
+        self._add_sim_routes(r)
+        r.add_route("*", "/{tail:.*}", self.not_found)
+        return app
+
+    def build_control(self) -> web.Application:
+        """The `/__sim/*` endpoints alone, for the control port no outage touches."""
+        app = web.Application(client_max_size=1024 * 1024)
+        self._add_sim_routes(app.router)
+        return app
+
+    def _add_sim_routes(self, r: web.UrlDispatcher) -> None:
         r.add_get("/__sim/stats", self.sim_stats)
         r.add_post("/__sim/reset", self.sim_reset)
         r.add_get("/__sim/catalog", self.sim_catalog)
@@ -130,8 +152,9 @@ class SimApp:
         r.add_get("/__sim/faults", self.sim_faults)
         r.add_post("/__sim/faults", self.sim_faults)
         r.add_post("/__sim/inject", self.sim_inject)
-        r.add_route("*", "/{tail:.*}", self.not_found)
-        return app
+        r.add_get("/__sim/outage", self.sim_outage)
+        r.add_post("/__sim/outage", self.sim_outage)
+        r.add_delete("/__sim/outage", self.sim_outage)
 
     async def _count_and_fault(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
@@ -143,9 +166,19 @@ class SimApp:
         status: int | None = None
         body_bytes = 0
         try:
-            response = await self._request_fault(request, kind)
+            active = self.outages.active
+            response = None
+            if active is not None:
+                active.record.requests += 1
+                response = await self._during_outage(request, active)
+                if response is not None and active.mode in DROPPING_MODES:
+                    return response  # never sent: the connection is gone
+            if response is None:
+                response = await self._request_fault(request, kind)
             if response is None:
                 response = await handler(request)
+                if kind == "po_page":
+                    await self._po_page_answered(request, response)
             status = response.status
             if isinstance(response, web.Response) and isinstance(response.body, bytes):
                 body_bytes = len(response.body)
@@ -155,6 +188,42 @@ class SimApp:
             raise
         finally:
             stats.end(status, body_bytes)
+
+    async def _during_outage(
+        self, request: web.Request, active: ActiveOutage
+    ) -> web.StreamResponse | None:
+        """What an outage does to one request; None lets it through (a hang that ended)."""
+        mode = active.mode
+        status = ANSWER_STATUS.get(mode)
+        if status == 503:
+            response = _html(self._cached("maintenance", maintenance_page), status=503)
+        elif status is not None:
+            url = f"{request.scheme}://{request.host}{request.path_qs}"
+            response = _html(proxy_error_page(status, url), status=status)
+            response.headers["Server"] = PROXY_NAME
+            response.headers["Via"] = f"1.1 {PROXY_NAME}"
+        elif mode == "hang":
+            await active.over.wait()
+            if self.stopping.is_set():
+                return _html(server_error_page(503), status=503)
+            return None
+        else:  # reset; or refuse, for a connection accepted just before the port closed
+            transport = request.transport
+            if transport is not None:
+                abort_transport(transport, reset=mode == "reset")
+            return web.Response(status=503)
+        if active.retry_after is not None:
+            response.headers["Retry-After"] = retry_after_header(active.retry_after)
+        return response
+
+    async def _po_page_answered(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Count a PO page answered outside an outage; start the outages it makes due."""
+        due = self.outages.po_page_answered()
+        if not due:
+            return
+        begun = await self.outages.begin_due(due, keep=request.transport)
+        if begun is not None and begun.mode in DROPPING_MODES:
+            response.force_close()  # this answer still goes out, then the connection closes
 
     async def _request_fault(self, request: web.Request, kind: str) -> web.StreamResponse | None:
         """Apply the faults decided before routing; None lets the request through."""
@@ -489,6 +558,34 @@ class SimApp:
                 return web.json_response({"error": str(exc)}, status=400)
         return web.json_response(dataclasses.asdict(self.config.faults))
 
+    async def sim_outage(self, request: web.Request) -> web.StreamResponse:
+        """GET: the state; POST {"mode": M, "seconds": S, "retry_after": R}: start one (mode
+        null: end it); DELETE: end it."""
+        outages = self.outages
+        begun: ActiveOutage | None = None
+        if request.method == "DELETE":
+            await outages.end()
+        elif request.method == "POST":
+            try:
+                body = await request.json()
+                if not isinstance(body, dict):
+                    raise ValueError("the body must be a JSON object")
+                mode = body.get("mode")
+                if mode is None:
+                    await outages.end()
+                else:
+                    seconds = _optional_float(body.get("seconds"))
+                    retry_after = _optional_float(body.get("retry_after"))
+                    begun = await outages.begin(
+                        str(mode), seconds, retry_after, trigger="http", keep=request.transport
+                    )
+            except (TypeError, ValueError) as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+        response = web.json_response(outages.describe())
+        if begun is not None and begun.mode in DROPPING_MODES:
+            response.force_close()  # the answer goes out, then this connection closes too
+        return response
+
     async def sim_inject(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         try:
@@ -514,6 +611,14 @@ def _part(request: web.Request, late: LateFill | None) -> int | None:
 def _delay_ms(late: LateFill, part: int | None) -> int:
     """Server-side wait of one data request."""
     return late.part2_delay_ms if part == 2 else late.delay_ms
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
 
 
 def _field(data: Any, name: str) -> str | None:

@@ -8,9 +8,11 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
+from typing import cast
 
 from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, SimConfig
 from .faults import DEFAULT_FAULT_KINDS, Faults
+from .outages import OUTAGE_MODES, Outage, OutageMode
 from .runner import run_forever
 from .server import Simulator
 
@@ -57,6 +59,57 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
         help="request kinds faults apply to (default %(default)s)",
     )
 
+    g = parser.add_argument_group(
+        "simulator outages",
+        "The whole tenant goes down for a while. Modes: refuse (port closed, connecting is "
+        "refused), reset (each connection reset), maintenance (HTTP 503, Coupa's maintenance "
+        "page), proxy_502 / proxy_504 (a corporate proxy's error page), hang (requests held "
+        "unanswered until the outage ends, then answered). Control a running simulator with "
+        'POST /__sim/outage {"mode": MODE, "seconds": S, "retry_after": R} '
+        '({"mode": null} or DELETE /__sim/outage ends it; GET shows it). In refuse mode the '
+        "main port is closed: use --control-port.",
+    )
+    g.add_argument(
+        "--outage",
+        action="append",
+        default=[],
+        metavar="MODE:AFTER[:SECONDS[:RETRY_AFTER]]",
+        help="schedule an outage (repeatable). AFTER: '10' or '10s' = seconds after the first "
+        "PO page was answered; '5po' = right after the 5th PO page was answered. SECONDS: how "
+        "long (omitted: until ended over the control endpoint). RETRY_AFTER: Retry-After "
+        "header of the maintenance and proxy pages. E.g. refuse:20po:5, maintenance:30:10:60",
+    )
+    g.add_argument(
+        "--control-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also serve the /__sim/* endpoints alone on this port (0 picks a free one), which "
+        "stays up during every outage: POST/DELETE http://HOST:PORT/__sim/outage",
+    )
+
+
+def parse_outage(spec: str) -> Outage:
+    """`MODE:AFTER[:SECONDS[:RETRY_AFTER]]` (see `--outage`) as an `Outage`."""
+    parts = [part.strip() for part in spec.split(":")]
+    if not 2 <= len(parts) <= 4:
+        raise ValueError(f"--outage {spec!r}: expected MODE:AFTER[:SECONDS[:RETRY_AFTER]]")
+    parts += [""] * (4 - len(parts))
+    mode, after, seconds, retry_after = parts[0], parts[1].lower(), parts[2], parts[3]
+    if mode not in OUTAGE_MODES:
+        raise ValueError(f"--outage {spec!r}: mode must be one of {', '.join(OUTAGE_MODES)}")
+    try:
+        by_requests = after.endswith("po")
+        return Outage(
+            mode=cast(OutageMode, mode),
+            after_s=None if by_requests else float(after.removesuffix("s")),
+            after_requests=int(after.removesuffix("po")) if by_requests else None,
+            seconds=float(seconds) if seconds else None,
+            retry_after=float(retry_after) if retry_after else None,
+        )
+    except ValueError as exc:
+        raise ValueError(f"--outage {spec!r}: {exc}") from None
+
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """The `SimConfig` described by parsed `add_sim_arguments` options."""
@@ -86,6 +139,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         uniform_files=args.uniform_files,
         uniform_file_size=args.uniform_file_size,
         faults=faults,
+        outages=tuple(parse_outage(spec) for spec in args.outage),
+        control_port=args.control_port,
     )
 
 
@@ -109,8 +164,15 @@ def describe(sim: Simulator) -> str:
         f"{s['files']} files, {s['bytes'] / 1e6:.1f} MB",
         f"  expected: {outcomes}",
         f"  stats:    {sim.base_url}/__sim/stats   catalog: {sim.base_url}/__sim/catalog",
-        "Press Ctrl+C to stop.",
     ]
+    if sim.config.outages:
+        lines.append("  outages:  " + "; ".join(o.describe() for o in sim.config.outages))
+    if sim.config.control_port is not None:
+        lines.append(
+            f'  control:  {sim.control_url}/__sim/outage  (POST {{"mode": ..., '
+            '"seconds": ...}; DELETE ends it; up during every outage)'
+        )
+    lines.append("Press Ctrl+C to stop.")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .faults import Faults
+from .outages import Outage
 
 Profile = Literal["varied", "uniform"]
 
@@ -22,6 +23,9 @@ class SimConfig:
     simulator runs; the catalog is built once from `seed`, `pos`, `profile` and `recipes`.
     `recipes` (varied profile only) names the recipe of each PO in order, cycling when `pos`
     is larger; None gives the usual seed-dependent mix of every recipe.
+    `outages` are scheduled outages (see `Outage`), armed at each start. `control_port` (0 picks
+    a free one; None: none) serves the `/__sim/*` endpoints alone on a second port that no
+    outage touches, so a `refuse` outage can be ended over HTTP.
     """
 
     host: str = "127.0.0.1"
@@ -39,6 +43,8 @@ class SimConfig:
     faults: Faults = field(default_factory=Faults)
     first_po_number: int = FIRST_PO_NUMBER
     recipes: tuple[str, ...] | None = None
+    outages: tuple[Outage, ...] = ()
+    control_port: int | None = None
 
     def __post_init__(self) -> None:
         if self.profile not in ("varied", "uniform"):
@@ -52,6 +58,11 @@ class SimConfig:
             raise ValueError("uniform_files and uniform_file_size must be >= 0")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be between 0 and 65535")
+        if self.control_port is not None and not 0 <= self.control_port <= 65535:
+            raise ValueError("control_port must be between 0 and 65535")
+        self.outages = tuple(self.outages)
+        if not all(isinstance(outage, Outage) for outage in self.outages):
+            raise ValueError("outages must be Outage(...) values")
         if not 10_000_000 <= self.first_po_number <= 10**8 - max(self.pos, 1):
             raise ValueError("PO numbers must stay 8 digits")
 

@@ -500,3 +500,52 @@ def file_error_page() -> str:
         "<h1>Sorry, something went wrong</h1>\n"
         '<div class="flash_error">The file could not be retrieved. Please try again later.</div>',
     )
+
+
+# --- outages ------------------------------------------------------------------------------------
+
+MAINTENANCE_TITLE = "Coupa is down for scheduled maintenance"
+MAINTENANCE_HEADING = "We'll be back soon"
+
+
+def maintenance_page() -> str:
+    """The tenant's HTTP 503 page while it is down for maintenance: Coupa's look, no sign-in
+    form, no navigation, nothing of an error page (no Oops/Sorry, no flash_error)."""
+    return _layout(
+        MAINTENANCE_TITLE,
+        f'<div id="maintenance">\n<h1>{_e(MAINTENANCE_HEADING)}</h1>\n'
+        "<p>Coupa is down for scheduled maintenance. We are upgrading the platform to serve "
+        "you better, and will be back online shortly.</p>\n"
+        "<p>Nothing you saved is lost. Please try again in a few minutes; the maintenance "
+        'window is posted on <a href="https://status.coupa.com">status.coupa.com</a>.</p>\n'
+        "</div>",
+        signed_in=False,
+    )
+
+
+_PROXY_TEXT = {
+    502: (
+        "Bad Gateway",
+        "The proxy server received an invalid response from an upstream server.",
+    ),
+    504: (
+        "Gateway Timeout",
+        "The proxy server did not receive a timely response from the upstream server.",
+    ),
+}
+PROXY_NAME = "web-proxy"
+
+
+def proxy_error_page(status: int, url: str) -> str:
+    """A corporate proxy's own error page (plain, not Coupa's) for `url`."""
+    reason, text = _PROXY_TEXT[status]
+    return (
+        "<!DOCTYPE html>\n<html>\n<head>\n"
+        f"<title>{status} {reason}</title>\n</head>\n<body>\n"
+        f"<h1>{status} {reason}</h1>\n"
+        "<p>The requested URL could not be retrieved.</p>\n"
+        f"<p>While trying to retrieve <tt>{_e(url)}</tt>:</p>\n"
+        f"<blockquote>{_e(text)}</blockquote>\n"
+        "<p>If this problem persists, contact your network administrator.</p>\n"
+        f"<hr>\n<address>{PROXY_NAME}</address>\n</body>\n</html>\n"
+    )

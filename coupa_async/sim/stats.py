@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 REQUEST_KINDS: tuple[str, ...] = (
@@ -18,15 +19,66 @@ REQUEST_KINDS: tuple[str, ...] = (
 )
 
 
+@dataclass(eq=False)
+class OutageRecord:
+    """One outage: what it was, when, and what reached the simulator meanwhile.
+
+    `requests` counts the requests that reached the application during the outage; a
+    `refuse` outage sees none (refused connections never reach the process), a `reset` one
+    sees each request it resets. `connections_dropped` counts the open connections closed when
+    the outage began (`refuse`, `reset`).
+    """
+
+    mode: str
+    trigger: str  # "api", "http" or "schedule"
+    started: float  # wall clock
+    planned_seconds: float | None  # None: until ended on command
+    retry_after: float | None = None
+    ended: float | None = None  # wall clock; None while it lasts
+    requests: int = 0
+    connections_dropped: int = 0
+    error: str | None = None  # why the port could not be bound again, if it could not
+    _started_mono: float = field(default_factory=time.monotonic, init=False, repr=False)
+    _ended_mono: float | None = field(default=None, init=False, repr=False)
+
+    def finish(self) -> None:
+        """Mark the outage over now."""
+        if self.ended is None:
+            self.ended = time.time()
+            self._ended_mono = time.monotonic()
+
+    @property
+    def seconds(self) -> float:
+        """How long it lasted (so far, while it lasts)."""
+        end = self._ended_mono if self._ended_mono is not None else time.monotonic()
+        return end - self._started_mono
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "trigger": self.trigger,
+            "started": self.started,
+            "ended": self.ended,
+            "seconds": round(self.seconds, 3),
+            "planned_seconds": self.planned_seconds,
+            "retry_after": self.retry_after,
+            "requests_during": self.requests,
+            "connections_dropped": self.connections_dropped,
+            "error": self.error,
+        }
+
+
 class Stats:
     """Counters of one simulator. Requests to `/__sim/*` are not counted."""
 
     def __init__(self) -> None:
         self.in_flight = 0
+        self.outages: list[OutageRecord] = []
         self.reset()
 
     def reset(self) -> None:
-        """Zero every counter (the in-flight count is live and is kept)."""
+        """Zero every counter (the in-flight count and a running outage are live and kept)."""
+        self.outages = [record for record in self.outages if record.ended is None]
         self.requests: dict[str, int] = dict.fromkeys(REQUEST_KINDS, 0)
         self.total = 0
         self.peak_concurrency = self.in_flight
@@ -63,6 +115,25 @@ class Stats:
     def fault(self, name: str) -> None:
         self.faults[name] = self.faults.get(name, 0) + 1
 
+    @property
+    def outage(self) -> str | None:
+        """The mode of the running outage, None when there is none."""
+        running = [record.mode for record in self.outages if record.ended is None]
+        return running[-1] if running else None
+
+    @property
+    def outages_started(self) -> int:
+        return len(self.outages)
+
+    @property
+    def outage_seconds(self) -> float:
+        """Seconds spent in outages (the running one up to now)."""
+        return sum(record.seconds for record in self.outages)
+
+    @property
+    def requests_during_outages(self) -> int:
+        return sum(record.requests for record in self.outages)
+
     def snapshot(self) -> dict[str, Any]:
         """All counters as a JSON-ready dict."""
         return {
@@ -81,4 +152,9 @@ class Stats:
             "files_completed": self.files_completed,
             "first_request_at": self.first_request_at,
             "last_request_at": self.last_request_at,
+            "outage": self.outage,
+            "outages_started": self.outages_started,
+            "outage_seconds": round(self.outage_seconds, 3),
+            "requests_during_outages": self.requests_during_outages,
+            "outages": [record.to_json() for record in self.outages],
         }

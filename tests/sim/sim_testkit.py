@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html import escape
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
@@ -48,6 +48,19 @@ SUPPLIER_SELECTORS = (
 )
 
 
+class Tenant(Protocol):
+    """Where and as whom to sign in: a `Simulator`, or one running in another process."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def password(self) -> str: ...
+
+
 def new_client(**kwargs: object) -> aiohttp.ClientSession:
     """A client whose cookie jar keeps cookies from 127.0.0.1."""
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), **kwargs)  # type: ignore[arg-type]
@@ -60,7 +73,7 @@ def csrf_token(html: str) -> str:
 
 
 async def sign_in(
-    client: aiohttp.ClientSession, sim: Simulator, return_to: str | None = None
+    client: aiohttp.ClientSession, sim: Tenant, return_to: str | None = None
 ) -> aiohttp.ClientResponse:
     """Fill in Coupa's own form; returns the (unfollowed) answer to the POST."""
     async with client.get(f"{sim.base_url}/sessions/new") as r:

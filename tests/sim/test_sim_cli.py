@@ -7,10 +7,14 @@ import asyncio
 import re
 import signal
 import sys
+import time
+from dataclasses import dataclass
 
 import aiohttp
 import pytest
+from sim_testkit import fetch, new_client, sign_in
 
+from coupa_async.sim import DEFAULT_PASSWORD, DEFAULT_USERNAME, Outage
 from coupa_async.sim.cli import add_sim_arguments, config_from_args, run_sim
 
 
@@ -27,6 +31,7 @@ def test_defaults_match_simconfig() -> None:
     assert config.faults.error_rate == 0
     assert config.faults.kinds == ("po_page", "pr_page", "page_data", "file")
     assert config.recipes is None
+    assert config.outages == () and config.control_port is None
 
 
 def test_recipes_option() -> None:
@@ -94,6 +99,95 @@ async def test_module_runs_and_stops_on_ctrl_c() -> None:
         out, _ = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 0
         assert b"stopped" in out
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def test_outage_options() -> None:
+    config = config_from_args(
+        _parse(
+            "--outage=refuse:5po:2",
+            "--outage",
+            "maintenance:1.5s::30",
+            "--outage=hang:0",
+            "--control-port=0",
+        )
+    )
+    assert config.outages == (
+        Outage(after_requests=5, seconds=2, mode="refuse"),
+        Outage(after_s=1.5, mode="maintenance", retry_after=30),
+        Outage(after_s=0, mode="hang"),
+    )
+    assert config.control_port == 0
+    for bad in ("teapot:1:1", "refuse", "refuse:0po:1", "refuse:1:-2", "reset:xpo:1"):
+        with pytest.raises(ValueError, match="--outage"):
+            config_from_args(_parse("--outage", bad))
+        assert run_sim(_parse("--outage", bad)) == 2  # reported, nothing started
+
+
+@dataclass(frozen=True)
+class _Remote:
+    """A simulator running in another process."""
+
+    base_url: str
+    username: str = DEFAULT_USERNAME
+    password: str = DEFAULT_PASSWORD
+
+
+async def _refused(url: str) -> bool:
+    host, port = url.removeprefix("http://").split(":")
+    try:
+        _, writer = await asyncio.open_connection(host, int(port))
+    except ConnectionRefusedError:
+        return True
+    writer.close()
+    return False
+
+
+async def test_module_outages_and_control_port() -> None:
+    """A scheduled outage, then the control port: start, end, and Ctrl+C during a refusal."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "coupa_async.sim",
+        "--pos=5",
+        "--control-port=0",
+        "--outage=maintenance:1po:30",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        banner = ""
+        while "Press Ctrl+C" not in banner:
+            banner += (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        base = re.search(r"listening on (http://127\.0\.0\.1:\d+)", banner)
+        control = re.search(r"control: +(http://127\.0\.0\.1:\d+)/__sim/outage", banner)
+        assert base and control, banner
+        assert "maintenance after 1 PO page(s), for 30 s" in banner
+        remote = _Remote(base.group(1))
+        endpoint = control.group(1) + "/__sim/outage"
+        po = remote.base_url + "/order_headers/15262984"
+        async with new_client() as client:
+            await sign_in(client, remote)
+            assert (await fetch(client, po))[0] in (200, 404)  # the 1st PO page: answered
+            assert (await fetch(client, po))[0] == 503  # then the scheduled maintenance
+            async with client.post(endpoint, json={"mode": "refuse", "seconds": 30}) as r:
+                assert (await r.json())["active"]["mode"] == "refuse"
+            assert await _refused(remote.base_url)
+            async with client.delete(endpoint) as r:
+                assert (await r.json())["active"] is None
+            status, _, _ = await fetch(client, po)  # same address, still signed in
+            assert status in (200, 404)
+            async with client.post(endpoint, json={"mode": "refuse"}) as r:
+                assert r.status == 200
+            assert await _refused(remote.base_url)
+        start = time.perf_counter()
+        proc.send_signal(signal.SIGINT)  # stopping during a refusal is quick and clean
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0 and b"stopped" in out
+        assert time.perf_counter() - start < 5
     finally:
         if proc.returncode is None:
             proc.kill()
