@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rich.console import Console
 
 from coupa_async.pool import PoolStatus, WorkerStatus
@@ -49,3 +51,10 @@ def test_panel_shows_memory_and_a_rate_limit_pause() -> None:
 
 def test_unknown_eta_is_a_dash() -> None:
     assert "ETA —" in render(rate_per_s=0.0, eta_s=None)
+
+
+def test_panel_says_since_when_coupa_is_unreachable_and_when_it_tries_again() -> None:
+    since = datetime(2026, 11, 29, 14, 3, 27).astimezone()
+    text = render(unreachable_since=since, next_probe_s=7.6)
+    assert "Coupa unreachable since 14:03:27, next try in 8 s" in text
+    assert "unreachable" not in render()
