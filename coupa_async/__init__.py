@@ -14,6 +14,10 @@ from coupa_async.errors import (
     ConfigurationError,
     CoupaAsyncError,
     InputFileError,
+    OutageGiveUpError,
+    RunStoppedError,
+    SignInRefusedError,
+    TenantUnreachableError,
 )
 from coupa_async.pool import PoolStatus, WorkerStatus
 from coupa_async.result import FileProblem, Outcome, PoResult, SavedFile
@@ -32,13 +36,17 @@ __all__ = [
     "InputFileError",
     "InvalidPoNumber",
     "LoadedSettings",
+    "OutageGiveUpError",
     "Outcome",
     "PoNumber",
     "PoResult",
     "PoTask",
     "PoolStatus",
+    "RunStoppedError",
     "SavedFile",
     "Settings",
+    "SignInRefusedError",
+    "TenantUnreachableError",
     "WorkerStatus",
     "__version__",
     "load_settings",

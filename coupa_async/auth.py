@@ -11,81 +11,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext
+from playwright.async_api import Error as PlaywrightError
 
+from coupa_async.contact import unreachable_from_browser
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import is_login_url
-from coupa_async.errors import AuthenticationError
+from coupa_async.errors import AuthenticationError, CoupaAsyncError
 from coupa_async.gate import HostGate
-from coupa_async.log import get_logger
-from coupa_async.settings import Settings
+from coupa_async.log import add_known_secret, error_summary, get_logger
+from coupa_async.settings import Settings, default_storage_state
+from coupa_async.signin import sign_in as sign_in  # re-exported: tests and scripts use it
 
 log = get_logger("auth")
-
-
-async def fill_login_form(page: Page, username: str, password: str, timeout_s: float) -> None:
-    """Fill the login form found by its password field and submit it.
-
-    Works for Coupa's own form and simple identity-provider forms; the fields are found by type
-    and position, not by ids, which differ between tenants.
-    """
-    password_field = page.locator("input[type=password]:visible").first
-    await password_field.wait_for(timeout=timeout_s * 1000)
-    form = password_field.locator("xpath=ancestor::form[1]")
-    user_field = form.locator(
-        "input[type=email]:visible, input[type=text]:visible, input:not([type]):visible"
-    ).first
-    await user_field.fill(username)
-    await password_field.fill(password)
-    await password_field.press("Enter")
-
-
-async def sign_in(
-    context: BrowserContext,
-    base_url: str,
-    username: str,
-    password: str,
-    *,
-    markers: CoupaMarkers,
-    timeout_s: float = 30.0,
-) -> None:
-    """Sign in with a username and password through whatever login pages Coupa shows.
-
-    Raises AuthenticationError when the credentials are refused or the pages never let go.
-    """
-    page = await context.new_page()
-    try:
-        await page.goto(f"{base_url}/order_headers", timeout=timeout_s * 1000)
-        for _ in range(3):  # Coupa's form, or an identity provider and then Coupa
-            if not is_login_url(page.url, markers):
-                break
-            try:
-                async with page.expect_navigation(timeout=timeout_s * 1000):
-                    await fill_login_form(page, username, password, timeout_s)
-            except Exception as exc:
-                raise AuthenticationError(
-                    f"Signing in at {base_url} did not finish within {timeout_s:.0f} s."
-                ) from exc
-            if (
-                is_login_url(page.url, markers)
-                and await page.locator("input[type=password]").count()
-            ):
-                refused = await page.locator(
-                    ".flash_error, .flash-error, .error"
-                ).all_text_contents()
-                if refused:
-                    raise AuthenticationError(
-                        f"Coupa refused the sign-in: {' '.join(refused).strip()[:200]}. "
-                        "Check COUPA_USERNAME and COUPA_PASSWORD."
-                    )
-        if is_login_url(page.url, markers):
-            raise AuthenticationError(
-                f"Still on a login page ({urlsplit(page.url).path}) after signing in. "
-                "Run `python -m coupa_async login` to sign in interactively."
-            )
-        log.info("signed_in", base_url=base_url)
-    finally:
-        await page.close()
 
 
 async def sign_in_with_settings(context: BrowserContext, settings: Settings) -> None:
@@ -120,11 +58,21 @@ def write_private_json(path: Path, data: Any) -> None:
 
 
 async def save_storage_state(context: BrowserContext, path: Path) -> dict[str, Any]:
-    """Save the context's cookies and local storage to ``path`` with mode 0600."""
+    """Save the context's cookies and local storage to ``path`` with mode 0600.
+
+    The tool's own folder (``~/.coupa_async``) is kept at mode 0700 too.
+    """
     state = await context.storage_state()
-    write_private_json(path, state)
+    await asyncio.to_thread(_write_state, path, state)
     log.info("storage_state_saved", path=str(path), cookies=len(state.get("cookies", [])))
     return dict(state)
+
+
+def _write_state(path: Path, state: Any) -> None:
+    write_private_json(path, state)
+    folder = path.expanduser().parent
+    if folder == default_storage_state(None).parent:
+        os.chmod(folder, 0o700)
 
 
 def load_storage_state(path: Path) -> dict[str, Any] | None:
@@ -140,13 +88,75 @@ def load_storage_state(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and "cookies" in data else None
 
 
+def _holds_cookies_for(state: dict[str, Any], host: str) -> bool:
+    for cookie in state.get("cookies", []):
+        if not isinstance(cookie, dict):
+            continue
+        domain = str(cookie.get("domain", "")).lstrip(".").lower()
+        if domain and (host == domain or host.endswith(f".{domain}")):
+            return True
+    return False
+
+
+def adopt_legacy_state(settings: Settings) -> Path | None:
+    """Move the single session file of earlier versions to this tenant's name, if it is its.
+
+    Earlier versions kept one ``storage_state.json`` for every tenant. When this tenant has no
+    file of its own yet (and no path is configured), and the old file holds cookies of this
+    tenant's host, it becomes this tenant's file; a file of another tenant is left alone.
+    Returns the adopted path, or None.
+    """
+    if not settings.base_url or settings.storage_state != default_storage_state(settings.base_url):
+        return None
+    path = settings.storage_state.expanduser()
+    legacy = default_storage_state(None).expanduser()
+    if path == legacy or path.exists() or not legacy.is_file():
+        return None
+    state = load_storage_state(legacy)
+    host = (urlsplit(settings.base_url).hostname or "").lower()
+    if state is None or not _holds_cookies_for(state, host):
+        return None
+    os.replace(legacy, path)
+    os.chmod(path, 0o600)
+    log.info("storage_state_adopted", old=str(legacy), new=str(path))
+    return path
+
+
+def load_tenant_state(settings: Settings) -> dict[str, Any] | None:
+    """The saved sign-in of the configured tenant (adopting an older single file), or None.
+
+    Its cookie values are added to the secrets that logs and messages never show.
+    """
+    adopt_legacy_state(settings)
+    state = load_storage_state(settings.storage_state)
+    for cookie in (state or {}).get("cookies", []):
+        if isinstance(cookie, dict):
+            add_known_secret(str(cookie.get("value", "")))
+    return state
+
+
 async def session_is_valid(context: BrowserContext, base_url: str, markers: CoupaMarkers) -> bool:
-    """Probe the PO list: it answers without a login redirect only with a live session."""
-    response = await context.request.get(f"{base_url}/order_headers", max_redirects=10)
+    """Probe the PO list: it answers without a login redirect only with a live session.
+
+    Raises TenantUnreachableError when the tenant cannot be reached (no raw browser error).
+    """
+    url = f"{base_url}/order_headers"
+    try:
+        response = await context.request.get(url, max_redirects=10)
+    except PlaywrightError as exc:
+        _raise_if_unreachable(exc, url)
+        raise
     try:
         return response.ok and not is_login_url(response.url, markers)
     finally:
         await response.dispose()
+
+
+def _raise_if_unreachable(exc: PlaywrightError, url: str) -> None:
+    """A network error becomes TenantUnreachableError, without the browser's call log."""
+    unreachable = unreachable_from_browser(exc, url)
+    if unreachable is not None:
+        raise unreachable from None
 
 
 async def interactive_login(
@@ -154,7 +164,12 @@ async def interactive_login(
 ) -> None:
     """Open Coupa in a visible window and wait until the person has signed in (SSO included)."""
     page = await context.new_page()
-    await page.goto(f"{base_url}/order_headers", timeout=timeout_s * 1000)
+    url = f"{base_url}/order_headers"
+    try:
+        await page.goto(url, timeout=timeout_s * 1000)
+    except PlaywrightError as exc:
+        _raise_if_unreachable(exc, url)
+        raise
     deadline = asyncio.get_running_loop().time() + timeout_s
     host = urlsplit(base_url).hostname
     while asyncio.get_running_loop().time() < deadline:
@@ -207,7 +222,7 @@ class SessionKeeper:
             self._renewing.set_result(None)
         except BaseException as exc:
             self._renewing.set_exception(
-                exc if isinstance(exc, AuthenticationError) else AuthenticationError(str(exc))
+                exc if isinstance(exc, CoupaAsyncError) else AuthenticationError(error_summary(exc))
             )
             self._renewing.exception()  # retrieved: waiters re-raise it themselves
             raise

@@ -7,6 +7,7 @@ and as root on Debian/Ubuntu ``apt-get install -y chromium`` (only when asked to
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -18,7 +19,8 @@ from typing import Any
 from playwright.async_api import Browser, BrowserContext, Playwright
 
 from coupa_async.errors import BrowserLaunchError, BrowserNotFoundError
-from coupa_async.log import get_logger
+from coupa_async.log import error_summary, get_logger
+from coupa_async.network import browser_proxy, browser_trust_flags
 from coupa_async.settings import Settings
 
 log = get_logger("browser")
@@ -64,10 +66,12 @@ def running_as_root() -> bool:
 
 
 def launch_flags(settings: Settings) -> list[str]:
-    """Command-line flags for Chromium: quiet flags, ``--no-sandbox`` as root, the user's own."""
+    """Command-line flags for Chromium: quiet flags, ``--no-sandbox`` as root, the keys of
+    ``network.ca_bundle`` (reads that file), the user's own."""
     flags = list(QUIET_FLAGS)
     if running_as_root():
         flags.append("--no-sandbox")
+    flags.extend(browser_trust_flags(settings.network))
     flags.extend(arg for arg in settings.browser.args if arg not in flags)
     return flags
 
@@ -159,12 +163,15 @@ async def launch_browser(
     choice = choice or find_browser(settings, Path(playwright.chromium.executable_path))
     kwargs: dict[str, Any] = {
         "headless": settings.browser.headless,
-        "args": launch_flags(settings),
+        "args": await asyncio.to_thread(launch_flags, settings),
         "timeout": settings.timeouts.navigation_s * 1000,
         "handle_sigint": False,
         "handle_sigterm": False,
         "handle_sighup": False,
     }
+    proxy = browser_proxy(settings.network)
+    if proxy is not None:
+        kwargs["proxy"] = proxy
     if choice.channel:
         kwargs["channel"] = choice.channel
     elif choice.executable_path:
@@ -173,11 +180,16 @@ async def launch_browser(
         browser = await playwright.chromium.launch(**kwargs)
     except Exception as exc:
         raise BrowserLaunchError(
-            f"Could not start {choice.describe()}: {str(exc).splitlines()[0]}. "
+            f"Could not start {choice.describe()}: {error_summary(exc)}. "
             "Set COUPA_BROWSER__EXECUTABLE_PATH to another browser, or run scripts/demo once "
             "to install Chromium."
         ) from exc
-    log.debug("browser_launched", browser=choice.describe(), version=browser.version)
+    log.debug(
+        "browser_launched",
+        browser=choice.describe(),
+        version=browser.version,
+        proxy=proxy["server"] if proxy else None,
+    )
     return browser
 
 

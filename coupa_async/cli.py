@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import socket
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import structlog
 from rich.console import Console
 from rich.table import Table
 
 from coupa_async.errors import ConfigurationError, CoupaAsyncError
-from coupa_async.log import configure_logging
+from coupa_async.log import configure_logging, error_summary, get_logger, public_text
 from coupa_async.run import EXIT_INTERRUPTED, EXIT_OK
 from coupa_async.settings import LoadedSettings, Settings, describe, load_settings
 
@@ -179,11 +182,30 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return run_sim(args)
 
 
+def _loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Errors the event loop would print with a traceback ("exception was never retrieved"):
+    logged at debug level instead, redacted like every log line."""
+    get_logger("cli").debug(
+        "loop_error", message=context.get("message"), exc_info=context.get("exception")
+    )
+
+
+def run_quietly(main: Awaitable[int]) -> int:
+    """``asyncio.run(main)`` with the loop's stray errors logged, not printed."""
+
+    async def runner() -> int:
+        asyncio.get_running_loop().set_exception_handler(_loop_error)
+        return await main
+
+    return asyncio.run(runner())
+
+
 def run_with_signals(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
     """Run ``main(stop)``: the first SIGINT/SIGTERM sets ``stop``, a second cancels at once."""
 
     async def runner() -> int:
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_loop_error)
         stop = asyncio.Event()
         current = asyncio.current_task()
         hits = 0
@@ -226,6 +248,7 @@ def _settings_with_tenant(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from coupa_async.contact import ensure_contact
     from coupa_async.run import load_input, print_summary, run_table
 
     settings = _settings_with_tenant(args)
@@ -236,6 +259,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"coupa-async: warning: {warning}", file=sys.stderr)
 
     async def main(stop: asyncio.Event) -> int:
+        await ensure_contact(settings)  # before --out, the journal or a report is created
         summary = await run_table(
             settings,
             table,
@@ -259,11 +283,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from coupa_async.audit import audit, print_audit
+    from coupa_async.auth import adopt_legacy_state
+    from coupa_async.contact import ensure_contact
+    from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME
 
     settings = _load(args).settings
     configure_logging(settings.log_format, settings.log_level)
+    journal = settings.out / JOURNAL_DIR / JOURNAL_NAME
+    online = not args.offline and settings.base_url is not None and journal.is_file()
+    if online:  # else the audit itself says what is missing
+        adopt_legacy_state(settings)
 
     async def main(stop: asyncio.Event) -> int:
+        if online:
+            await ensure_contact(settings)
         report = await audit(
             settings,
             sample=args.sample,
@@ -283,7 +316,7 @@ def cmd_login(args: argparse.Namespace) -> int:
 
     settings = _settings_with_tenant(args)
     configure_logging(settings.log_format, settings.log_level)
-    return asyncio.run(login(settings))
+    return run_quietly(login(settings))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -310,17 +343,69 @@ COMMANDS = {
 }
 
 
+def _innermost(exc: BaseException) -> BaseException:
+    """The first leaf of an exception group (a task group's failure), else ``exc``."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def explain_unexpected(exc: BaseException) -> str:
+    """A calm sentence for an error that no part of the tool turned into a message."""
+    import aiohttp
+    from playwright.async_api import Error as PlaywrightError
+
+    from coupa_async.contact import problem_of_browser_error, problem_of_exception
+
+    network = aiohttp.ClientError | ConnectionError | socket.gaierror | ssl.SSLError | TimeoutError
+    problem = problem_of_browser_error(str(exc)) if isinstance(exc, PlaywrightError) else None
+    if problem is None and isinstance(exc, network):
+        problem = problem_of_exception(exc)[0]
+    what = error_summary(exc)
+    if problem is not None:
+        return (
+            f"A network error stopped the work ({problem.value}: {what}). Check the network "
+            "connection and the VPN, then run the same command again; a run resumes where it "
+            "stopped."
+        )
+    if isinstance(exc, PlaywrightError):
+        return (
+            f"The browser reported an error ({what}). Run the same command again; a run "
+            "resumes where it stopped."
+        )
+    if isinstance(exc, OSError):
+        return f"A file could not be read or written ({what}). Check the folder and free space."
+    return (
+        f"Unexpected error ({type(exc).__name__}: {what}). Please report it, with the output "
+        "of the same command run with --log-level debug."
+    )
+
+
+def _log_details(exc: BaseException) -> None:
+    """With --log-level debug: the traceback, call logs and secrets removed by the log set-up."""
+    if structlog.is_configured():
+        get_logger("cli").debug("error_details", exc_info=exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``coupa-async`` and ``python -m coupa_async``."""
+    """Entry point of ``coupa-async`` and ``python -m coupa_async``.
+
+    Errors end as one sentence on stderr, never a traceback nor a browser's call log.
+    """
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except CoupaAsyncError as exc:
-        print(f"coupa-async: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print("coupa-async: interrupted", file=sys.stderr)
         return 130
+    except Exception as raised:
+        exc = _innermost(raised)
+        if isinstance(exc, CoupaAsyncError):
+            print(f"coupa-async: {public_text(str(exc))}", file=sys.stderr)
+            return exc.exit_code
+        _log_details(exc)
+        print(f"coupa-async: {explain_unexpected(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

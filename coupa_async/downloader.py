@@ -15,17 +15,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import aiohttp
 from playwright.async_api import BrowserContext, async_playwright
 
-from coupa_async.auth import SessionKeeper, load_storage_state
+from coupa_async.auth import SessionKeeper, load_tenant_state
 from coupa_async.browser import new_context
+from coupa_async.contact import ensure_contact
 from coupa_async.coupa.job import PoTask
 from coupa_async.coupa.numbers import InvalidPoNumber, parse_po_number
 from coupa_async.errors import ConfigurationError
 from coupa_async.gate import HostGate
 from coupa_async.layout import OutputLayout
 from coupa_async.log import ensure_logging, get_logger
+from coupa_async.network import open_http
 from coupa_async.pool import BrowserHolder, Pool, PoolStatus, ResultListener
 from coupa_async.result import Outcome, PoResult
 from coupa_async.settings import Settings
@@ -95,18 +96,14 @@ class Downloader:
 
     async def _start(self, stack: AsyncExitStack) -> None:
         settings = self.settings
+        await ensure_contact(settings)  # before anything is created: TenantUnreachableError
         await asyncio.to_thread(self.layout.out_dir.mkdir, parents=True, exist_ok=True)
         playwright = await stack.enter_async_context(async_playwright())
         holder = BrowserHolder(playwright, settings)
         await holder.start()
         stack.push_async_callback(holder.close)
-        http = await stack.enter_async_context(
-            aiohttp.ClientSession(
-                cookie_jar=aiohttp.DummyCookieJar(),
-                connector=aiohttp.TCPConnector(limit=64, limit_per_host=32),
-            )
-        )
-        state = await asyncio.to_thread(load_storage_state, settings.storage_state)
+        http = await stack.enter_async_context(await open_http(settings))  # proxy, CA bundle
+        state = await asyncio.to_thread(load_tenant_state, settings)
 
         async def make_context(storage: dict[str, Any] | None) -> BrowserContext:
             assert holder.browser is not None

@@ -27,6 +27,20 @@ class BrowserNotFoundError(CoupaAsyncError):
     exit_code = 2
 
 
+class TenantUnreachableError(CoupaAsyncError):
+    """The Coupa address cannot be reached, or what answers there is not Coupa (first contact).
+
+    ``cause`` names the kind of failure (``dns``, ``refused``, ``timeout``, ``tls``, ``proxy``,
+    ``proxy_auth``, ``dropped``, ``not_coupa``…); the message says what to check.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, cause: str = "unreachable") -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
 class BrowserLaunchError(CoupaAsyncError):
     """A browser was found but would not start."""
 
@@ -37,6 +51,18 @@ class AuthenticationError(CoupaAsyncError):
     """Signing in to Coupa failed, or an expired session could not be renewed."""
 
     exit_code = 4
+
+
+class SignInRefusedError(AuthenticationError):
+    """Coupa or the identity provider answered the sign-in with a refusal.
+
+    ``reason``: ``credentials`` (wrong username or password), ``locked`` (the account is locked)
+    or ``second_factor`` (a code a headless run cannot give).
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RunStoppedError(CoupaAsyncError):

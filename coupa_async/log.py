@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal, TextIO
 
@@ -21,18 +22,62 @@ _SECRET_KEY = re.compile(
     r"storage_state_content|api_key|apikey|credential)",
     re.IGNORECASE,
 )
+# Header lines (as in Playwright's call logs): everything after the name, to the end of line.
+_SECRET_HEADER = re.compile(
+    r"\b(?P<name>set-cookie|cookie|proxy-authorization|authorization|x-csrf-token|x-xsrf-token)"
+    r"(?P<sep>\s*:\s*)[^\n]*",
+    re.IGNORECASE,
+)
 # key=value or key: value pairs inside free text (query strings, headers, cookie strings).
 _SECRET_IN_TEXT = re.compile(
-    r"(?P<key>(?:[\w.\-\[\]]*(?:cookie|session|password|passwd|token|secret|auth)[\w.\-\[\]]*))"
+    r"(?P<key>(?:[\w.\-\[\]]*(?:cookie|session|password|passwd|token|secret|auth|saml|"
+    r"assertion|jwt|api_?key|signature|credential)[\w.\-\[\]]*))"
     r"(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|(?:(?:Bearer|Basic)\s+)?[^\s&;,\"']+)",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
+# The password in an address such as http://user:password@proxy:8080.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^\s/:@]*):[^\s/@]*@", re.IGNORECASE)
+# Playwright appends a "Call log:" of the steps it took, with request headers (cookies).
+_CALL_LOG = re.compile(r"^[ \t]*Call log:[^\n]*\n?(?:[ \t]+[^\n]*\n?|[ \t]*\n)*", re.M)
+_LOGS_BLOCK = re.compile(r"^=+ logs =+$.*?^=+$\n?", re.M | re.S)
+_known_secrets: set[str] = set()
+MIN_KNOWN_SECRET = 6
+
+
+def add_known_secret(value: str | None) -> None:
+    """Remove ``value`` (a password, a cookie value) from every text that is logged or shown.
+
+    Values shorter than six characters are ignored: they would blank out ordinary words.
+    """
+    if value and len(value) >= MIN_KNOWN_SECRET:
+        _known_secrets.add(value)
+
+
+def cut_call_log(text: str) -> str:
+    """``text`` without Playwright's "Call log:" sections (steps and request headers)."""
+    return _CALL_LOG.sub("", _LOGS_BLOCK.sub("", text)).rstrip()
 
 
 def _scrub_text(text: str) -> str:
+    for secret in tuple(_known_secrets):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _SECRET_HEADER.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}:{REDACTED}@", text)
     text = _SECRET_IN_TEXT.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+
+
+def public_text(text: str) -> str:
+    """``text`` fit to show a person: no call log, no cookie, token or password."""
+    return _scrub_text(cut_call_log(text))
+
+
+def error_summary(exc: BaseException) -> str:
+    """One line about ``exc`` for a log or a message: its first line, secrets removed."""
+    lines = public_text(str(exc)).splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
@@ -53,13 +98,30 @@ def _scrub(value: Any, depth: int = 0) -> Any:
 def redact_secrets(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: replace secret values by ``[redacted]``."""
+    """structlog processor: replace secret values by ``[redacted]``.
+
+    An exception attached with ``exc_info`` is formatted here, without call logs and secrets,
+    so no renderer ever prints its raw text (or its local variables).
+    """
+    _format_exception(event_dict)
     for key in list(event_dict):
         if _SECRET_KEY.search(key):
             event_dict[key] = REDACTED
         else:
             event_dict[key] = _scrub(event_dict[key])
     return event_dict
+
+
+def _format_exception(event_dict: MutableMapping[str, Any]) -> None:
+    exc_info = event_dict.pop("exc_info", None)
+    if not exc_info:
+        return
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and exc_info[0] is not None:
+        event_dict["exception"] = public_text("".join(traceback.format_exception(*exc_info)))
 
 
 class _CurrentStderr:

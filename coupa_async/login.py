@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from playwright.async_api import async_playwright
 
 from coupa_async.auth import interactive_login, save_storage_state, sign_in_with_settings
 from coupa_async.browser import launch_browser, new_context
+from coupa_async.contact import ensure_contact
 from coupa_async.errors import AuthenticationError
 from coupa_async.settings import Settings
 
@@ -21,7 +21,11 @@ def _can_show_a_window() -> bool:
 
 
 async def login(settings: Settings) -> int:
-    """With COUPA_USERNAME/PASSWORD: headless. Otherwise a visible browser the person signs in."""
+    """With COUPA_USERNAME/PASSWORD: headless. Otherwise a visible browser the person signs in.
+
+    Checks first that the tenant answers (TenantUnreachableError, exit code 2, when not). The
+    session is saved to the tenant's own file (``settings.storage_state``).
+    """
     assert settings.base_url
     automatic = bool(settings.username and settings.password)
     if not automatic and not _can_show_a_window():
@@ -30,6 +34,7 @@ async def login(settings: Settings) -> int:
             "Run the login command on your desktop, or set COUPA_USERNAME and COUPA_PASSWORD "
             "when your tenant uses Coupa's own login form."
         )
+    await ensure_contact(settings)
     headless = settings.browser.headless if automatic else False
     settings = settings.model_copy(
         update={"browser": settings.browser.model_copy(update={"headless": headless})}
@@ -45,8 +50,11 @@ async def login(settings: Settings) -> int:
                 await interactive_login(
                     context, settings.base_url, settings.markers, settings.timeouts.login_s
                 )
-            await save_storage_state(context, Path(settings.storage_state))
+            await save_storage_state(context, settings.storage_state)
         finally:
             await browser.close()
-    print(f"Signed in. Session saved to {settings.storage_state} (readable by you only).")
+    print(
+        f"Signed in to {settings.base_url}. Session saved to {settings.storage_state} "
+        "(readable by you only)."
+    )
     return 0

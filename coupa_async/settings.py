@@ -8,12 +8,14 @@ file, the ``playwright.config`` TOML file, then the defaults below.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -112,13 +114,68 @@ class MemorySettings(_Section):
 
 
 class NetworkSettings(_Section):
-    """How coupa_async reaches the tenant, and how long it waits for it when it is gone."""
+    """How coupa_async reaches the tenant, and how long it waits for it when it is gone.
+
+    ``proxy`` unset takes ``HTTPS_PROXY`` (``HTTP_PROXY`` for an http:// tenant, then
+    ``ALL_PROXY``) and ``no_proxy`` takes ``NO_PROXY`` from the environment, in ``load_settings``.
+    """
 
     outage_give_up_s: float = Field(
         default=1800.0,
         gt=0,
         description="Stop (resumable, exit 5) when Coupa stays unreachable this long.",
     )
+    proxy: str | None = Field(
+        default=None,
+        description="Proxy for the browser and the downloads, http://[user:password@]host:port; "
+        "'direct' for none. Overrides HTTPS_PROXY / HTTP_PROXY.",
+    )
+    no_proxy: list[str] = Field(
+        default_factory=list,
+        description="Hosts reached without the proxy (NO_PROXY syntax: host, .domain, *, CIDR).",
+    )
+    ca_bundle: Path | None = Field(
+        default=None,
+        description="PEM file of extra certificates to trust (a company proxy's CA).",
+    )
+    contact_timeout_s: float = Field(
+        default=15.0, gt=0, description="Deadline of the first request to the tenant."
+    )
+
+    @field_validator("proxy")
+    @classmethod
+    def _check_proxy(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if value.lower() in ("direct", "none"):
+            return "direct"
+        if "://" not in value:
+            value = f"http://{value}"
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// proxy address, or 'direct'")
+        return value.rstrip("/")
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _check_ca_bundle(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        if not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+
+def default_storage_state(base_url: str | None) -> Path:
+    """The saved sign-in of a tenant: one file per host, so tenants never replace each other.
+
+    Without a tenant: the single file of earlier versions (``storage_state.json``).
+    """
+    folder = Path.home() / ".coupa_async"
+    host = urlsplit(base_url.strip()).netloc.lower() if base_url else ""
+    host = re.sub(r"[^a-z0-9.\-]+", "_", host.rpartition("@")[2]).strip("._")
+    return folder / (f"storage_state.{host}.json" if host else "storage_state.json")
 
 
 class Settings(BaseSettings):
@@ -137,8 +194,9 @@ class Settings(BaseSettings):
     username: str | None = None
     password: SecretStr | None = None
     storage_state: Path = Field(
-        default_factory=lambda: Path.home() / ".coupa_async" / "storage_state.json",
-        description="Saved sign-in (cookies); readable by its owner only.",
+        default_factory=lambda: default_storage_state(None),
+        description="Saved sign-in (cookies), readable by its owner only; unset: one file per "
+        "tenant host, ~/.coupa_async/storage_state.<host>.json.",
     )
     out: Path = Path("coupa-downloads")
     workers: int = Field(default=4, ge=1, le=64)
@@ -169,6 +227,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # load_settings() layers the sources itself, so it can tell where each value came from.
         return (init_settings,)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storage_state_per_tenant(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("storage_state") is None:
+            base_url = data.get("base_url")
+            data = {**data, "storage_state": default_storage_state(base_url or None)}
+        return data
 
     @field_validator("base_url")
     @classmethod
@@ -226,11 +292,44 @@ def load_settings(
             _check_known(key, origin)
             sources[key] = origin
         _deep_merge(merged, values)
+    _proxy_from_environment(merged, sources, environ)
     try:
         settings = Settings(**merged)
     except ValidationError as exc:
         raise ConfigurationError(_explain(exc, sources)) from None
     return LoadedSettings(settings, sources)
+
+
+PROXY_VARIABLES = {"https": ("HTTPS_PROXY", "ALL_PROXY"), "http": ("HTTP_PROXY", "ALL_PROXY")}
+
+
+def _proxy_from_environment(
+    merged: dict[str, Any], sources: dict[str, str], environ: Mapping[str, str]
+) -> None:
+    """``network.proxy`` / ``network.no_proxy`` from the usual variables when no source set them.
+
+    The proxy variable follows the tenant's scheme: HTTPS_PROXY for https://, HTTP_PROXY for
+    http://, then ALL_PROXY (lower-case names first, as curl does).
+    """
+
+    def variable(name: str) -> str | None:
+        return environ.get(name.lower()) or environ.get(name) or None
+
+    network = merged.setdefault("network", {})
+    if "network.proxy" not in sources:
+        base_url = str(merged.get("base_url") or "").strip()
+        scheme = "http" if base_url.startswith("http:") else "https"
+        for name in PROXY_VARIABLES[scheme]:
+            value = variable(name)
+            if value:
+                network["proxy"] = value
+                sources["network.proxy"] = f"environment ({name})"
+                break
+    if "network.no_proxy" not in sources:
+        value = variable("NO_PROXY")
+        if value:
+            network["no_proxy"] = [part.strip() for part in value.split(",") if part.strip()]
+            sources["network.no_proxy"] = "environment (NO_PROXY)"
 
 
 def _read_toml(path: Path, *, required: bool) -> dict[str, Any]:
@@ -384,7 +483,7 @@ def _explain(exc: ValidationError, sources: Mapping[str, str]) -> str:
         key = ".".join(str(part) for part in error["loc"])
         origin = sources.get(key, "default")
         shown = error.get("input")
-        if "password" in key:
+        if "password" in key or key == "network.proxy":
             shown = "***"
         lines.append(f"Bad value {shown!r} for setting '{key}' (from {origin}): {error['msg']}.")
     return "\n".join(lines)
@@ -400,5 +499,7 @@ def describe(loaded: LoadedSettings) -> list[tuple[str, str, str]]:
             value = value[part]
         if isinstance(value, SecretStr):
             value = "********" if value.get_secret_value() else ""
+        elif key == "network.proxy" and value:
+            value = re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1********@", value)
         rows.append((key, "" if value is None else str(value), loaded.source_of(key)))
     return rows

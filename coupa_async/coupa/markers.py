@@ -73,6 +73,65 @@ class CoupaMarkers(BaseModel):
     identity_provider_hosts: list[str] = Field(
         default_factory=lambda: ["okta", "login.microsoftonline.com", "adfs"]
     )
+    # A sign-in page answering with one of these refused the username or password.
+    sign_in_error_texts: list[str] = Field(
+        default_factory=lambda: [
+            "Invalid login or password",
+            "Invalid email or password",
+            "Invalid username or password",
+            "Incorrect user ID or password",  # ADFS
+            "Your account or password is incorrect",  # Microsoft Entra ID
+            "Unable to sign in",  # Okta
+            "E-mail ou senha inválidos",
+            "Login ou senha inválidos",
+            "Usuário ou senha inválidos",
+            "Usuário ou senha incorretos",
+        ]
+    )
+    # Where a sign-in page shows its answer (read after a submit when no text above matched).
+    sign_in_error_selectors: list[str] = Field(
+        default_factory=lambda: [
+            "div.flash_error",
+            "div.flash-error",
+            "div#error_explanation",
+            "[role='alert']",
+            ".alert-danger",
+            ".error",
+        ]
+    )
+    account_locked_texts: list[str] = Field(
+        default_factory=lambda: [
+            "account is locked",
+            "account has been locked",
+            "account locked",
+            "locked out",
+            "conta está bloqueada",
+            "conta bloqueada",
+        ]
+    )
+    # A second factor that a headless run cannot answer: texts (read after a submit) and inputs.
+    second_factor_texts: list[str] = Field(
+        default_factory=lambda: [
+            "verification code",
+            "one-time",
+            "one time password",
+            "two-factor",
+            "two-step",
+            "2-step verification",
+            "multi-factor",
+            "authenticator app",
+            "código de verificação",
+        ]
+    )
+    second_factor_selectors: list[str] = Field(
+        default_factory=lambda: [
+            "input[name*='otp' i]",
+            "input[autocomplete='one-time-code']",
+            "input[name='code' i]",
+            "input[name*='passcode' i]",
+            "input[name*='verification' i]",
+        ]
+    )
     # Signs in the static HTML that a list is still to be filled in by script.
     script_fill_selectors: list[str] = Field(
         default_factory=lambda: ["[data-loading]", "[aria-busy='true']", ".attachments-loading"]
