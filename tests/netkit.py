@@ -7,7 +7,6 @@ import asyncio
 import base64
 import socket
 import ssl
-import subprocess
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import trustme
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
@@ -232,51 +232,13 @@ class Authority:
 
 
 def make_authority(folder: Path) -> Authority:
-    """Create a CA and a server certificate with the openssl command (EC keys: fast)."""
+    """Create a CA and a server certificate for 127.0.0.1 signed by it (trustme)."""
     folder.mkdir(parents=True, exist_ok=True)
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    run(
-        "req",
-        "-x509",
-        *ec,
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Example Corp Inspection CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    )
-    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (folder / "ext.cnf").write_text(
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-    )
-    run(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    )
+    authority = trustme.CA(organization_name="Example Corp Inspection CA")
+    server = authority.issue_cert("127.0.0.1")
+    authority.cert_pem.write_to_path(str(folder / "ca.pem"))
+    server.private_key_pem.write_to_path(str(folder / "server.key"))
     chain = folder / "chain.pem"
-    chain.write_text((folder / "server.pem").read_text() + (folder / "ca.pem").read_text())
+    leaf = b"".join(blob.bytes() for blob in server.cert_chain_pems)
+    chain.write_bytes(leaf + authority.cert_pem.bytes())
     return Authority(folder / "ca.pem", chain, folder / "server.key")
