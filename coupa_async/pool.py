@@ -658,7 +658,9 @@ class Pool:
         log.info(
             "retry_later", po=label, attempt=item.attempt, delay_s=round(delay, 2), reason=reason
         )
-        again = QueueItem(item.priority + 1, 0, item.task, item.attempt + 1, item.first_priority)
+        # Same priority as before: once its backoff has run, a retry goes ahead of the POs not
+        # yet started (see _requeue_after), so a run's tail is not its retries one after another.
+        again = QueueItem(item.priority, 0, item.task, item.attempt + 1, item.first_priority)
         self._active[label] = again
         self._delayed += 1
         self._spawn(self._requeue_after(again, delay), f"retry-{label}")
@@ -676,7 +678,7 @@ class Pool:
             self._delayed -= 1
         if self.stopping or self.fatal:
             return
-        item.sequence = next(self._sequence)
+        item.sequence = -next(self._sequence)
         self.queue.put_nowait(item)
 
     async def _announce(self, result: PoResult) -> None:

@@ -420,3 +420,24 @@ async def test_a_context_closed_under_a_worker_is_replaced(tmp_path: Path) -> No
         assert downloader.status().browser_relaunches == 0
         assert len(results) == 30
         check_against_catalog(sim, results, settings.out)
+
+
+async def test_a_retry_goes_ahead_of_pos_not_yet_started(tmp_path: Path) -> None:
+    """A run's tail is not its retries one after another: once its backoff has run, a retried
+    PO is taken before the POs still waiting for their first attempt."""
+    config = SimConfig(seed=17, pos=12, profile="uniform", uniform_files=1, uniform_file_size=2000)
+    async with Simulator(config) as sim:
+        first = sim.catalog.pos[0]
+        sim.inject("500", path_contains=first.url_path, count=1)
+        settings = settings_for(sim, tmp_path, workers=1, backoff_base_s=0.01, mode="render")
+        order: list[str] = []
+
+        async def record(result: PoResult) -> None:
+            order.append(result.po_number)
+
+        async with Downloader(settings) as downloader:
+            downloader.add_listener(record)
+            results = await collect(downloader, numbers(sim))
+        retried = next(r for r in results if r.po_number == f"PO{first.number}")
+        assert retried.outcome is Outcome.COMPLETED and retried.attempts == 2
+        assert order.index(retried.po_number) < len(order) - 3, order
