@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -101,3 +102,105 @@ def start_run(
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
+
+
+# Chromium's --type= of a child process -> the kind reported; the browser process has none.
+_CHROMIUM_TYPES = {"renderer": "renderer", "gpu-process": "gpu", "utility": "utility"}
+PROCESS_KINDS = ("renderer", "browser", "gpu", "utility", "zygote", "python", "driver", "other")
+
+
+def process_kind(process: psutil.Process) -> str:
+    """What a process of the tool's tree is: a Chromium process by its ``--type=`` (renderer,
+    gpu, utility: the network service and the like, zygote), the browser process (Chromium
+    without ``--type=``), python, driver (Playwright's node), or other (crashpad, shells)."""
+    try:
+        command = process.cmdline()
+        name = process.name()
+    except psutil.Error:
+        return "other"
+    program = os.path.basename(command[0]) if command else name
+    for arg in command[1:]:
+        if arg.startswith("--type="):
+            kind = arg.removeprefix("--type=")
+            return _CHROMIUM_TYPES.get(kind, "zygote" if "zygote" in kind else "other")
+    if "crashpad" in program or "crashpad" in name:
+        return "other"
+    if program.startswith("python") or name.startswith("python"):
+        return "python"
+    if program == "node" or name == "node":
+        return "driver"
+    if any(word in program for word in ("chrom", "headless_shell", "msedge")):
+        return "browser"
+    return "other"
+
+
+class TreeSampler:
+    """Samples a process tree from a thread until stopped: PSS by process kind (the sample with
+    the largest total is kept, so the kinds add up to the peak) and CPU seconds (user + system,
+    the last value seen of each process, summed: a process that ends keeps its last reading).
+
+    CPU times are cheap to read and taken every ``interval_s``; PSS costs the kernel a walk of
+    each process's page tables (about 30 ms of CPU for a browser with four contexts), so it is
+    taken every ``pss_interval_s`` only.
+    """
+
+    def __init__(
+        self, root: psutil.Process, interval_s: float = 0.1, pss_interval_s: float = 0.5
+    ) -> None:
+        self.root = root
+        self.interval_s = interval_s
+        self.pss_interval_s = pss_interval_s
+        self.peak_mb = 0.0
+        self.peak_by_kind: dict[str, float] = {}
+        self.samples = 0
+        self._cpu: dict[tuple[int, float], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self._cpu.values())
+
+    def sample(self, pss: bool = True) -> None:
+        """One sample of the whole tree (CPU times only unless ``pss``)."""
+        try:
+            processes = [self.root, *self.root.children(recursive=True)]
+        except psutil.Error:
+            return
+        by_kind: dict[str, float] = {}
+        for process in processes:
+            try:
+                times = process.cpu_times()
+                self._cpu[(process.pid, process.create_time())] = times.user + times.system
+                if not pss:
+                    continue
+                info = process.memory_full_info()
+            except psutil.Error:
+                continue
+            # Not cached: Chromium starts through a shell script that execs it, and a zygote's
+            # child shows the zygote's command line until it becomes a renderer.
+            kind = process_kind(process)
+            by_kind[kind] = by_kind.get(kind, 0.0) + getattr(info, "pss", info.rss) / 2**20
+        if not pss:
+            return
+        self.samples += 1
+        total = sum(by_kind.values())
+        if total > self.peak_mb:
+            self.peak_mb, self.peak_by_kind = total, by_kind
+
+    def _run(self) -> None:
+        next_pss = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            self.sample(pss=now >= next_pss)
+            if now >= next_pss:
+                next_pss = now + self.pss_interval_s
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
