@@ -40,7 +40,7 @@ from coupa_async.errors import (
 )
 from coupa_async.gate import HostGate
 from coupa_async.layout import OutputLayout
-from coupa_async.log import get_logger
+from coupa_async.log import get_logger, public_text
 from coupa_async.memory.heap import PageHeaps
 from coupa_async.memory.policy import MemoryPolicy
 from coupa_async.memory.sampler import ProcessTreeSampler
@@ -682,6 +682,8 @@ class Pool:
         self.queue.put_nowait(item)
 
     async def _announce(self, result: PoResult) -> None:
+        # Messages end up in the journal and the report, which people send on: no secrets.
+        result.message = public_text(result.message)
         for listener in self.listeners:
             try:
                 await listener(result)
