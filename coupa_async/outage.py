@@ -97,6 +97,8 @@ class OutageWatch:
         give_up_s: float,
         first_delay_s: float = FIRST_PROBE_DELAY_S,
         max_delay_s: float = MAX_PROBE_DELAY_S,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.gate = gate
         self.probe = probe
@@ -105,6 +107,8 @@ class OutageWatch:
         self.give_up_s = give_up_s
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
+        self.clock = clock
+        self.sleep = sleep
         self.outages: list[Outage] = []
         self.next_probe_at: float | None = None  # loop time of the next probe while down
         self._down_since: float | None = None
@@ -145,7 +149,7 @@ class OutageWatch:
             self._checking = None
 
     def _go_down(self, reason: str) -> None:
-        self._down_since = time.monotonic()
+        self._down_since = self.clock()
         started = datetime.now().astimezone()
         self.outages.append(Outage(started, None, 1, reason))
         self.gate.close("outage")
@@ -161,8 +165,8 @@ class OutageWatch:
     async def _probe_until_up(self) -> None:
         delay = self.first_delay_s
         while self._down_since is not None:
-            await asyncio.sleep(delay)
-            down_for = time.monotonic() - self._down_since
+            await self.sleep(delay)
+            down_for = self.clock() - self._down_since
             if down_for >= self.give_up_s:
                 self.next_probe_at = None
                 self.give_up(

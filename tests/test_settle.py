@@ -151,7 +151,7 @@ async def test_a_page_that_never_settles_is_retried_within_the_bound(
         started = time.monotonic()
         with pytest.raises(TransientError, match=r"did not settle within 1\.5 s"):
             await reader.render(worker.page, late_sim.base_url + hang.url_path)
-        assert time.monotonic() - started < 1.5 + 3  # the bound, not the navigation timeout
+        assert time.monotonic() - started < 1.5 + 10  # the bound, not the 30 s navigation timeout
     finally:
         await worker.context.close()
 
