@@ -248,7 +248,6 @@ def _settings_with_tenant(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from coupa_async.contact import ensure_contact
     from coupa_async.run import load_input, print_summary, run_table
 
     settings = _settings_with_tenant(args)
@@ -259,7 +258,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"coupa-async: warning: {warning}", file=sys.stderr)
 
     async def main(stop: asyncio.Event) -> int:
-        await ensure_contact(settings)  # before --out, the journal or a report is created
         summary = await run_table(
             settings,
             table,

@@ -23,6 +23,7 @@ from coupa_async.coupa.pages import has_login_form, is_login_url, parse_html
 from coupa_async.errors import CoupaAsyncError, TenantUnreachableError
 from coupa_async.log import error_summary, get_logger, public_text
 from coupa_async.network import open_http, proxy_for
+from coupa_async.outage import OUTAGE_STATUSES
 from coupa_async.settings import Settings
 
 log = get_logger("contact")
@@ -30,7 +31,6 @@ log = get_logger("contact")
 MAX_REDIRECTS = 5
 MAX_BODY = 256 * 1024
 COUPA_SIGN = "coupa"  # in Coupa's page titles, asset addresses and cookie names
-GATEWAY_STATUSES = (502, 503, 504)
 
 
 class Problem(StrEnum):
@@ -130,7 +130,7 @@ def judge_answer(base: Contact, answer: Answer, markers: CoupaMarkers) -> Contac
     sign = coupa_sign(answer, markers)
     if sign:
         return replace(seen, sign=sign)
-    if status in GATEWAY_STATUSES and base.proxy:
+    if status in OUTAGE_STATUSES and base.proxy:
         detail = f"the proxy answered HTTP {status}: it could not reach the address"
         return replace(seen, problem=Problem.PROXY, detail=detail)
     if status >= 500 or status == 429:

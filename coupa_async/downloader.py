@@ -67,12 +67,15 @@ def invalid_result(raw: object, reason: str) -> PoResult:
 class Downloader:
     """Downloads PO attachments with a pool of browser contexts. Use with ``async with``."""
 
-    def __init__(self, settings: Settings, *, out: Path | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, out: Path | None = None, check_contact: bool = True
+    ) -> None:
         if not settings.base_url:
             raise ConfigurationError(
                 "No Coupa address is set. Set COUPA_BASE_URL=https://<tenant>.coupahost.com "
                 "(or pass --base-url), or try `python -m coupa_async demo` first."
             )
+        self._check_contact = check_contact  # False: the caller has just checked
         self.settings = settings
         self.layout = OutputLayout(out or settings.out)
         self.gate = HostGate()
@@ -96,7 +99,8 @@ class Downloader:
 
     async def _start(self, stack: AsyncExitStack) -> None:
         settings = self.settings
-        await ensure_contact(settings)  # before anything is created: TenantUnreachableError
+        if self._check_contact:  # before anything is created: TenantUnreachableError
+            await ensure_contact(settings)
         await asyncio.to_thread(self.layout.out_dir.mkdir, parents=True, exist_ok=True)
         playwright = await stack.enter_async_context(async_playwright())
         holder = BrowserHolder(playwright, settings)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from coupa_async.contact import ensure_contact
 from coupa_async.coupa.job import PoTask
 from coupa_async.downloader import Downloader
 from coupa_async.errors import InputFileError
@@ -103,6 +104,7 @@ async def run_table(
     Stops early on ``stop``, leaving the rest pending. The journal is written before a result is
     announced; the reports are written at the end, also when interrupted or failing.
     """
+    await ensure_contact(settings)  # before --out, the journal or a report is created
     summary = RunSummary()
     summary.invalid = sum(1 for row in table.rows if row.po is None)
     journal = await asyncio.to_thread(Journal.open, settings.out, fresh=fresh)
@@ -145,7 +147,7 @@ async def _download(
             await asyncio.to_thread(journal.record, result)
         summary.results[result.po_number] = result
 
-    async with Downloader(settings) as downloader:
+    async with Downloader(settings, check_contact=False) as downloader:
         downloader.add_listener(record)
         for task, priority in plan.tasks:
             downloader.submit(task, priority)

@@ -182,9 +182,9 @@ class _Eyes:
                 if waits > RATE_LIMIT_WAITS:
                     return f"the site kept asking to slow down ({exc})"
                 # The reader has closed its gate for the Retry-After: the next read waits it out.
-            except (TransientError, BrowserFaultError) as exc:
+            except (TransientError, BrowserFaultError, TimeoutError) as exc:
                 failures.append(str(exc))
-                if isinstance(exc, BrowserFaultError):
+                if not isinstance(exc, TransientError):  # a dead or stuck page: a fresh one
                     self.page = None
                 if len(failures) < ATTEMPTS:
                     await asyncio.sleep(RETRY_PAUSE_S * len(failures))
