@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -184,6 +185,13 @@ async def interactive_login(
     )
 
 
+def as_sign_in_error(exc: Exception) -> CoupaAsyncError:
+    """``exc`` as the error a failed sign-in reports: itself, or an AuthenticationError."""
+    if isinstance(exc, CoupaAsyncError):
+        return exc
+    return AuthenticationError(f"Signing in to Coupa failed: {error_summary(exc)}.")
+
+
 class SessionKeeper:
     """Holds the run's sign-in and renews it once, however many workers saw it expire."""
 
@@ -207,25 +215,37 @@ class SessionKeeper:
         return bool(self.settings.username and self.settings.password)
 
     async def renew(self, seen_generation: int) -> None:
-        """Sign in again unless someone already did since ``seen_generation``; single flight."""
+        """Sign in again unless someone already did since ``seen_generation``; single flight.
+
+        Every caller of one renewal, the first one included, gets the same error when it fails:
+        a CoupaAsyncError (an AuthenticationError for anything that is not one already).
+        """
         if seen_generation != self.generation:
             return
         if self._renewing is not None:
             await asyncio.shield(self._renewing)
             return
-        self._renewing = asyncio.get_running_loop().create_future()
+        renewing = self._renewing = asyncio.get_running_loop().create_future()
         self._gate.close()
         try:
             await self._sign_in_fresh()
+        except Exception as exc:
+            error = as_sign_in_error(exc)
+            renewing.set_exception(error)
+            renewing.exception()  # retrieved: waiters re-raise it themselves
+            if error is exc:
+                raise
+            raise error from exc
+        except BaseException:  # cancelled: the waiters must not wait for ever
+            renewing.set_exception(
+                AuthenticationError("Signing in again was interrupted before it finished.")
+            )
+            renewing.exception()
+            raise
+        else:
             self.generation += 1
             self.renewals += 1
-            self._renewing.set_result(None)
-        except BaseException as exc:
-            self._renewing.set_exception(
-                exc if isinstance(exc, CoupaAsyncError) else AuthenticationError(error_summary(exc))
-            )
-            self._renewing.exception()  # retrieved: waiters re-raise it themselves
-            raise
+            renewing.set_result(None)
         finally:
             self._renewing = None
             self._gate.open()
@@ -241,11 +261,25 @@ class SessionKeeper:
         context = await self._new_context(None)
         try:
             await sign_in_with_settings(context, settings)
-            self.state = await save_storage_state(context, settings.storage_state)
+            state = dict(await context.storage_state())
         finally:
-            await context.close()
+            with contextlib.suppress(PlaywrightError):
+                await context.close()
+        for cookie in state.get("cookies", []):
+            if isinstance(cookie, dict):
+                add_known_secret(str(cookie.get("value", "")))
+        self.state = state
+        try:
+            await asyncio.to_thread(_write_state, settings.storage_state, state)
+        except OSError as exc:
+            # The new sign-in works for this run; only the next run has to sign in again.
+            log.warning(
+                "storage_state_not_saved",
+                path=str(settings.storage_state),
+                error=error_summary(exc),
+            )
         if self.generation:
-            log.info("session_renewed", renewals=self.renewals)
+            log.info("session_renewed", renewals=self.renewals + 1)
 
     async def ensure_signed_in(self, probe: BrowserContext) -> None:
         """At start: keep a saved sign-in that still works, else sign in with credentials."""

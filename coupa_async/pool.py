@@ -28,9 +28,9 @@ from coupa_async.coupa.job import JobEnv, PoTask, process_po
 from coupa_async.coupa.pages import retry_after_seconds
 from coupa_async.coupa.reader import PageReader, browser_fault
 from coupa_async.errors import (
-    AuthenticationError,
     BrowserFaultError,
     BrowserLaunchError,
+    CoupaAsyncError,
     HostUnreachableError,
     OutageGiveUpError,
     RateLimitedError,
@@ -40,7 +40,7 @@ from coupa_async.errors import (
 )
 from coupa_async.gate import HostGate
 from coupa_async.layout import OutputLayout
-from coupa_async.log import get_logger, public_text
+from coupa_async.log import error_summary, get_logger, public_text
 from coupa_async.memory.heap import PageHeaps
 from coupa_async.memory.policy import MemoryPolicy
 from coupa_async.memory.sampler import ProcessTreeSampler
@@ -317,13 +317,32 @@ class Pool:
             self._active.clear()
             self._idle.set()
 
+    async def _guarded(self, coro: Awaitable[Any], name: str) -> None:
+        """Run one of the pool's tasks; its failure ends the run here, never in the task group.
+
+        A task group cancels the task that entered it when a child fails, and that task belongs
+        to whoever embeds the pool: no exception but cancellation leaves this wrapper.
+        """
+        try:
+            await coro
+        except Exception as exc:
+            log.exception("pool_task_failed", task=name)
+            self._fail(
+                exc
+                if isinstance(exc, CoupaAsyncError)
+                else RunStoppedError(
+                    f"An internal step of the run failed ({name}: {error_summary(exc)}). "
+                    "Nothing recorded so far is lost; run the same command again to resume."
+                )
+            )
+
     async def abort(self) -> None:
         """Cancel everything now (second Ctrl+C)."""
         await self.close(grace_s=0)
 
     def _spawn(self, coro: Awaitable[Any], name: str, *, worker: bool = False) -> None:
         assert self._tg is not None
-        task = self._tg.create_task(coro, name=name)  # type: ignore[arg-type]
+        task = self._tg.create_task(self._guarded(coro, name), name=name)
         tasks = self._worker_tasks if worker else self._timer_tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -576,10 +595,10 @@ class Pool:
             self._put_back(item)
             try:
                 await self.keeper.renew(cookie_generation)
-            except AuthenticationError as auth_error:
+            except CoupaAsyncError as sign_in_error:
                 # Signing in cannot work while Coupa is down: wait for it instead of stopping.
-                if not await self.outage.confirm(str(auth_error)):
-                    self._fail(auth_error)
+                if not await self.outage.confirm(str(sign_in_error)):
+                    self._fail(sign_in_error)
         except RateLimitedError as exc:
             log.warning("rate_limited", po=label, retry_after_s=exc.retry_after_s)
             self.gate.pause_for(exc.retry_after_s)
