@@ -211,6 +211,11 @@ class SessionKeeper:
         self._renewing: asyncio.Future[None] | None = None
 
     @property
+    def cookies(self) -> list[dict[str, Any]]:
+        """The cookies of the current sign-in."""
+        return list((self.state or {}).get("cookies", []))
+
+    @property
     def can_renew(self) -> bool:
         return bool(self.settings.username and self.settings.password)
 

@@ -16,9 +16,8 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from coupa_async.errors import ConfigurationError, CoupaAsyncError
+from coupa_async.errors import CoupaAsyncError, ExitCode, missing_base_url
 from coupa_async.log import configure_logging, error_summary, get_logger, public_text
-from coupa_async.run import EXIT_INTERRUPTED, EXIT_OK
 from coupa_async.settings import LoadedSettings, Settings, describe, load_settings
 
 
@@ -159,7 +158,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     for key, value, source in describe(loaded):
         table.add_row(key, value, source)
     Console().print(table)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_browser(args: argparse.Namespace) -> int:
@@ -172,7 +171,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
         bundled = Path(playwright.chromium.executable_path)
     choice = find_browser(loaded.settings, bundled, install=args.install)
     print(f"browser: {choice.describe()}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -228,7 +227,7 @@ def run_with_signals(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
             return await main(stop)
         except asyncio.CancelledError:
             print("coupa-async: stopped; run the same command again to resume", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return ExitCode.INTERRUPTED
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
@@ -239,11 +238,7 @@ def run_with_signals(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
 def _settings_with_tenant(args: argparse.Namespace) -> Settings:
     settings = _load(args).settings
     if not settings.base_url:
-        raise ConfigurationError(
-            "No Coupa address is set. Pass --base-url https://<tenant>.coupahost.com or set "
-            "COUPA_BASE_URL (or base_url in .env). To try the tool first: "
-            "python -m coupa_async demo"
-        )
+        raise missing_base_url()
     return settings
 
 
@@ -395,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("coupa-async: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as raised:
         exc = _innermost(raised)
         if isinstance(exc, CoupaAsyncError):
@@ -403,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.exit_code
         _log_details(exc)
         print(f"coupa-async: {explain_unexpected(exc)}", file=sys.stderr)
-        return 1
+        return ExitCode.ERROR
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from rich.console import Console
 
+from coupa_async.errors import ExitCode
 from coupa_async.run import RunSummary, load_input, print_summary, run_table
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
@@ -49,7 +50,7 @@ def check_against_catalog(summary: RunSummary, sim: Simulator) -> list[str]:
 
 async def run_demo(
     settings: Settings, *, out: Path, pos: int, seed: int, stop: asyncio.Event
-) -> int:
+) -> ExitCode:
     """Start the simulator, sign in, run the pool over its whole catalog, print a summary."""
     console = Console()
     async with Simulator(SimConfig(seed=seed, pos=pos)) as sim:
@@ -78,10 +79,10 @@ async def run_demo(
                 console.print("[red]Differences from the simulator's catalog:[/]")
                 for problem in problems:
                     console.print(f"  {problem}")
-                return 1
+                return ExitCode.ERROR
             console.print(
                 f"[green]All {pos} POs match the simulator's expected outcomes and files "
                 "(compared by SHA-256).[/]"
             )
-            return 0
+            return ExitCode.OK
         return summary.exit_code

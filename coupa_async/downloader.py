@@ -8,47 +8,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from playwright.async_api import BrowserContext, async_playwright
+from playwright.async_api import Browser, BrowserContext, async_playwright
 
 from coupa_async.auth import SessionKeeper, load_tenant_state
-from coupa_async.browser import new_context
+from coupa_async.browser import launch_browser, new_context
 from coupa_async.contact import ensure_contact
 from coupa_async.coupa.job import PoTask
 from coupa_async.coupa.numbers import InvalidPoNumber, parse_po_number
-from coupa_async.errors import ConfigurationError
+from coupa_async.coupa.po_job import PoJob, rate_limit_watch
+from coupa_async.coupa.reader import PageReader
+from coupa_async.engine import BrowserSupervisor, EngineConfig, Services, Supervisor
+from coupa_async.engine.waiting import unless_stopped
+from coupa_async.errors import OutageGiveUpError, missing_base_url
 from coupa_async.gate import HostGate
 from coupa_async.layout import OutputLayout
-from coupa_async.log import ensure_logging, get_logger
+from coupa_async.log import ensure_logging, get_logger, public_text
+from coupa_async.memory.heap import PageHeaps
+from coupa_async.memory.policy import MemoryPolicy
+from coupa_async.memory.sampler import ProcessTreeSampler
+from coupa_async.memory.watch import MemoryWatch, Sampler
 from coupa_async.network import open_http
-from coupa_async.pool import BrowserHolder, Pool, PoolStatus, ResultListener
+from coupa_async.outage import OutageWatch, http_probe
+from coupa_async.pool import PoolStatus
+from coupa_async.priority import parse_priority
 from coupa_async.result import Outcome, PoResult
 from coupa_async.settings import Settings
 
 log = get_logger("downloader")
 
-PRIORITIES = {"URGENT": 0, "HIGH": 1, "NORMAL": 2, "LOW": 3}
-
-
-def priority_value(priority: int | str) -> int:
-    """An integer priority (lower first) from a number or URGENT / HIGH / NORMAL / LOW."""
-    if isinstance(priority, int):
-        return priority
-    key = str(priority).strip().upper()
-    if key in PRIORITIES:
-        return PRIORITIES[key]
-    try:
-        return int(key)
-    except ValueError:
-        raise ValueError(
-            f"priority {priority!r} is not a number nor one of {', '.join(PRIORITIES)}"
-        ) from None
+ResultListener = Callable[[PoResult], Awaitable[None]]
 
 
 def invalid_result(raw: object, reason: str) -> PoResult:
@@ -71,58 +66,27 @@ class Downloader:
         self, settings: Settings, *, out: Path | None = None, check_contact: bool = True
     ) -> None:
         if not settings.base_url:
-            raise ConfigurationError(
-                "No Coupa address is set. Set COUPA_BASE_URL=https://<tenant>.coupahost.com "
-                "(or pass --base-url), or try `python -m coupa_async demo` first."
-            )
+            raise missing_base_url()
         self._check_contact = check_contact  # False: the caller has just checked
         self.settings = settings
         self.layout = OutputLayout(out or settings.out)
         self.gate = HostGate()
-        self._stack: AsyncExitStack | None = None
-        self._pool: Pool | None = None
+        self._lifespan: AbstractAsyncContextManager[None] | None = None
+        self._engine: Supervisor[PoTask, PoResult] | None = None
+        self._reader: PageReader | None = None
+        self._outage: OutageWatch | None = None
+        self._memory_watch: MemoryWatch | None = None
+        self._heaps = PageHeaps()
         self._listeners: list[ResultListener] = []
 
     # ----- lifecycle -------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         ensure_logging()
-        stack = AsyncExitStack()
-        await stack.__aenter__()
-        try:
-            await self._start(stack)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack = stack
+        lifespan = self._running()
+        await lifespan.__aenter__()
+        self._lifespan = lifespan
         return self
-
-    async def _start(self, stack: AsyncExitStack) -> None:
-        settings = self.settings
-        if self._check_contact:  # before anything is created: TenantUnreachableError
-            await ensure_contact(settings)
-        await asyncio.to_thread(self.layout.out_dir.mkdir, parents=True, exist_ok=True)
-        playwright = await stack.enter_async_context(async_playwright())
-        holder = BrowserHolder(playwright, settings)
-        await holder.start()
-        stack.push_async_callback(holder.close)
-        http = await stack.enter_async_context(await open_http(settings))  # proxy, CA bundle
-        state = await asyncio.to_thread(load_tenant_state, settings)
-
-        async def make_context(storage: dict[str, Any] | None) -> BrowserContext:
-            assert holder.browser is not None
-            return await new_context(holder.browser, settings, storage)
-
-        keeper = SessionKeeper(settings, make_context, self.gate, state)
-        probe = await make_context(state)
-        try:
-            await keeper.ensure_signed_in(probe)
-        finally:
-            await probe.close()
-        pool = Pool(settings, holder, keeper, self.gate, http, self.layout)
-        pool.listeners.extend(self._listeners)
-        await pool.start(settings.workers)
-        self._pool = pool
 
     async def __aexit__(
         self,
@@ -130,30 +94,146 @@ class Downloader:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            if self._pool is not None:
-                grace = 0 if exc_type is asyncio.CancelledError else None
-                await self._pool.close(grace_s=grace)
-        finally:
-            if self._stack is not None:
-                await self._stack.aclose()
-        fatal = self._pool.fatal if self._pool is not None else None
+        lifespan, self._lifespan = self._lifespan, None
+        if lifespan is not None:
+            await lifespan.__aexit__(exc_type, exc, tb)
+        fatal = self._engine.fatal if self._engine is not None else None
         if fatal is not None and exc is None:
             raise fatal
 
-    # ----- work ------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        """First contact, browser, HTTP session, sign-in, then the engine; closed in reverse."""
+        settings = self.settings
+        if self._check_contact:  # before anything is created: TenantUnreachableError
+            await ensure_contact(settings)
+        await asyncio.to_thread(self.layout.out_dir.mkdir, parents=True, exist_ok=True)
+        async with async_playwright() as playwright:
+            browser = BrowserSupervisor(
+                lambda: launch_browser(playwright, settings),
+                close_timeout_s=settings.timeouts.close_s,
+            )
+            await browser.start()
+            try:
+                async with await open_http(settings) as http:  # proxy, CA bundle
+                    engine = await self._start_engine(browser, http)
+                    async with engine.running():
+                        if settings.memory.enabled:
+                            self.start_memory_watch()
+                        yield
+            finally:
+                await self._heaps.close()
+                await browser.close()
 
-    @property
-    def pool(self) -> Pool:
-        if self._pool is None:
+    async def _start_engine(
+        self, browser: BrowserSupervisor, http: Any
+    ) -> Supervisor[PoTask, PoResult]:
+        settings = self.settings
+
+        async def context_for(storage: dict[str, Any] | None) -> BrowserContext:
+            assert browser.browser is not None
+            return await new_context(browser.browser, settings, storage)
+
+        async def context_in(live: Browser, storage: dict[str, Any] | None) -> BrowserContext:
+            return await new_context(live, settings, storage)
+
+        state = await asyncio.to_thread(load_tenant_state, settings)
+        keeper = SessionKeeper(settings, context_for, self.gate, state)
+        probe = await context_for(state)
+        try:
+            await keeper.ensure_signed_in(probe)
+        finally:
+            await probe.close()
+        self._reader = PageReader(
+            settings.markers,
+            settings.mode,
+            navigation_timeout_s=settings.timeouts.navigation_s,
+            settle_s=settings.timeouts.settle_s,
+            gate=self.gate,
+        )
+        engine: Supervisor[PoTask, PoResult] | None = None
+
+        def give_up(message: str) -> None:
+            assert engine is not None
+            engine.fail(
+                OutageGiveUpError(
+                    f"{message}, longer than network.outage_give_up_s allows. Nothing is lost: "
+                    "the POs not done yet are pending. When the network (VPN) is back, run the "
+                    "same command again to resume."
+                )
+            )
+
+        def spawn(work: Awaitable[None], name: str) -> None:
+            assert engine is not None
+            engine.spawn(work, name)
+
+        self._outage = OutageWatch(
+            self.gate,
+            http_probe(http, settings.base_url or ""),
+            spawn,
+            give_up,
+            give_up_s=settings.network.outage_give_up_s,
+        )
+        job = PoJob(
+            settings,
+            reader=self._reader,
+            http=http,
+            layout=self.layout,
+            gate=self.gate,
+            outage=self._outage,
+        )
+        services = Services(
+            browser=browser,
+            new_context=context_in,
+            session=keeper,
+            gate=self.gate,
+            outage=self._outage,
+            on_context=rate_limit_watch(self.gate),
+        )
+        engine = Supervisor(engine_config(settings), job, services, self._deliver)
+        self._engine = engine
+        return engine
+
+    async def _deliver(self, result: PoResult) -> None:
+        # Messages end up in the journal and the report, which people send on: no secrets.
+        result.message = public_text(result.message)
+        for listener in list(self._listeners):
+            await listener(result)
+
+    def start_memory_watch(
+        self, sampler: Sampler | None = None, policy: MemoryPolicy | None = None
+    ) -> MemoryWatch:
+        """Run the memory watch beside the workers (once); it ends when the run does."""
+        if self._memory_watch is not None:
+            return self._memory_watch
+        engine, memory = self._require_engine(), self.settings.memory
+        self._memory_watch = MemoryWatch(
+            engine,
+            sampler or ProcessTreeSampler(),
+            policy or MemoryPolicy(memory, self.settings.min_workers, engine.max_workers),
+            memory.interval_s,
+            self._worker_memory,
+        )
+        engine.spawn(self._memory_watch.run(), "memory-watch")
+        return self._memory_watch
+
+    async def _worker_memory(self) -> dict[int, int]:
+        """JS heap of each active worker's open page (CDP), for choosing which worker to drain."""
+        slots = self._require_engine().active_workers
+        return await self._heaps.measure(
+            {slot.id: page for slot in slots if (page := slot.open_page) is not None}
+        )
+
+    def _require_engine(self) -> Supervisor[PoTask, PoResult]:
+        if self._engine is None:
             raise RuntimeError("use the Downloader inside `async with`")
-        return self._pool
+        return self._engine
+
+    # ----- work ------------------------------------------------------------------------------
 
     def add_listener(self, listener: ResultListener) -> None:
         """Call ``await listener(result)`` for every settled PO, before ``run`` yields it."""
         self._listeners.append(listener)
-        if self._pool is not None:
-            self._pool.listeners.append(listener)
 
     def submit(
         self, po: str | int | PoTask, priority: int | str = "NORMAL", supplier: str | None = None
@@ -163,12 +243,17 @@ class Downloader:
         Raises InvalidPoNumber for a value that is not a PO number.
         """
         task = po if isinstance(po, PoTask) else PoTask(parse_po_number(po), supplier)
-        return self.pool.submit(task, priority_value(priority))
+        return self._require_engine().submit(task, parse_priority(priority))
+
+    async def join(self) -> None:
+        """Wait until every submitted PO has settled, or the run stopped."""
+        await self._require_engine().join()
 
     async def run(
         self, pos: Iterable[str | int | PoTask], priority: int | str = "NORMAL"
     ) -> AsyncIterator[PoResult]:
         """Process ``pos`` and yield each result as it settles (invalid numbers first)."""
+        engine = self._require_engine()
         results: asyncio.Queue[PoResult] = asyncio.Queue()
         wanted: set[str] = set()
 
@@ -176,8 +261,7 @@ class Downloader:
             if result.po_number in wanted:
                 await results.put(result)
 
-        pool = self.pool
-        pool.listeners.append(collect)
+        self._listeners.append(collect)
         try:
             for po in pos:
                 try:
@@ -188,35 +272,56 @@ class Downloader:
                 if task.po.label in wanted:
                     continue
                 wanted.add(task.po.label)
-                pool.submit(task, priority_value(priority))
-            remaining = len(wanted)
-            while remaining:
-                getter = asyncio.ensure_future(results.get())
-                stopper = asyncio.ensure_future(pool.join())
-                try:
-                    await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    stopper.cancel()
-                    if not getter.done():
-                        getter.cancel()
-                if getter.done() and not getter.cancelled():
-                    remaining -= 1
-                    yield getter.result()
-                elif pool.stopping or pool.fatal is not None:
+                engine.submit(task, parse_priority(priority))
+            for _ in range(len(wanted)):
+                result = await unless_stopped(results.get(), engine.stopped)
+                if result is None:
                     return
+                yield result
         finally:
             with contextlib.suppress(ValueError):
-                pool.listeners.remove(collect)
+                self._listeners.remove(collect)
 
     def status(self) -> PoolStatus:
-        """A snapshot: workers, queue, outcomes, rate, ETA."""
-        return self.pool.status()
+        """A snapshot: workers, queue, outcomes, rate, ETA, memory, reachability."""
+        engine = self._require_engine()
+        outage, watch, reader = self._outage, self._memory_watch, self._reader
+        return PoolStatus.of(
+            engine.status(),
+            memory=watch.figures if watch is not None else None,
+            discovery=reader.state if reader is not None else "render",
+            unreachable_since=outage.unreachable_since if outage else None,
+            next_probe_s=outage.next_probe_in_s if outage else None,
+            outages=len(outage.outages) if outage else 0,
+        )
+
+    @property
+    def pending(self) -> list[PoTask]:
+        """The POs left unsettled when the run stopped (empty while it runs)."""
+        return list(self._engine.pending_on_stop) if self._engine is not None else []
 
     def scale_to(self, workers: int) -> int:
         """Grow or shrink the pool; returns the new target."""
-        return self.pool.scale_to(workers)
+        return self._require_engine().scale_to(workers)
 
     async def stop(self, grace_s: float | None = None) -> list[PoTask]:
         """Stop taking work, let in-flight POs finish within ``grace_s``; returns the pending."""
-        await self.pool.close(grace_s)
-        return list(self.pool.pending_on_stop)
+        engine = self._require_engine()
+        await engine.close(grace_s)
+        return list(engine.pending_on_stop)
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    """The engine's part of the run's settings."""
+    return EngineConfig(
+        workers=settings.workers,
+        min_workers=settings.min_workers,
+        max_workers=max(1, settings.min_workers, settings.effective_max_workers),
+        max_attempts=settings.max_attempts,
+        backoff_base_s=settings.backoff_base_s,
+        backoff_cap_s=settings.backoff_cap_s,
+        task_timeout_s=settings.timeouts.task_s,
+        shutdown_grace_s=settings.timeouts.shutdown_s,
+        close_timeout_s=settings.timeouts.close_s,
+        recycle_after_tasks=settings.recycle_after_tasks,
+    )

@@ -1,30 +1,66 @@
-"""The exceptions a user of coupa_async can meet. Each message says what happened and what to do."""
+"""The exceptions a user of coupa_async can meet, and the exit codes of the command.
+
+Each message says what happened and what to do.
+"""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit code of ``coupa-async``, as the README documents them."""
+
+    OK = 0  # every PO COMPLETED or NO_ATTACHMENTS; the audit agrees
+    ERROR = 1  # an unexpected error, or the demo differs from the simulator's catalog
+    USAGE = 2  # bad usage, input or configuration, or the tenant cannot be reached: nothing ran
+    ATTENTION = 3  # finished, but some POs need attention (or the audit found disagreements)
+    AUTH = 4  # the session expired and could not be renewed, or the sign-in was refused
+    OUTAGE = 5  # Coupa stayed unreachable longer than network.outage_give_up_s; resumable
+    INTERRUPTED = 130  # Ctrl+C or SIGTERM; resumable
 
 
 class CoupaAsyncError(Exception):
     """Base of every error raised by coupa_async."""
 
-    exit_code = 1
+    exit_code: ExitCode = ExitCode.ERROR
 
 
 class ConfigurationError(CoupaAsyncError):
     """A setting is missing, unknown or has a bad value."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
+
+
+def missing_base_url() -> ConfigurationError:
+    """The error for a run, login or library call with no tenant address configured."""
+    return ConfigurationError(
+        "No Coupa address is set. Pass --base-url https://<tenant>.coupahost.com, or set "
+        "COUPA_BASE_URL (in the environment or in .env) or base_url in playwright.config. "
+        "To try the tool without an account first: python -m coupa_async demo"
+    )
 
 
 class InputFileError(CoupaAsyncError):
     """The input file cannot be read as a list of PO numbers."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class BrowserNotFoundError(CoupaAsyncError):
     """No browser could be found or installed."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
+
+
+class JournalError(CoupaAsyncError):
+    """The journal of an output folder cannot be used: unknown version, damaged, or not writable."""
+
+    exit_code = ExitCode.USAGE
+
+
+class LayoutError(CoupaAsyncError, ValueError):
+    """A path would leave the output folder, or a folder is not where the layout expects it."""
 
 
 class TenantUnreachableError(CoupaAsyncError):
@@ -34,7 +70,7 @@ class TenantUnreachableError(CoupaAsyncError):
     ``proxy_auth``, ``dropped``, ``not_coupa``…); the message says what to check.
     """
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
     def __init__(self, message: str, cause: str = "unreachable") -> None:
         super().__init__(message)
@@ -44,13 +80,13 @@ class TenantUnreachableError(CoupaAsyncError):
 class BrowserLaunchError(CoupaAsyncError):
     """A browser was found but would not start."""
 
-    exit_code = 1
+    exit_code = ExitCode.ERROR
 
 
 class AuthenticationError(CoupaAsyncError):
     """Signing in to Coupa failed, or an expired session could not be renewed."""
 
-    exit_code = 4
+    exit_code = ExitCode.AUTH
 
 
 class SignInRefusedError(AuthenticationError):
@@ -68,13 +104,13 @@ class SignInRefusedError(AuthenticationError):
 class RunStoppedError(CoupaAsyncError):
     """The run could not go on (for example results could not be recorded); resumable."""
 
-    exit_code = 1
+    exit_code = ExitCode.ERROR
 
 
 class OutageGiveUpError(CoupaAsyncError):
     """Coupa stayed unreachable longer than ``network.outage_give_up_s``; resumable."""
 
-    exit_code = 5
+    exit_code = ExitCode.OUTAGE
 
 
 class PoJobError(CoupaAsyncError):

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from coupa_async.errors import CoupaAsyncError
-from coupa_async.result import Outcome, PoResult, SavedFile
+from coupa_async.errors import JournalError
+from coupa_async.result import Outcome, PoResult, SavedFile, Source
 
 SCHEMA_VERSION = 1
 JOURNAL_DIR = ".coupa_async"
@@ -54,22 +54,9 @@ CREATE TABLE files (
 """
 
 
-class JournalError(CoupaAsyncError):
-    """The journal cannot be used: unknown version, damaged, or not writable."""
-
-    exit_code = 2
-
-
-@dataclass(frozen=True, slots=True)
-class KnownFile:
-    """A file the journal says was saved for a PO."""
-
-    name: str
-    path: Path
-    size: int
-    sha256: str
-    source: str
-    url: str
+# A file the journal recorded is the SavedFile the job reported; the old name is kept for the
+# audit, which imports it from here.
+KnownFile = SavedFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +73,7 @@ class PoRecord:
     found: int
     attempts: int
     finished_at: str
-    files: tuple[KnownFile, ...]
+    files: tuple[SavedFile, ...]
 
     def intact(self) -> bool:
         """The final folder and every recorded file are still there, with their sizes."""
@@ -101,11 +88,8 @@ class PoRecord:
         return True
 
     def saved_files(self) -> list[SavedFile]:
-        """The recorded files, as the job describes saved files."""
-        return [
-            SavedFile(f.name, f.path, f.size, f.sha256, "PR" if f.source == "PR" else "PO", f.url)
-            for f in self.files
-        ]
+        """The recorded files, as a list (a result's ``files``)."""
+        return list(self.files)
 
     def as_result(self) -> PoResult:
         """The journal's facts as a result, for the report of a PO this run skipped."""
@@ -144,7 +128,12 @@ class ResumePlan:
 
 
 class Journal:
-    """SQLite journal of one output folder. Not shared between threads: use it from the loop."""
+    """SQLite journal of one output folder, over one connection.
+
+    The connection may be used from any thread (``run_table`` calls it through
+    ``asyncio.to_thread`` so that a slow commit never blocks the loop), but by one thread at a
+    time: callers serialise their calls.
+    """
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
@@ -300,12 +289,13 @@ class Journal:
             "SELECT label, state, supplier, folder, message, po_url, pr_url, found, attempts,"
             " finished_at FROM pos"
         ).fetchall()
-        files: dict[str, list[KnownFile]] = {}
+        files: dict[str, list[SavedFile]] = {}
         for label, name, path, size, sha256, source, url in self._db.execute(
             "SELECT label, name, path, size, sha256, source, url FROM files ORDER BY rowid"
         ):
+            origin: Source = "PR" if source == "PR" else "PO"
             files.setdefault(label, []).append(
-                KnownFile(name, self.out_dir / path, size, sha256, source, url)
+                SavedFile(name, self.out_dir / path, size, sha256, origin, url)
             )
         wanted = set(labels) if labels is not None else None
         return {

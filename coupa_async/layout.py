@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
-from coupa_async.errors import CoupaAsyncError
+from coupa_async.errors import LayoutError
 
 FOLDER_PART_MAX_CHARS = 50
 FILE_NAME_MAX_CHARS = 150
@@ -49,10 +49,6 @@ _RESERVED = frozenset(
 _TOKEN_BYTES = 4
 
 
-class LayoutError(CoupaAsyncError, ValueError):
-    """A path would leave the output folder, or a folder is not where the layout expects it."""
-
-
 def safe_folder_part(text: str | None) -> str:
     """Turn a supplier name or hierarchy value into one safe folder name (``Unknown`` if empty)."""
     if text is None:
@@ -65,13 +61,13 @@ def safe_folder_part(text: str | None) -> str:
     return part or UNKNOWN
 
 
-def safe_file_name(name: str | None, fallback: str = DEFAULT_FILE_NAME) -> str:
+def safe_file_name(name: str | None) -> str:
     """Turn a server-given file name into a safe name for a file inside a PO folder.
 
     Only the last path component is kept; the result has at most FILE_NAME_MAX_CHARS characters
-    and FILE_NAME_MAX_BYTES UTF-8 bytes, keeps its extension, and is ``fallback`` when empty.
+    and FILE_NAME_MAX_BYTES UTF-8 bytes, keeps its extension, and is ``attachment`` when empty.
     """
-    return _clean_file_name(name) or _clean_file_name(fallback) or DEFAULT_FILE_NAME
+    return _clean_file_name(name) or DEFAULT_FILE_NAME
 
 
 def unique_name(name: str, taken: set[str]) -> str:
@@ -120,12 +116,6 @@ class OutputLayout:
         """``<out>/<parts…>/<label>_<OUTCOME>``, the folder of a settled PO."""
         name = f"{_component(label, 'label')}_{_outcome(outcome)}"
         return self._inside(self._parent(parent_parts) / name)
-
-    def existing_dirs(self, parent_parts: Sequence[str], label: str) -> list[Path]:
-        """Every folder of PO ``label`` under that parent: the work folder, then final ones."""
-        candidates = [self.work_dir(parent_parts, label)]
-        candidates += [self.final_dir(parent_parts, label, o) for o in FINAL_OUTCOMES]
-        return [path for path in candidates if path.is_dir()]
 
     def open_work_dir(self, parent_parts: Sequence[str], label: str) -> Path:
         """The work folder of a PO, ready to use.

@@ -10,7 +10,7 @@ from playwright.async_api import async_playwright
 from coupa_async.auth import interactive_login, save_storage_state, sign_in_with_settings
 from coupa_async.browser import launch_browser, new_context
 from coupa_async.contact import ensure_contact
-from coupa_async.errors import AuthenticationError
+from coupa_async.errors import AuthenticationError, ExitCode, missing_base_url
 from coupa_async.settings import Settings
 
 
@@ -20,13 +20,14 @@ def _can_show_a_window() -> bool:
     )
 
 
-async def login(settings: Settings) -> int:
+async def login(settings: Settings) -> ExitCode:
     """With COUPA_USERNAME/PASSWORD: headless. Otherwise a visible browser the person signs in.
 
     Checks first that the tenant answers (TenantUnreachableError, exit code 2, when not). The
     session is saved to the tenant's own file (``settings.storage_state``).
     """
-    assert settings.base_url
+    if not settings.base_url:
+        raise missing_base_url()
     automatic = bool(settings.username and settings.password)
     if not automatic and not _can_show_a_window():
         raise AuthenticationError(
@@ -57,4 +58,4 @@ async def login(settings: Settings) -> int:
         f"Signed in to {settings.base_url}. Session saved to {settings.storage_state} "
         "(readable by you only)."
     )
-    return 0
+    return ExitCode.OK

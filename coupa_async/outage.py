@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import aiohttp
+
 from coupa_async.gate import HostGate
 from coupa_async.log import get_logger
 
@@ -54,6 +56,7 @@ NETWORK_SIGNS = (
 )
 # Answers that come from something in front of Coupa, or from Coupa in maintenance.
 OUTAGE_STATUSES = frozenset({502, 503, 504})
+PROBE_TIMEOUT_S = 10.0
 FIRST_PROBE_DELAY_S = 1.0
 MAX_PROBE_DELAY_S = 30.0
 
@@ -207,3 +210,23 @@ class OutageWatch:
     @staticmethod
     def _format(moment: datetime) -> str:
         return moment.strftime("%H:%M:%S")
+
+
+def http_probe(http: aiohttp.ClientSession, url: str, timeout_s: float = PROBE_TIMEOUT_S) -> Probe:
+    """A probe: one light request to ``url``, past the gate; None when it answers, else why not."""
+
+    async def probe() -> str | None:
+        try:
+            async with (
+                asyncio.timeout(timeout_s),
+                http.get(url, allow_redirects=False) as response,
+            ):
+                if response.status in OUTAGE_STATUSES:
+                    return f"HTTP {response.status}"
+                return None
+        except TimeoutError:
+            return f"no answer within {timeout_s:.0f} s"
+        except (aiohttp.ClientError, OSError) as exc:
+            return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+    return probe

@@ -33,10 +33,10 @@ def render_status(status: PoolStatus, total: int) -> Group:
         f"  workers {len([w for w in status.workers if w.state != 'closed'])}"
         f"/{status.target_workers}",
     )
-    memory = status.extra.get("memory") or {}
-    if memory:
-        style = "yellow" if memory.get("pressure") else "dim"
-        head.append(f"  memory {memory['tree_mb']:.0f}/{memory['budget_mb']:.0f} MB", style=style)
+    memory = status.memory
+    if memory is not None:
+        style = "yellow" if memory.pressure else "dim"
+        head.append(f"  memory {memory.tree_mb:.0f}/{memory.budget_mb:.0f} MB", style=style)
     if status.paused_s > 0:
         head.append(f"  paused {status.paused_s:.0f} s (Coupa asked to wait)", style="yellow")
     if status.unreachable_since is not None:

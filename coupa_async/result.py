@@ -31,7 +31,10 @@ Source = Literal["PO", "PR"]
 
 @dataclass(frozen=True, slots=True)
 class SavedFile:
-    """One attachment saved on disk."""
+    """One attachment saved on disk: as the job reports it, and as the journal records it.
+
+    ``source`` says whether it came from the PO page or its requisition (``PR``).
+    """
 
     name: str
     path: Path

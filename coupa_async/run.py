@@ -11,16 +11,17 @@ from rich.console import Console
 from coupa_async.contact import ensure_contact
 from coupa_async.coupa.job import PoTask
 from coupa_async.downloader import Downloader
-from coupa_async.errors import InputFileError
+from coupa_async.errors import ExitCode, InputFileError
 from coupa_async.journal import Journal, ResumePlan
 from coupa_async.progress import show_progress
 from coupa_async.result import Outcome, PoResult
 from coupa_async.settings import Settings
 from coupa_async.tabular import InputTable, read_input, write_reports
 
-EXIT_OK = 0
-EXIT_ATTENTION = 3
-EXIT_INTERRUPTED = 130
+# Aliases of ExitCode members, kept because coupa_async.audit.findings imports them from here.
+EXIT_OK = ExitCode.OK
+EXIT_ATTENTION = ExitCode.ATTENTION
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 @dataclass
@@ -43,12 +44,13 @@ class RunSummary:
         return [r for r in self.results.values() if not r.outcome.is_success]
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
+        """INTERRUPTED, else ATTENTION when a PO is not a success, invalid or pending, else OK."""
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return ExitCode.INTERRUPTED
         if self.needing_attention or self.invalid or self.pending:
-            return EXIT_ATTENTION
-        return EXIT_OK
+            return ExitCode.ATTENTION
+        return ExitCode.OK
 
 
 def load_input(path: Path) -> InputTable:
@@ -153,7 +155,7 @@ async def _download(
             downloader.submit(task, priority)
         async with asyncio.TaskGroup() as group:
             waiters = [
-                group.create_task(downloader.pool.join()),
+                group.create_task(downloader.join()),
                 group.create_task(stop.wait()),
             ]
             progress = (

@@ -8,11 +8,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from coupa_async.errors import InputFileError
+from coupa_async.errors import ExitCode, InputFileError
 from coupa_async.journal import FAILED_STATES, JOURNAL_DIR, JOURNAL_NAME, KEPT, PENDING, Journal
 
 
-def print_status(out: Path, console: Console) -> int:
+def print_status(out: Path, console: Console) -> ExitCode:
     """Counts per outcome, the POs needing attention with reasons, and the rerun plan."""
     if not (out / JOURNAL_DIR / JOURNAL_NAME).is_file():
         raise InputFileError(
@@ -48,4 +48,4 @@ def print_status(out: Path, console: Console) -> int:
         + (f", and redo {damaged} whose folder or files changed on disk" if damaged else "")
         + ". With --retry-failed it would retry only the failed ones."
     )
-    return 0
+    return ExitCode.OK

@@ -108,9 +108,9 @@ def report_phase_one(trace: list[tuple[float, int, float]], total: int, watch: M
 
 async def phase_two(downloader: Downloader, spare: list[str], trials: int) -> None:
     """Force pressure ``trials`` times; time each reaction until the drained context closed."""
-    pool = downloader.pool
-    watch = pool.memory_watch
-    assert watch is not None
+    pool = downloader._engine
+    watch = downloader.start_memory_watch()  # the running watch (memory.enabled)
+    assert pool is not None
     policy = watch.policy
     policy.settings = policy.settings.model_copy(update={"ease_after_s": 1.0})
     budget = policy.budget_bytes
@@ -119,7 +119,7 @@ async def phase_two(downloader: Downloader, spare: list[str], trials: int) -> No
 
     async def feed() -> None:
         while True:
-            while pool.queue.qsize() < 8:
+            while pool.queue.queued < 8:
                 downloader.submit(next(supply))
             await asyncio.sleep(0.01)
 
@@ -155,7 +155,7 @@ async def phase_two(downloader: Downloader, spare: list[str], trials: int) -> No
                 )
             )
         feeder.cancel()
-    await pool.join()
+    await downloader.join()
     print(f"phase 2: {trials} forced shrinks (4 -> 3 workers), seconds")
     print(f"  load average (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print("  first over-high sample -> decision | -> current task done | -> context closed | total")
@@ -186,8 +186,7 @@ async def run(args: argparse.Namespace, base_url: str, work: Path) -> None:
         environ={},
     ).settings
     async with Downloader(settings) as downloader:
-        watch = downloader.pool.memory_watch
-        assert watch is not None
+        watch = downloader.start_memory_watch()
         exact = ProcessTreeSampler(exact_every=1)  # the report reads PSS every time
         trace = await phase_one(downloader, numbers[: args.pos], exact)
         report_phase_one(trace, args.pos, watch)

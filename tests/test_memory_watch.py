@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from coupa_async import Downloader, PoResult
+from coupa_async.engine import Supervisor
 from coupa_async.memory.policy import GIB, MIB, MemoryPolicy
 from coupa_async.memory.sampler import MemorySample, ProcessTreeSampler
-from coupa_async.pool import Pool
 from coupa_async.sim import Faults, SimConfig, Simulator
 
 from .test_pool import check_against_catalog, numbers, settings_for
@@ -29,7 +30,7 @@ class ScriptedSampler:
     """Pressure until one context is left; then, once a PO has completed there, calm
     until the pool is back at its maximum; ``cycles`` times. Its third reading fails."""
 
-    def __init__(self, pool: Pool, results: list[PoResult], cycles: int) -> None:
+    def __init__(self, pool: Supervisor[Any, Any], results: list[PoResult], cycles: int) -> None:
         self.pool, self.results, self.cycles = pool, results, cycles
         self.phase = "high"
         self.done_cycles = 0
@@ -86,21 +87,23 @@ async def test_twenty_shrink_and_grow_cycles_lose_and_repeat_nothing(tmp_path: P
         with structlog.testing.capture_logs() as logs:
             async with Downloader(settings) as downloader:
                 downloader.add_listener(on_result)
-                pool = downloader.pool
+                pool = downloader._engine
+                assert pool is not None
                 sampler = ScriptedSampler(pool, results, CYCLES)
                 policy = MemoryPolicy(settings.memory, settings.min_workers, pool.max_workers)
-                watch = pool.start_memory_watch(sampler=sampler, policy=policy)
+                watch = downloader.start_memory_watch(sampler=sampler, policy=policy)
                 supply = iter(numbers(sim))
                 async with asyncio.timeout(150):
                     while sampler.done_cycles < CYCLES:
-                        while pool.queue.qsize() < 8:  # work is always waiting
+                        while pool.queue.queued < 8:  # work is always waiting
                             submitted.append(next(supply))
                             downloader.submit(submitted[-1])
-                        memory = pool.status().extra.get("memory", {})
-                        seen.add((memory.get("target", 0), memory.get("actual", 0)))
+                        memory = downloader.status().memory
+                        if memory is not None:
+                            seen.add((memory.target, memory.actual))
                         await asyncio.sleep(0.005)
-                    await pool.join()
-                status = pool.status()
+                    await downloader.join()
+                status = downloader.status()
         shrinks = [e for e in logs if e["event"] == "memory_shrink"]
         grows = [e for e in logs if e["event"] == "memory_grow"]
         failures = [e for e in logs if e["event"] == "memory_sample_failed"]
@@ -113,7 +116,7 @@ async def test_twenty_shrink_and_grow_cycles_lose_and_repeat_nothing(tmp_path: P
     assert sorted(r.po_number for r in results) == sorted(submitted)  # none lost, none twice
     check_against_catalog(sim, results, settings.out)
     assert status.done == len(submitted) and status.queued == status.in_flight == 0
-    assert set(status.extra["memory"]) >= {"budget_mb", "tree_mb", "pressure", "target", "actual"}
+    assert status.memory is not None and status.memory.budget_mb == 1000
 
 
 async def test_tight_budget_real_growth_forces_the_pool_down(tmp_path: Path) -> None:
@@ -131,7 +134,8 @@ async def test_tight_budget_real_growth_forces_the_pool_down(tmp_path: Path) -> 
         targets: list[int] = []
         with structlog.testing.capture_logs() as logs:
             async with Downloader(settings) as downloader:
-                pool = downloader.pool
+                pool = downloader._engine
+                assert pool is not None
 
                 async def consume() -> None:
                     async for result in downloader.run(numbers(sim)):
@@ -151,7 +155,7 @@ async def test_tight_budget_real_growth_forces_the_pool_down(tmp_path: Path) -> 
                         pool.max_workers,
                     )
                     pool.scale_to(4)
-                    pool.start_memory_watch(sampler=sampler, policy=policy)
+                    downloader.start_memory_watch(sampler=sampler, policy=policy)
                     while len(results) < len(numbers(sim)):
                         targets.append(pool.target)
                         await asyncio.sleep(0.02)

@@ -279,7 +279,7 @@ async def test_priorities_are_respected(tmp_path: Path) -> None:
             for po in pos[10:]:
                 downloader.submit(po, priority="HIGH")
             assert not downloader.submit(pos[0])  # the same PO is never queued twice
-            await downloader.pool.join()
+            await downloader.join()
         assert order[:2] == pos[8:10]
         assert order[2:4] == pos[10:]
         assert order[4:] == pos[:8]
@@ -299,7 +299,7 @@ async def test_scaling_down_and_up_mid_run_loses_and_repeats_nothing(tmp_path: P
                 applied = downloader.scale_to(target)
                 assert applied == max(1, min(6, target))
                 await asyncio.sleep(0.3)
-                seen_sizes.add(len(downloader.pool.active_workers))
+                seen_sizes.add(len(downloader._engine.active_workers))
         assert 1 in seen_sizes and 6 in seen_sizes
         assert len(results) == 40
         check_against_catalog(sim, results, settings.out)
@@ -310,7 +310,7 @@ async def test_contexts_are_recycled_with_their_cookies(tmp_path: Path) -> None:
         settings = settings_for(sim, tmp_path, workers=2, recycle_after_tasks=4)
         async with Downloader(settings) as downloader:
             results = await collect(downloader, numbers(sim, 24))
-            opened = downloader.pool.contexts_opened
+            opened = downloader._engine.contexts_opened
             logins = sim.stats.snapshot()["logins"]
         assert opened >= 2 + 24 // 4 - 2  # new contexts along the way
         assert logins == 1  # the recycled contexts kept the session: no new sign-in
@@ -344,7 +344,7 @@ async def test_without_credentials_an_expired_session_stops_the_run(tmp_path: Pa
                     results.append(result)
                     if len(results) == 4:
                         sim.expire_sessions()
-        pending = {task.po.label for task in downloader.pool.pending_on_stop}
+        pending = {task.po.label for task in downloader.pending}
         done = {result.po_number for result in results}
         assert 4 <= len(results) < 28
         assert pending and not pending & done
@@ -396,7 +396,7 @@ async def test_a_result_that_cannot_be_recorded_stops_the_run_cleanly(tmp_path: 
                 downloader.add_listener(journal_on_a_full_disk)
                 async for result in downloader.run(numbers(sim, 12)):
                     results.append(result)
-        pending = {task.po.label for task in downloader.pool.pending_on_stop}
+        pending = {task.po.label for task in downloader.pending}
         assert len(seen) == 3
         assert {r.po_number for r in results} == set(seen)  # only recorded results announced
         assert pending and not pending & set(seen)
@@ -412,11 +412,11 @@ async def test_a_context_closed_under_a_worker_is_replaced(tmp_path: Path) -> No
             running(downloader, numbers(sim), results),
         ):
             await _when_done(results, 5)
-            opened = downloader.pool.contexts_opened
-            victim = next(w for w in downloader.pool.workers.values() if w.context is not None)
+            opened = downloader._engine.contexts_opened
+            victim = next(w for w in downloader._engine.workers.values() if w.context is not None)
             assert victim.context is not None
             await victim.context.close()
-        assert downloader.pool.contexts_opened > opened  # a new context took its place
+        assert downloader._engine.contexts_opened > opened  # a new context took its place
         assert downloader.status().browser_relaunches == 0
         assert len(results) == 30
         check_against_catalog(sim, results, settings.out)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from rich.console import Console
 
+from coupa_async.memory.watch import MemoryFigures
 from coupa_async.pool import PoolStatus, WorkerStatus
 from coupa_async.progress import render_status
 
@@ -27,7 +28,6 @@ def render(**changes: object) -> str:
         "paused_s": 0.0,
         "session_renewals": 0,
         "browser_relaunches": 0,
-        "extra": {},
     }
     values.update(changes)
     console = Console(width=120, record=True)
@@ -43,8 +43,17 @@ def test_panel_shows_progress_rate_eta_outcomes_and_workers() -> None:
 
 
 def test_panel_shows_memory_and_a_rate_limit_pause() -> None:
-    memory = {"tree_mb": 812.4, "budget_mb": 4096.0, "pressure": True}
-    text = render(extra={"memory": memory}, paused_s=7.2)
+    memory = MemoryFigures(
+        budget_mb=4096,
+        tree_mb=812,
+        pss=True,
+        available_mb=9000,
+        psi=None,
+        pressure=True,
+        target=2,
+        actual=2,
+    )
+    text = render(memory=memory, paused_s=7.2)
     assert "memory 812/4096 MB" in text
     assert "paused 7 s" in text
 

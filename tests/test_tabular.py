@@ -13,14 +13,8 @@ from openpyxl import Workbook
 
 from coupa_async.coupa.numbers import PoNumber
 from coupa_async.errors import InputFileError
-from coupa_async.tabular import (
-    DEFAULT_PRIORITY,
-    EMPTY_PO,
-    InputRow,
-    InputTable,
-    parse_priority,
-    read_input,
-)
+from coupa_async.priority import DEFAULT_PRIORITY
+from coupa_async.tabular import EMPTY_PO, InputRow, InputTable, read_input
 
 HEADER = ["PO_NUMBER", "SUPPLIER", "Notes", "Amount"]
 DATA = [
@@ -344,32 +338,6 @@ def test_duplicates_are_kept(tmp_path: Path) -> None:
     assert [r.po.label for r in table.rows if r.po] == ["PO1", "PO1", "PO1", "PO2"]
     assert [r.extra["Notes"] for r in table.rows] == ["a", "b", "c", "d"]
     assert any("PO1 on lines 2 and 3" in w for w in table.warnings)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("URGENT", 0),
-        ("high", 1),
-        ("Normal", 2),
-        (" low ", 3),
-        ("0", 0),
-        ("7", 7),
-        ("-1", -1),
-        ("", 2),
-        (None, 2),
-        (4, 4),
-        (1.0, 1),
-    ],
-)
-def test_parse_priority(value: object, expected: int) -> None:
-    assert parse_priority(value) == expected
-
-
-@pytest.mark.parametrize("value", ["asap", "1.5", 2.5, True, "HIGHEST"])
-def test_parse_priority_refuses(value: object) -> None:
-    with pytest.raises(ValueError):
-        parse_priority(value)
 
 
 def test_priority_column_bad_values_warn_and_run_at_normal(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ scales the pool. Kept apart so each can be tested alone."""
 
 from coupa_async.memory.policy import Decision, MemoryPolicy, default_budget_bytes
 from coupa_async.memory.sampler import MemorySample, ProcessTreeSampler
-from coupa_async.memory.watch import MemoryWatch, watch_memory
+from coupa_async.memory.watch import MemoryWatch
 
 __all__ = [
     "Decision",
@@ -12,5 +12,4 @@ __all__ = [
     "MemoryWatch",
     "ProcessTreeSampler",
     "default_budget_bytes",
-    "watch_memory",
 ]

@@ -11,22 +11,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 
 from playwright.async_api import CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
 
+@dataclass(slots=True)
+class _Tap:
+    """The CDP session kept open on one worker's page."""
+
+    page: Page
+    session: CDPSession
+    enabled: bool = False  # Performance.enable answered
+
+
 class PageHeaps:
-    """``measure({worker_id: page})`` -> ``{worker_id: JSHeapUsedSize}``."""
+    """``measure({worker_id: page})`` -> ``{worker_id: JSHeapUsedSize}``; ``close()`` at the end."""
 
     def __init__(self, timeout_s: float = 0.2, stale_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
         self.stale_s = stale_s
-        self._sessions: dict[int, tuple[Page, CDPSession]] = {}
+        self._taps: dict[int, _Tap] = {}
         self._last: dict[int, tuple[float, int]] = {}  # worker id -> (monotonic, bytes)
 
     async def measure(self, pages: dict[int, Page]) -> dict[int, int]:
-        for worker_id in set(self._sessions) - set(pages):
+        """The JS heap of each page, in bytes.
+
+        A page that does not answer within ``timeout_s`` keeps its last reading for ``stale_s``,
+        then is left out. Sessions of workers no longer in ``pages`` are detached.
+        """
+        for worker_id in set(self._taps) - set(pages):
             await self._forget(worker_id)
         ids = list(pages)
         reads = [asyncio.wait_for(self._heap(w, pages[w]), self.timeout_s) for w in ids]
@@ -41,17 +56,20 @@ class PageHeaps:
         return {worker_id: value for worker_id, (_, value) in self._last.items()}
 
     async def _heap(self, worker_id: int, page: Page) -> int:
-        cached = self._sessions.get(worker_id)
-        if cached is None or cached[0] is not page:
+        tap = self._taps.get(worker_id)
+        if tap is None or tap.page is not page:
             await self._forget(worker_id)
-            session = await page.context.new_cdp_session(page)
-            await session.send("Performance.enable")
-            self._sessions[worker_id] = (page, session)
-            cached = (page, session)
+            # Kept before it is enabled: a read cut short by the timeout still leaves the
+            # session where close() will detach it.
+            tap = _Tap(page, await page.context.new_cdp_session(page))
+            self._taps[worker_id] = tap
         try:
-            answer = await cached[1].send("Performance.getMetrics")
+            if not tap.enabled:
+                await tap.session.send("Performance.enable")
+                tap.enabled = True
+            answer = await tap.session.send("Performance.getMetrics")
         except PlaywrightError:
-            self._sessions.pop(worker_id, None)
+            await self._forget(worker_id)
             raise
         for metric in answer.get("metrics", []):
             if metric.get("name") == "JSHeapUsedSize":
@@ -59,11 +77,17 @@ class PageHeaps:
         raise LookupError("no JSHeapUsedSize")
 
     async def _forget(self, worker_id: int) -> None:
-        cached = self._sessions.pop(worker_id, None)
-        if cached is not None and not cached[0].is_closed():
+        """Detach the session of ``worker_id``, if any; one whose page is closed is gone already."""
+        tap = self._taps.pop(worker_id, None)
+        if tap is not None and not tap.page.is_closed():
             with contextlib.suppress(PlaywrightError, TimeoutError):
-                await asyncio.wait_for(cached[1].detach(), self.timeout_s)
+                await asyncio.wait_for(tap.session.detach(), self.timeout_s)
 
     async def close(self) -> None:
-        for worker_id in list(self._sessions):
-            await self._forget(worker_id)
+        """Detach every CDP session, all at once, each within ``timeout_s``; forget the readings.
+
+        Never raises for a page or browser that is gone. ``measure`` may be called again after.
+        """
+        ids = list(self._taps)
+        await asyncio.gather(*(self._forget(worker_id) for worker_id in ids))
+        self._last.clear()

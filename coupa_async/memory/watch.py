@@ -2,7 +2,7 @@
 
 It runs inside the pool's task group. Each tick samples in a thread (the reads of ``/proc`` take
 a few milliseconds), asks the policy, and calls ``pool.scale_to``. Every step is logged with its
-reason and figures, and the latest figures are in ``pool.status().extra["memory"]``. A failing
+reason and figures, and the latest figures are in ``figures`` (typed). A failing
 sample is logged and skipped: the watch never takes the pool down.
 """
 
@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 from coupa_async.log import get_logger
@@ -28,29 +28,34 @@ class Sampler(Protocol):
     def sample(self) -> MemorySample: ...
 
 
-class _Worker(Protocol):
-    id: int
-    started: float
-
-
-class _Queue(Protocol):
-    def qsize(self) -> int: ...
-
-
 class ScalablePool(Protocol):
     """What the watch needs of the pool."""
 
     target: int
-    status_extra: dict[str, Any]
-    workers: dict[int, Any]
 
     @property
-    def queue(self) -> _Queue: ...
+    def workers(self) -> dict[int, Any]: ...
 
     @property
     def active_workers(self) -> list[Any]: ...
 
+    def has_work(self) -> bool: ...
+
     def scale_to(self, n: int, prefer: list[int] | None = None) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryFigures:
+    """The watch's latest reading, as the progress panel and the logs show it."""
+
+    budget_mb: int
+    tree_mb: int
+    pss: bool
+    available_mb: int
+    psi: float | None
+    pressure: bool
+    target: int
+    actual: int  # open contexts, draining ones included
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,7 @@ class MemoryWatch:
         self.steps: deque[Step] = deque(maxlen=256)
         self.ticks = 0
         self.loop_cpu_s = 0.0  # CPU of the watch's own code in the event loop
+        self.figures: MemoryFigures | None = None
         self._warned_minimum = False
         self._failures = 0
 
@@ -115,7 +121,7 @@ class MemoryWatch:
             now=sample.at,
             active_workers=[w.id for w in active],
             target=self.pool.target,
-            work_waiting=self.pool.queue.qsize() > 0,
+            work_waiting=self.pool.has_work(),
         )
         self.last, self.decision = sample, decision
         self.ticks += 1
@@ -127,11 +133,11 @@ class MemoryWatch:
         elif decision.pressure and decision.target <= self.policy.min_workers:
             if not self._warned_minimum:
                 self._warned_minimum = True
-                log.warning("memory_pressure_at_minimum", reason=decision.reason, **self._figures())
+                log.warning("memory_pressure_at_minimum", reason=decision.reason, **self._logged())
         elif not decision.pressure and self._warned_minimum:
             self._warned_minimum = False
-            log.info("memory_pressure_eased", reason=decision.reason, **self._figures())
-        self.pool.status_extra["memory"] = self._figures()
+            log.info("memory_pressure_eased", reason=decision.reason, **self._logged())
+        self.figures = self._figures()
         self.loop_cpu_s += time.thread_time() - cpu
         return decision
 
@@ -155,31 +161,24 @@ class MemoryWatch:
             drain_mb=mb(sample.per_worker_bytes[decision.drain])
             if decision.drain in sample.per_worker_bytes
             else None,
-            **self._figures(),
+            **self._logged(),
         )
 
-    def _figures(self) -> dict[str, Any]:
+    def _figures(self) -> MemoryFigures | None:
         sample, decision = self.last, self.decision
         if sample is None:
-            return {}
-        return {
-            "budget_mb": mb(self.policy.budget_for(sample)),
-            "tree_mb": mb(sample.tree_bytes),
-            "pss": sample.uses_pss,
-            "available_mb": mb(sample.headroom_bytes),
-            "psi": sample.psi_some_avg10,
-            "pressure": bool(decision and decision.pressure),
-            "target": self.pool.target,
-            "actual": len(self.pool.workers),  # open contexts, draining ones included
-        }
+            return None
+        return MemoryFigures(
+            budget_mb=mb(self.policy.budget_for(sample)),
+            tree_mb=mb(sample.tree_bytes),
+            pss=sample.uses_pss,
+            available_mb=mb(sample.headroom_bytes),
+            psi=sample.psi_some_avg10,
+            pressure=bool(decision and decision.pressure),
+            target=self.pool.target,
+            actual=len(self.pool.workers),
+        )
 
-
-async def watch_memory(
-    pool: ScalablePool,
-    sampler: Sampler,
-    policy: MemoryPolicy,
-    interval_s: float,
-    worker_memory: WorkerMemory | None = None,
-) -> None:
-    """Run a :class:`MemoryWatch` until cancelled."""
-    await MemoryWatch(pool, sampler, policy, interval_s, worker_memory).run()
+    def _logged(self) -> dict[str, Any]:
+        figures = self._figures()
+        return asdict(figures) if figures is not None else {}

@@ -14,22 +14,13 @@ from coupa_async.tabular.report import (
     write_report_xlsx,
     write_reports,
 )
-from coupa_async.tabular.rows import (
-    DEFAULT_PRIORITY,
-    PRIORITY_NAMES,
-    InputRow,
-    InputTable,
-    parse_priority,
-)
+from coupa_async.tabular.rows import InputRow, InputTable
 
 __all__ = [
-    "DEFAULT_PRIORITY",
     "EMPTY_PO",
-    "PRIORITY_NAMES",
     "REPORT_COLUMNS",
     "InputRow",
     "InputTable",
-    "parse_priority",
     "read_input",
     "report_header",
     "report_row",

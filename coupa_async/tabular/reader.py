@@ -8,9 +8,9 @@ Rules, per the reference and issue 5:
   are all empty are skipped. Duplicates are kept: every row gets the PO's result.
 - ``SUPPLIER`` gives ``InputRow.supplier``. Columns right of a column named ``<|>`` give
   ``InputRow.levels``. Every column but the PO column and ``<|>`` is carried to the report.
-- ``PRIORITY`` (optional) is an integer or LOW/NORMAL/HIGH/URGENT (see ``parse_priority``). A
-  bad value does not make the row invalid, because it only orders the work: the row runs at
-  NORMAL and the table gets one warning naming the first such line.
+- ``PRIORITY`` (optional) is an integer or LOW/NORMAL/HIGH/URGENT (see
+  ``coupa_async.priority``). A bad value does not make the row invalid, because it only orders
+  the work: the row runs at NORMAL and the table gets one warning naming the first such line.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from openpyxl.utils import get_column_letter
 
 from coupa_async.coupa.numbers import InvalidPoNumber, PoNumber, parse_po_number
 from coupa_async.errors import InputFileError
+from coupa_async.priority import DEFAULT_PRIORITY, parse_priority
 from coupa_async.tabular import csvtext, workbook
 from coupa_async.tabular.header import (
     LEVEL_SEPARATOR,
@@ -35,7 +36,7 @@ from coupa_async.tabular.header import (
     find_column,
     header_key,
 )
-from coupa_async.tabular.rows import DEFAULT_PRIORITY, InputRow, InputTable, parse_priority
+from coupa_async.tabular.rows import InputRow, InputTable
 
 EMPTY_PO = "empty PO number"
 

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from coupa_async.coupa.numbers import PoNumber
-
-PRIORITY_NAMES = {"URGENT": 0, "HIGH": 1, "NORMAL": 2, "LOW": 3}
-DEFAULT_PRIORITY = PRIORITY_NAMES["NORMAL"]
-
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+from coupa_async.priority import DEFAULT_PRIORITY
 
 
 @dataclass(slots=True)
@@ -46,30 +41,3 @@ class InputTable:
     columns: list[str]
     warnings: list[str] = field(default_factory=list)
     read_as: str = ""
-
-
-def parse_priority(value: object) -> int:
-    """A PRIORITY cell as an int: blank is NORMAL; an integer, or LOW/NORMAL/HIGH/URGENT.
-
-    URGENT is 0, HIGH 1, NORMAL 2, LOW 3; any other integer is allowed, lower runs first.
-    Raises ValueError for anything else.
-    """
-    if value is None:
-        return DEFAULT_PRIORITY
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(value)
-        return int(value)
-    text = str(value).strip()
-    if not text:
-        return DEFAULT_PRIORITY
-    if _INTEGER.fullmatch(text):
-        return int(text)
-    try:
-        return PRIORITY_NAMES[text.upper()]
-    except KeyError:
-        raise ValueError(value) from None

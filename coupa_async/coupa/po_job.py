@@ -1,0 +1,89 @@
+"""The Coupa PO job as the engine runs it: one PoTask in, one PoResult out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import aiohttp
+from playwright.async_api import BrowserContext, Response
+
+from coupa_async.coupa.job import JobEnv, PoTask, process_po
+from coupa_async.coupa.pages import retry_after_seconds
+from coupa_async.coupa.reader import PageReader
+from coupa_async.engine.slot import WorkerSlot
+from coupa_async.gate import HostGate
+from coupa_async.layout import OutputLayout
+from coupa_async.outage import OutageWatch
+from coupa_async.result import Outcome, PoResult
+from coupa_async.settings import Settings
+
+
+class PoJob:
+    """Finds, fetches and files one PO's attachments on a worker (see ``process_po``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        reader: PageReader,
+        http: aiohttp.ClientSession,
+        layout: OutputLayout,
+        gate: HostGate,
+        outage: OutageWatch,
+        requests: asyncio.Semaphore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.reader = reader
+        self.http = http
+        self.layout = layout
+        self.gate = gate
+        self.outage = outage
+        self.requests = requests
+
+    def key(self, item: PoTask) -> str:
+        return item.po.label
+
+    async def run(self, slot: WorkerSlot, item: PoTask, attempt: int, final: bool) -> PoResult:
+        assert slot.context is not None
+        env = JobEnv(
+            self.settings,
+            slot.context,
+            await slot.page(),
+            self.http,
+            self.layout,
+            self.reader,
+            self.gate,
+            self.outage,
+        )
+        result = await process_po(env, item, final_attempt=final)
+        result.attempts = attempt
+        return result
+
+    def give_up(self, item: PoTask, attempts: int, reason: str) -> PoResult:
+        return PoResult(
+            po_number=item.po.label,
+            outcome=Outcome.FAILED,
+            supplier=item.supplier_hint or "",
+            message=f"failed after {attempts} attempts: {reason}",
+            po_url=item.po.order_url(self.settings.base_url or ""),
+            attempts=attempts,
+            finished_at=datetime.now(UTC),
+        )
+
+    def outcome(self, result: PoResult) -> str:
+        return result.outcome.value
+
+
+def rate_limit_watch(gate: HostGate) -> Callable[[BrowserContext], None]:
+    """For each new context: close the host gate on the first 429 it sees, whatever asked."""
+
+    def watch(context: BrowserContext) -> None:
+        def on_response(response: Response) -> None:
+            if response.status == 429:
+                gate.pause_for(retry_after_seconds(response.headers.get("retry-after")))
+
+        context.on("response", on_response)
+
+    return watch

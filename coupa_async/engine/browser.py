@@ -1,0 +1,90 @@
+"""Browser supervision: the one browser of a run, relaunched single-flight when it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from playwright.async_api import Browser
+
+from coupa_async.errors import BrowserLaunchError
+from coupa_async.log import get_logger
+
+log = get_logger("engine.browser")
+
+MAX_RELAUNCHES = 3
+
+
+class BrowserSupervisor:
+    """Holds the browser; ``recover`` relaunches it once however many workers saw it die."""
+
+    def __init__(
+        self,
+        launch: Callable[[], Awaitable[Browser]],
+        *,
+        close_timeout_s: float = 10.0,
+        max_relaunches: int = MAX_RELAUNCHES,
+    ) -> None:
+        self._launch = launch
+        self._close_timeout_s = close_timeout_s
+        self._max_relaunches = max_relaunches
+        self.browser: Browser | None = None
+        self.generation = 0
+        self.relaunches = 0
+        self._relaunching: asyncio.Future[None] | None = None
+
+    async def start(self) -> Browser:
+        self.browser = await self._launch()
+        return self.browser
+
+    @property
+    def connected(self) -> bool:
+        return self.browser is not None and self.browser.is_connected()
+
+    async def recover(self, seen_generation: int) -> None:
+        """Relaunch the browser unless someone already did since ``seen_generation``."""
+        if seen_generation != self.generation and self.connected:
+            return
+        if self._relaunching is not None:
+            await asyncio.shield(self._relaunching)
+            return
+        relaunching = self._relaunching = asyncio.get_running_loop().create_future()
+        try:
+            await self._relaunch()
+            relaunching.set_result(None)
+        except BaseException as exc:
+            relaunching.set_exception(
+                exc if isinstance(exc, Exception) else BrowserLaunchError("relaunch interrupted")
+            )
+            relaunching.exception()
+            raise
+        finally:
+            self._relaunching = None
+
+    async def _relaunch(self) -> None:
+        await self.close()
+        last_error: Exception | None = None
+        for attempt in range(self._max_relaunches):
+            if attempt:
+                await asyncio.sleep(2 ** (attempt - 1))
+            try:
+                self.browser = await self._launch()
+            except BrowserLaunchError as exc:
+                last_error = exc
+                log.warning("browser_relaunch_failed", attempt=attempt + 1, error=str(exc))
+                continue
+            self.generation += 1
+            self.relaunches += 1
+            log.warning("browser_relaunched", generation=self.generation)
+            return
+        raise BrowserLaunchError(
+            f"The browser died and could not be started again after {self._max_relaunches} "
+            f"tries ({last_error}). Check memory and the browser installation, then rerun: the "
+            "run resumes where it stopped."
+        )
+
+    async def close(self) -> None:
+        if self.browser is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.browser.close(), self._close_timeout_s)

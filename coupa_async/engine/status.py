@@ -1,0 +1,32 @@
+"""Snapshots of the engine for progress displays and callers: cheap, immutable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    id: int
+    state: str
+    current_po: str | None
+    tasks_done: int
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """Workers, queue, outcomes, rate and ETA at one moment."""
+
+    workers: tuple[WorkerStatus, ...]
+    target_workers: int
+    queued: int
+    waiting_retry: int
+    in_flight: int
+    done: int
+    outcomes: dict[str, int]
+    rate_per_s: float
+    eta_s: float | None
+    paused_s: float
+    session_renewals: int
+    browser_relaunches: int

@@ -1,0 +1,393 @@
+"""The supervisor: one anyio task group, workers spawned and retired to a target.
+
+``async with supervisor.running():`` owns every task the engine starts (workers, and what
+``spawn`` is given: the memory watch, outage timers). No exception but cancellation leaves a
+task: each failure goes to ``fail``, which ends the run calmly, so the task that entered the
+group (the embedding application's) is never cancelled by the engine. Stopping cancels the
+workers' and background tasks' own scopes after a grace period for the items in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any, Generic, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+from playwright.async_api import BrowserContext
+from playwright.async_api import Error as PlaywrightError
+
+from coupa_async.engine.actions import Action, Verdict, action_for
+from coupa_async.engine.config import EngineConfig
+from coupa_async.engine.protocol import Job, Services
+from coupa_async.engine.queue import Entry, WorkQueue, jittered_backoff
+from coupa_async.engine.slot import WorkerSlot, WorkerState
+from coupa_async.engine.stats import RunStats
+from coupa_async.engine.status import EngineStatus, WorkerStatus
+from coupa_async.engine.waiting import unless_stopped
+from coupa_async.errors import BrowserLaunchError, CoupaAsyncError, RunStoppedError
+from coupa_async.log import error_summary, get_logger
+
+log = get_logger("pool")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+SETUP_RETRY_PAUSE_S = 0.2
+
+
+class Supervisor(Generic[T, R]):
+    """Runs ``job`` on up to ``max_workers`` worker slots over one work queue."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        job: Job[T, R],
+        services: Services,
+        on_result: Callable[[R], Awaitable[None]],
+    ) -> None:
+        self.config = config
+        self.job = job
+        self.services = services
+        self._on_result = on_result
+        self.contexts_opened = 0
+        self._slot_services = replace(services, on_context=self._context_opened)
+        self.queue: WorkQueue[T] = WorkQueue(
+            max_attempts=config.max_attempts,
+            backoff=lambda attempt: jittered_backoff(
+                attempt, config.backoff_base_s, config.backoff_cap_s
+            ),
+        )
+        self.stats = RunStats()
+        self.slots: dict[int, WorkerSlot] = {}
+        self.target = config.clamp_workers(config.workers)
+        self.fatal: BaseException | None = None
+        self.pending_on_stop: list[T] = []
+        self.stopped = asyncio.Event()  # set when the run stops taking work (stop or fatal)
+        self._group: TaskGroup | None = None
+        self._closed = False
+        self._ids = itertools.count(1)
+        self._idle: dict[int, anyio.CancelScope] = {}  # workers waiting for an item
+        self._scopes: set[anyio.CancelScope] = set()  # every task's own scope
+        self._running: set[asyncio.Event] = set()  # set when each task has finished
+        self._worker_done: dict[int, asyncio.Event] = {}
+
+    # ----- life cycle -------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Supervisor[T, R]]:
+        """Start the workers; on leaving, stop (in-flight items get the grace period)."""
+        async with anyio.create_task_group() as group:
+            self._group = group
+            self.scale_to(self.target)
+            try:
+                yield self
+            except BaseException as exc:
+                with anyio.CancelScope(shield=True):
+                    cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
+                    await self.close(0 if cancelled else None)
+                raise
+            else:
+                await self.close()
+            finally:
+                self._group = None
+
+    def spawn(self, work: Awaitable[Any], name: str) -> None:
+        """Run ``work`` in the engine's group until it ends or the engine stops."""
+        if self._group is None or self._closed:
+            if asyncio.iscoroutine(work):
+                work.close()
+            return
+        self._group.start_soon(self._guarded, work, name, name=name)
+
+    async def _guarded(self, work: Awaitable[Any], name: str) -> None:
+        done = asyncio.Event()
+        self._running.add(done)
+        try:
+            with anyio.CancelScope() as scope:
+                self._scopes.add(scope)
+                try:
+                    await work
+                except Exception as exc:
+                    log.exception("pool_task_failed", task=name)
+                    self.fail(
+                        exc
+                        if isinstance(exc, CoupaAsyncError)
+                        else RunStoppedError(
+                            f"An internal step of the run failed ({name}: {error_summary(exc)})."
+                            " Nothing recorded so far is lost; run the same command again to "
+                            "resume."
+                        )
+                    )
+                finally:
+                    self._scopes.discard(scope)
+        finally:
+            done.set()
+            self._running.discard(done)
+
+    async def close(self, grace_s: float | None = None) -> None:
+        """Take no more items; let those in flight finish within ``grace_s``; cancel the rest.
+
+        What did not settle is in ``pending_on_stop``.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_taking()
+        grace = self.config.shutdown_grace_s if grace_s is None else grace_s
+        if self.services.outage.down:
+            grace = 0  # items in flight wait for a host that does not answer: back to pending
+        busy = [w for w in self._running]
+        workers_done = [self._worker_done[slot_id] for slot_id in list(self._worker_done)]
+        if workers_done and grace > 0:
+            with anyio.move_on_after(grace):
+                for done in workers_done:
+                    await done.wait()
+        for scope in list(self._scopes):
+            scope.cancel()
+        for done in busy:
+            await done.wait()
+        self.pending_on_stop.extend(self.queue.forget_all())
+
+    def fail(self, exc: BaseException) -> None:
+        """A fault that ends the run: take no more items; the rest stays pending."""
+        if self.fatal is None:
+            self.fatal = exc
+            log.error("run_stopping", reason=str(exc))
+        self._stop_taking()
+
+    def _stop_taking(self) -> None:
+        self.stopped.set()
+        for slot in self.slots.values():
+            slot.retire()
+        for scope in self._idle.values():
+            scope.cancel()
+
+    def _context_opened(self, context: BrowserContext) -> None:
+        self.contexts_opened += 1
+        self.services.on_context(context)
+
+    # ----- work in ----------------------------------------------------------------------------
+
+    def submit(self, item: T, priority: int) -> bool:
+        """Queue ``item``; False when the same key is already queued or in flight."""
+        if self._closed or self.stopped.is_set():
+            raise RuntimeError("the pool is stopping; no new work is taken")
+        return self.queue.add(self.job.key(item), item, priority)
+
+    async def join(self) -> None:
+        """Until every submitted item has settled, or the run stopped."""
+        await unless_stopped(self.queue.drained.wait(), self.stopped)
+
+    # ----- scaling ----------------------------------------------------------------------------
+
+    @property
+    def max_workers(self) -> int:
+        return self.config.clamp_workers(self.config.max_workers)
+
+    @property
+    def active_workers(self) -> list[WorkerSlot]:
+        return [slot for slot in self.slots.values() if not slot.retiring]
+
+    @property
+    def workers(self) -> dict[int, WorkerSlot]:
+        return self.slots
+
+    def has_work(self) -> bool:
+        """Whether items wait to be taken (now or after a backoff)."""
+        return self.queue.has_work()
+
+    def scale_to(self, n: int, prefer: list[int] | None = None) -> int:
+        """Grow or shrink to ``n`` workers within [min_workers, max_workers]; safe at any time.
+
+        Shrinking retires workers (each finishes its current item), preferring ``prefer``,
+        then idle ones, then the oldest. Returns the new target.
+        """
+        self.target = self.config.clamp_workers(n)
+        if self._group is None or self._closed or self.stopped.is_set():
+            return self.target
+        active = self.active_workers
+        for _ in range(self.target - len(active)):
+            slot = WorkerSlot(
+                next(self._ids),
+                self._slot_services,
+                recycle_after_tasks=self.config.recycle_after_tasks,
+                close_timeout_s=self.config.close_timeout_s,
+            )
+            self.slots[slot.id] = slot
+            done = asyncio.Event()
+            self._worker_done[slot.id] = done
+            self.spawn(self._work(slot, done), f"worker-{slot.id}")
+        excess = len(active) - self.target
+        if excess > 0:
+            order = {wid: i for i, wid in enumerate(prefer or [])}
+            ranked = sorted(
+                active,
+                key=lambda w: (order.get(w.id, len(order)), w.state != WorkerState.IDLE, w.started),
+            )
+            for slot in ranked[:excess]:
+                slot.retire()
+                if (scope := self._idle.get(slot.id)) is not None:
+                    scope.cancel()
+                log.info("worker_draining", worker=slot.id, target=self.target)
+        return self.target
+
+    # ----- status -----------------------------------------------------------------------------
+
+    def status(self) -> EngineStatus:
+        queue = self.queue
+        return EngineStatus(
+            workers=tuple(
+                WorkerStatus(s.id, s.state.value, s.current, s.tasks_done, s.since)
+                for s in self.slots.values()
+            ),
+            target_workers=self.target,
+            queued=queue.queued,
+            waiting_retry=queue.waiting_retry,
+            in_flight=queue.in_flight,
+            done=self.stats.done,
+            outcomes=dict(self.stats.outcomes),
+            rate_per_s=self.stats.rate_per_s(),
+            eta_s=self.stats.eta_s(queue.known),
+            paused_s=self.services.gate.remaining_pause_s,
+            session_renewals=self.services.session.renewals,
+            browser_relaunches=self.services.browser.relaunches,
+        )
+
+    # ----- workers ----------------------------------------------------------------------------
+
+    async def _work(self, slot: WorkerSlot, done: asyncio.Event) -> None:
+        try:
+            while not slot.retiring:
+                try:
+                    await slot.ready()
+                except BrowserLaunchError as exc:
+                    self.fail(exc)
+                    return
+                except PlaywrightError as exc:
+                    log.warning("worker_setup_failed", worker=slot.id, error=error_summary(exc))
+                    await slot.close_context()
+                    await anyio.sleep(SETUP_RETRY_PAUSE_S)
+                    continue
+                entry = await self._take(slot)
+                if entry is None:
+                    return
+                await self._run(slot, entry)
+        finally:
+            with anyio.CancelScope(shield=True):
+                slot.set_state(WorkerState.CLOSED)
+                await slot.close_context()
+            self.slots.pop(slot.id, None)
+            self._worker_done.pop(slot.id, None)
+            done.set()
+            log.debug("worker_closed", worker=slot.id)
+
+    async def _take(self, slot: WorkerSlot) -> Entry[T] | None:
+        """The next item once the host may be contacted; None when the worker is to stop."""
+        entry: Entry[T] | None = None
+        with anyio.CancelScope() as scope:
+            self._idle[slot.id] = scope
+            slot.set_state(WorkerState.IDLE)
+            try:
+                await self.services.gate.wait()
+                entry = await self.queue.get()
+            finally:
+                self._idle.pop(slot.id, None)
+        if entry is not None and (slot.retiring and self.stopped.is_set()):
+            self.queue.put_back(entry)  # taken as the run stopped: not started
+            return None
+        return entry
+
+    async def _run(self, slot: WorkerSlot, entry: Entry[T]) -> None:
+        slot.set_state(WorkerState.DRAINING if slot.retiring else WorkerState.BUSY, entry.key)
+        cookie_generation = slot.cookie_generation  # the sign-in this worker's cookies carry
+        final = entry.attempt >= self.config.max_attempts
+        try:
+            with anyio.fail_after(self.config.task_timeout_s):
+                result = await self.job.run(slot, entry.item, entry.attempt, final)
+        except Exception as exc:
+            verdict = action_for(exc, self.config.task_timeout_s)
+            await self._act(slot, entry, verdict, exc, cookie_generation)
+        else:
+            await self._settle(entry, result)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await slot.end_task()
+            slot.set_state(WorkerState.DRAINING if slot.retiring else WorkerState.IDLE)
+
+    async def _act(
+        self,
+        slot: WorkerSlot,
+        entry: Entry[T],
+        verdict: Verdict,
+        exc: Exception,
+        cookie_generation: int,
+    ) -> None:
+        key, services = entry.key, self.services
+        match verdict.action:
+            case Action.RENEW_SESSION:
+                log.info("session_expired", po=key, worker=slot.id, detail=verdict.reason)
+                self.queue.put_back(entry)
+                try:
+                    await services.session.renew(cookie_generation)
+                except CoupaAsyncError as error:
+                    # Signing in cannot work while the host is down: wait for it, not stop.
+                    if not await services.outage.confirm(str(error)):
+                        self.fail(error)
+            case Action.PAUSE_HOST:
+                log.warning("rate_limited", po=key, retry_after_s=verdict.retry_after_s)
+                services.gate.pause_for(verdict.retry_after_s)
+                self.queue.put_back(entry)
+            case Action.DROP_PAGE:
+                log.warning("browser_fault", po=key, worker=slot.id, error=verdict.reason)
+                self.queue.put_back(entry)
+                if services.browser.connected:
+                    slot.discard()
+                else:
+                    slot.forget_context()
+            case Action.CHECK_OUTAGE:
+                if await services.outage.confirm(verdict.reason):
+                    log.debug("po_put_back", po=key, reason="host unreachable")
+                    self.queue.put_back(entry)  # not the item's fault: no attempt charged
+                else:
+                    await self._charge(entry, verdict.reason)
+            case Action.RETRY_NEW_PAGE:
+                slot.discard()  # a page stuck mid-navigation is not reused
+                await self._charge(entry, verdict.reason)
+            case Action.DEFECT:
+                log.error("po_job_error", po=key, exc_info=exc)
+                await self._charge(entry, verdict.reason)
+            case Action.RETRY:
+                await self._charge(entry, verdict.reason)
+
+    async def _charge(self, entry: Entry[T], reason: str) -> None:
+        attempt = entry.attempt
+        delay = self.queue.charge(entry)
+        if delay is None:
+            await self._settle(entry, self.job.give_up(entry.item, attempt, reason))
+            return
+        log.info(
+            "retry_later", po=entry.key, attempt=attempt, delay_s=round(delay, 2), reason=reason
+        )
+
+    async def _settle(self, entry: Entry[T], result: R) -> None:
+        try:
+            await self._on_result(result)
+        except Exception as exc:
+            # A result that cannot be recorded (the journal's disk is full, say) ends the run
+            # cleanly; the item stays pending for the next run.
+            log.exception("result_not_recorded", po=entry.key)
+            self.fail(
+                RunStoppedError(
+                    f"The result of {entry.key} could not be recorded ({type(exc).__name__}: "
+                    f"{exc}). Nothing recorded so far is lost; fix the cause and run the same "
+                    "command again to resume."
+                )
+            )
+            return
+        self.stats.record(self.job.outcome(result))
+        self.queue.settle(entry.key)
