@@ -105,16 +105,26 @@ class Downloader:
     async def _running(self) -> AsyncIterator[None]:
         """First contact, browser, HTTP session, sign-in, then the engine; closed in reverse."""
         settings = self.settings
-        if self._check_contact:  # before anything is created: TenantUnreachableError
-            await ensure_contact(settings)
-        await asyncio.to_thread(self.layout.out_dir.mkdir, parents=True, exist_ok=True)
         async with async_playwright() as playwright:
             browser = BrowserSupervisor(
                 lambda: launch_browser(playwright, settings),
                 close_timeout_s=settings.timeouts.close_s,
             )
-            await browser.start()
             try:
+                # The browser starts while the tenant is asked whether it answers; nothing is
+                # created on disk before it does (TenantUnreachableError).
+                starting = asyncio.create_task(browser.start())
+                try:
+                    if self._check_contact:
+                        await ensure_contact(settings)
+                except BaseException:
+                    starting.cancel()
+                    await asyncio.wait([starting])
+                    if not starting.cancelled():
+                        starting.exception()  # the contact's error is the one to tell
+                    raise
+                await starting
+                await asyncio.to_thread(self.layout.out_dir.mkdir, parents=True, exist_ok=True)
                 async with await open_http(settings) as http:  # proxy, CA bundle
                     engine = await self._start_engine(browser, http)
                     async with engine.running():

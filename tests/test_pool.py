@@ -441,3 +441,18 @@ async def test_a_retry_goes_ahead_of_pos_not_yet_started(tmp_path: Path) -> None
         retried = next(r for r in results if r.po_number == f"PO{first.number}")
         assert retried.outcome is Outcome.COMPLETED and retried.attempts == 2
         assert order.index(retried.po_number) < len(order) - 3, order
+
+
+async def test_an_error_of_the_callers_block_comes_out_as_itself(tmp_path: Path) -> None:
+    """Not wrapped in an exception group, and the POs in flight are left pending."""
+    async with Simulator(SimConfig(seed=24, pos=12, faults=Faults(latency_ms=30))) as sim:
+        settings = settings_for(sim, tmp_path, workers=2)
+        downloader = Downloader(settings)
+        with pytest.raises(LookupError, match="the caller's own"):
+            async with downloader:
+                for po in numbers(sim):
+                    downloader.submit(po)
+                await asyncio.sleep(0.2)
+                raise LookupError("the caller's own error")
+        assert downloader.pending  # what did not settle is known, not lost
+        assert not _browser_main_processes()  # the browser is closed

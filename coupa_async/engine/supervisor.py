@@ -80,21 +80,28 @@ class Supervisor(Generic[T, R]):
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Supervisor[T, R]]:
-        """Start the workers; on leaving, stop (in-flight items get the grace period)."""
+        """Start the workers; on leaving, stop (in-flight items get the grace period).
+
+        An exception of the block is raised as itself after the group has ended, not wrapped
+        in an exception group.
+        """
+        error: BaseException | None = None
         async with anyio.create_task_group() as group:
             self._group = group
             self.scale_to(self.target)
             try:
                 yield self
             except BaseException as exc:
+                error = exc
                 with anyio.CancelScope(shield=True):
                     cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
                     await self.close(0 if cancelled else None)
-                raise
             else:
                 await self.close()
             finally:
                 self._group = None
+        if error is not None:
+            raise error
 
     def spawn(self, work: Awaitable[Any], name: str) -> None:
         """Run ``work`` in the engine's group until it ends or the engine stops."""
