@@ -26,6 +26,9 @@ def test_launch_flags_keep_chromium_quiet_and_add_the_users_own(tmp_path: Path) 
     assert all(flag in flags for flag in QUIET_FLAGS)
     assert flags.count("--no-first-run") == 1 and "--lang=de" in flags
     assert ("--no-sandbox" in flags) == (os.geteuid() == 0)
+    assert "--disable-gpu" in flags  # headless by default: no GPU work
+    windowed = make_settings(tmp_path, **{"browser.headless": False})
+    assert "--disable-gpu" not in launch_flags(windowed)
 
 
 def test_a_configured_executable_that_is_missing_is_named(tmp_path: Path) -> None:
