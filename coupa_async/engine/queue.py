@@ -77,6 +77,11 @@ class WorkQueue(Generic[T]):
         entry.sequence = -next(self._sequence)
         self._push(entry)
 
+    def untake(self, entry: Entry[T]) -> None:
+        """Back in exactly where it was: taken, but not started."""
+        self._in_flight.pop(entry.key, None)
+        self._push(entry)
+
     def charge(self, entry: Entry[T]) -> float | None:
         """One attempt used: the seconds until it is retried, or None when none is left.
 
@@ -144,11 +149,13 @@ class WorkQueue(Generic[T]):
 
     @property
     def queued(self) -> int:
-        """Entries ready to be taken now."""
+        """Entries ready to be taken now (due retries included)."""
+        self._promote_due()
         return len(self._ready)
 
     @property
     def waiting_retry(self) -> int:
+        self._promote_due()
         return len(self._waiting)
 
     @property

@@ -88,7 +88,7 @@ class WorkerSlot:
             await self.context.clear_cookies()
             await self.context.add_cookies(session.cookies)  # type: ignore[arg-type]
             self.cookie_generation = session.generation
-        if self.state is WorkerState.STARTING:
+        if self.state is WorkerState.STARTING and not self.retiring:
             self.set_state(WorkerState.IDLE)
 
     async def _open_context(self, storage: dict[str, Any] | None, cookie_generation: int) -> None:

@@ -109,32 +109,34 @@ class Supervisor(Generic[T, R]):
             if asyncio.iscoroutine(work):
                 work.close()
             return
-        self._group.start_soon(self._guarded, work, name, name=name)
-
-    async def _guarded(self, work: Awaitable[Any], name: str) -> None:
-        done = asyncio.Event()
+        # Known before the task first runs, so that a close() right after can cancel it.
+        scope, done = anyio.CancelScope(), asyncio.Event()
+        self._scopes.add(scope)
         self._running.add(done)
+        self._group.start_soon(self._guarded, work, name, scope, done, name=name)
+
+    async def _guarded(
+        self, work: Awaitable[Any], name: str, scope: anyio.CancelScope, done: asyncio.Event
+    ) -> None:
         try:
-            with anyio.CancelScope() as scope:
-                self._scopes.add(scope)
-                try:
-                    await work
-                except Exception as exc:
-                    log.exception("pool_task_failed", task=name)
-                    self.fail(
-                        exc
-                        if isinstance(exc, CoupaAsyncError)
-                        else RunStoppedError(
-                            f"An internal step of the run failed ({name}: {error_summary(exc)})."
-                            " Nothing recorded so far is lost; run the same command again to "
-                            "resume."
-                        )
-                    )
-                finally:
-                    self._scopes.discard(scope)
+            with scope:
+                await work
+        except Exception as exc:
+            log.exception("pool_task_failed", task=name)
+            self.fail(
+                exc
+                if isinstance(exc, CoupaAsyncError)
+                else RunStoppedError(
+                    f"An internal step of the run failed ({name}: {error_summary(exc)}). "
+                    "Nothing recorded so far is lost; run the same command again to resume."
+                )
+            )
         finally:
-            done.set()
+            if asyncio.iscoroutine(work) and scope.cancel_called:
+                work.close()  # cancelled before it ever ran
+            self._scopes.discard(scope)
             self._running.discard(done)
+            done.set()
 
     async def close(self, grace_s: float | None = None) -> None:
         """Take no more items; let those in flight finish within ``grace_s``; cancel the rest.
@@ -283,6 +285,9 @@ class Supervisor(Generic[T, R]):
                 entry = await self._take(slot)
                 if entry is None:
                     return
+                if not self._may_start(slot):
+                    self.queue.untake(entry)  # the host paused, or the sign-in was renewed
+                    continue
                 await self._run(slot, entry)
         finally:
             with anyio.CancelScope(shield=True):
@@ -293,11 +298,18 @@ class Supervisor(Generic[T, R]):
             done.set()
             log.debug("worker_closed", worker=slot.id)
 
+    def _may_start(self, slot: WorkerSlot) -> bool:
+        """Whether an item taken now may start: the host is open and the cookies are current."""
+        services = self.services
+        return services.gate.is_open and slot.cookie_generation == services.session.generation
+
     async def _take(self, slot: WorkerSlot) -> Entry[T] | None:
         """The next item once the host may be contacted; None when the worker is to stop."""
         entry: Entry[T] | None = None
         with anyio.CancelScope() as scope:
             self._idle[slot.id] = scope
+            if slot.retiring:  # retired while it was starting: its scope was not there yet
+                return None
             slot.set_state(WorkerState.IDLE)
             try:
                 await self.services.gate.wait()
@@ -338,13 +350,14 @@ class Supervisor(Generic[T, R]):
         match verdict.action:
             case Action.RENEW_SESSION:
                 log.info("session_expired", po=key, worker=slot.id, detail=verdict.reason)
-                self.queue.put_back(entry)
                 try:
                     await services.session.renew(cookie_generation)
                 except CoupaAsyncError as error:
                     # Signing in cannot work while the host is down: wait for it, not stop.
                     if not await services.outage.confirm(str(error)):
                         self.fail(error)
+                finally:
+                    self.queue.put_back(entry)  # after the renewal: not run on old cookies
             case Action.PAUSE_HOST:
                 log.warning("rate_limited", po=key, retry_after_s=verdict.retry_after_s)
                 services.gate.pause_for(verdict.retry_after_s)

@@ -1,0 +1,864 @@
+"""The supervisor with a toy job and fake browser services: no Chromium, milliseconds each.
+
+Assertions are about order, counts and states, never about durations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from collections import Counter
+from collections.abc import Iterator, MutableMapping
+from typing import Any, cast
+
+import pytest
+import structlog
+from playwright.async_api import Error as PlaywrightError
+
+from coupa_async.engine import WorkerSlot, WorkerState
+from coupa_async.errors import (
+    AuthenticationError,
+    BrowserFaultError,
+    HostUnreachableError,
+    OutageGiveUpError,
+    RateLimitedError,
+    RunStoppedError,
+    SessionExpiredError,
+    TransientError,
+)
+
+from .enginekit import (
+    GONE,
+    Collector,
+    FakeContext,
+    FakeOutage,
+    FakeSession,
+    ToyJob,
+    idle_ids,
+    make_fakes,
+    make_supervisor,
+    slow_contexts,
+    wait_idle,
+    wait_until,
+)
+
+Logs = list[MutableMapping[str, Any]]
+
+
+@pytest.fixture(autouse=True)
+def logs() -> Iterator[Logs]:
+    """The engine's log events, captured instead of rendered (tracebacks cost milliseconds)."""
+    with structlog.testing.capture_logs() as captured:
+        yield captured
+
+
+def events(logs: Logs, name: str) -> list[MutableMapping[str, Any]]:
+    return [entry for entry in logs if entry["event"] == name]
+
+
+# ----- order and settling ---------------------------------------------------------------------
+
+
+async def test_one_worker_runs_items_in_priority_order() -> None:
+    fakes = await make_fakes()
+    job = ToyJob()
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    items = [("low-1", 5), ("high-1", 0), ("mid-1", 2), ("high-2", 0), ("low-2", 5), ("mid-2", 2)]
+    async with supervisor.running():
+        for key, priority in items:
+            assert supervisor.submit(key, priority)
+        await supervisor.join()
+    expected = ["high-1", "high-2", "mid-1", "mid-2", "low-1", "low-2"]
+    assert [run.key for run in job.runs] == expected
+    assert collector.keys == expected
+    assert {run.worker for run in job.runs} == {1}
+    assert all(run.attempt == 1 and not run.final for run in job.runs)
+    assert supervisor.stats.done == 6 and supervisor.stats.outcomes == {"ok": 6}
+    assert supervisor.pending_on_stop == [] and supervisor.fatal is None
+
+
+async def test_a_key_already_queued_is_refused_and_nothing_is_taken_after_close() -> None:
+    fakes = await make_fakes()
+    hold = asyncio.Event()
+    job = ToyJob(hold={"a": hold})
+    supervisor, collector = make_supervisor(job, fakes)
+    async with supervisor.running():
+        assert supervisor.submit("a", 0)
+        await wait_until(lambda: job.runs, "a to start")
+        assert not supervisor.submit("a", 0)  # in flight
+        assert supervisor.submit("b", 1)
+        assert not supervisor.submit("b", 0)  # queued
+        hold.set()
+        await supervisor.join()
+        assert supervisor.submit("a", 0)  # settled: may come again
+        await supervisor.join()
+    with pytest.raises(RuntimeError):
+        supervisor.submit("c", 0)
+    assert collector.keys == ["a", "b", "a"]
+
+
+async def test_many_workers_settle_each_item_exactly_once() -> None:
+    fakes = await make_fakes()
+    rng = random.Random(5)
+    busy = 0
+    most_busy = 0
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        nonlocal busy, most_busy
+        busy += 1
+        most_busy = max(most_busy, busy)
+        try:
+            await asyncio.sleep(rng.choice([0, 0, 0.0005, 0.001]))
+        finally:
+            busy -= 1
+
+    keys = [f"po-{n:03}" for n in range(150)]
+    failures: dict[str, list[BaseException | None]] = {}
+    for n, key in enumerate(keys):
+        if n % 7 == 0:
+            failures[key] = [TransientError("HTTP 503")]
+        elif n % 11 == 0:
+            failures[key] = [BrowserFaultError("page crashed")]
+        elif n % 13 == 0:
+            failures[key] = [TransientError("HTTP 502")] * 3  # every attempt fails
+    job = ToyJob(failures=failures, hook=hook)
+    supervisor, collector = make_supervisor(job, fakes, workers=4, max_workers=4)
+    async with supervisor.running():
+        for n, key in enumerate(keys):
+            supervisor.submit(key, n % 3)
+        await supervisor.join()
+    assert Counter(collector.keys) == Counter(keys)  # each once, none missing
+    gave_up = {key for key, script in failures.items() if len(script) == 3}
+    assert {r.key for r in collector.results if r.outcome == "gave_up"} == gave_up
+    assert supervisor.stats.done == len(keys)
+    assert supervisor.stats.outcomes == {"ok": len(keys) - len(gave_up), "gave_up": len(gave_up)}
+    assert {run.worker for run in job.runs} == {1, 2, 3, 4}
+    assert most_busy == 4
+    assert supervisor.queue.known == 0 and supervisor.pending_on_stop == []
+
+
+# ----- failures: charged ----------------------------------------------------------------------
+
+
+async def test_a_transient_error_is_retried_up_to_max_attempts_then_given_up(logs: Logs) -> None:
+    fakes = await make_fakes()
+    job = ToyJob(
+        failures={
+            "bad": [TransientError("HTTP 503 from the PO page")] * 3,
+            "flaky": [TransientError("HTTP 502"), None],
+            "buggy": [ValueError("no such column")] * 3,
+        }
+    )
+    supervisor, collector = make_supervisor(job, fakes, max_attempts=3)
+    async with supervisor.running():
+        for key in ("bad", "flaky", "buggy", "good"):
+            supervisor.submit(key, 0)
+        await supervisor.join()
+    bad = job.runs_of("bad")
+    assert [(run.attempt, run.final) for run in bad] == [(1, False), (2, False), (3, True)]
+    assert [run.attempt for run in job.runs_of("flaky")] == [1, 2]
+    assert sorted(job.gave_up) == [  # the order of the two depends on the jitter
+        ("bad", 3, "HTTP 503 from the PO page"),
+        ("buggy", 3, "unexpected error: ValueError: no such column"),
+    ]
+    results = collector.by_key()
+    assert results["bad"].outcome == "gave_up" and results["bad"].attempts == 3
+    assert results["flaky"].outcome == "ok" and results["flaky"].attempts == 2
+    assert results["good"].attempts == 1
+    assert len(collector.results) == 4
+    assert supervisor.stats.outcomes == {"ok": 2, "gave_up": 2}
+    retries = [(e["po"], e["attempt"]) for e in events(logs, "retry_later")]
+    assert sorted(retries) == [("bad", 1), ("bad", 2), ("buggy", 1), ("buggy", 2), ("flaky", 1)]
+    defects = events(logs, "po_job_error")  # a bug, logged with its traceback
+    assert [e["po"] for e in defects] == ["buggy"] * 3
+    assert all(isinstance(e["exc_info"], ValueError) for e in defects)
+
+
+async def test_with_one_attempt_the_first_run_is_final_and_a_failure_gives_up() -> None:
+    fakes = await make_fakes()
+    job = ToyJob(failures={"x": [TransientError("HTTP 500")]})
+    supervisor, collector = make_supervisor(job, fakes, max_attempts=1)
+    async with supervisor.running():
+        supervisor.submit("x", 0)
+        await supervisor.join()
+    assert [(run.attempt, run.final) for run in job.runs] == [(1, True)]
+    assert collector.results[0].outcome == "gave_up"
+    assert job.gave_up == [("x", 1, "HTTP 500")]
+
+
+async def test_a_task_over_its_timeout_is_charged_and_its_page_is_not_reused() -> None:
+    fakes = await make_fakes()
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        if index == 0:
+            await asyncio.Event().wait()  # stuck until the task timeout cancels it
+
+    job = ToyJob(hook=hook, use_page=True)
+    supervisor, collector = make_supervisor(job, fakes, task_timeout_s=0.02)
+    async with supervisor.running():
+        supervisor.submit("stuck", 0)
+        await supervisor.join()
+    assert [run.attempt for run in job.runs] == [1, 2]
+    (_, first), (_, second) = job.pages
+    assert first is not second and first.closed and not second.closed
+    assert collector.results[0].outcome == "ok" and collector.results[0].attempts == 2
+    assert job.cancelled == ["stuck"]
+
+
+# ----- failures: put back, not charged --------------------------------------------------------
+
+
+async def test_session_expiry_renews_once_for_all_workers_and_charges_nothing() -> None:
+    fakes = await make_fakes(session_generation=1)
+    started = 0
+    all_started = asyncio.Event()
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        nonlocal started
+        if index == 0:  # the three first runs are in flight together with generation-1 cookies
+            started += 1
+            if started == 3:
+                all_started.set()
+            await all_started.wait()
+
+    expired = SessionExpiredError("Coupa answered with its sign-in page")
+    job = ToyJob(hook=hook, failures={key: [expired] for key in "abc"})
+    supervisor, collector = make_supervisor(job, fakes, workers=3, max_workers=3)
+    async with supervisor.running():
+        for key in "abc":
+            supervisor.submit(key, 0)
+        await supervisor.join()
+    session = fakes.session
+    assert session.seen == [1, 1, 1]  # each worker passed the generation its cookies carried
+    assert session.renewals == 1 and session.generation == 2
+    assert sorted(collector.keys) == ["a", "b", "c"]
+    assert all(result.attempts == 1 for result in collector.results)  # nothing charged
+    for key in "abc":
+        first, second = job.runs_of(key)
+        assert (first.attempt, first.cookie_generation) == (1, 1)
+        assert (second.attempt, second.cookie_generation) == (1, 2)
+    assert len(fakes.contexts) == 3  # the cookies were replaced in place, not a new context
+    for context in fakes.contexts:
+        assert context.cookie_loads == 1
+        assert [cookie["value"] for cookie in context.cookies] == ["gen-2"]
+    assert supervisor.status().session_renewals == 1
+
+
+async def test_a_worker_that_sees_the_expiry_after_the_renewal_does_not_sign_in_again() -> None:
+    fakes = await make_fakes(session_generation=1)
+    both_started = asyncio.Event()
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        if index > 0:
+            return
+        if len(job.runs) == 2:
+            both_started.set()
+        await both_started.wait()
+        if item == "late":  # its request went out with generation 1, its answer comes late
+            await wait_until(lambda: fakes.session.renewals == 1, "the first renewal")
+        raise SessionExpiredError("Coupa answered with its sign-in page")
+
+    job = ToyJob(hook=hook)
+    supervisor, collector = make_supervisor(job, fakes, workers=2, max_workers=2)
+    async with supervisor.running():
+        supervisor.submit("early", 0)
+        supervisor.submit("late", 1)
+        await supervisor.join()
+    assert fakes.session.seen == [1, 1]  # the generation its cookies carried, not the current one
+    assert fakes.session.renewals == 1
+    assert sorted(collector.keys) == ["early", "late"]
+
+
+async def test_a_rate_limit_pauses_the_gate_and_puts_the_item_back_uncharged() -> None:
+    fakes = await make_fakes()
+    loop = asyncio.get_running_loop()
+    raised_at: list[float] = []
+    started_at: list[float] = []
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        started_at.append(loop.time())
+        if item == "limited" and index == 0:
+            raised_at.append(loop.time())
+            raise RateLimitedError("429 Too Many Requests", retry_after_s=0.02)
+
+    job = ToyJob(hook=hook)
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        supervisor.submit("limited", 0)
+        supervisor.submit("other", 1)
+        await wait_until(lambda: fakes.gate.pauses == 1, "the gate to pause")
+        assert fakes.gate.remaining_pause_s > 0
+        assert not fakes.gate.is_open
+        assert supervisor.status().paused_s > 0
+        assert (supervisor.queue.queued, supervisor.queue.in_flight) == (2, 0)  # put back
+        await supervisor.join()
+    assert [run.key for run in job.runs] == ["limited", "limited", "other"]  # still first
+    assert [run.attempt for run in job.runs] == [1, 1, 1]
+    assert collector.by_key()["limited"].attempts == 1
+    assert all(t >= raised_at[0] + 0.02 for t in started_at[1:])  # nothing while paused
+
+
+async def test_a_dead_page_is_put_back_uncharged_and_replaced() -> None:
+    fakes = await make_fakes()
+    job = ToyJob(failures={"a": [BrowserFaultError("page crashed")]}, use_page=True)
+    supervisor, collector = make_supervisor(job, fakes)
+    async with supervisor.running():
+        supervisor.submit("a", 0)
+        await supervisor.join()
+    assert [run.attempt for run in job.runs] == [1, 1]
+    (_, first), (_, second) = job.pages
+    assert first is not second and first.closed
+    assert first.context is second.context  # the browser is alive: only the page is replaced
+    assert fakes.browser.relaunches == 0
+    assert collector.results[0].attempts == 1
+
+
+async def test_a_dead_browser_is_relaunched_and_the_item_put_back_uncharged() -> None:
+    fakes = await make_fakes()
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        if index == 0:
+            fakes.launcher.browsers[-1].connected = False  # the browser dies under the task
+            raise PlaywrightError(GONE)
+
+    job = ToyJob(hook=hook, use_page=True)
+    supervisor, collector = make_supervisor(job, fakes, workers=2, max_workers=2)
+    async with supervisor.running():
+        supervisor.submit("a", 0)
+        await supervisor.join()
+    assert [run.attempt for run in job.runs] == [1, 1]
+    assert len(fakes.launcher.browsers) == 2 and fakes.browser.relaunches == 1
+    assert fakes.browser.generation == 1 and fakes.browser.connected
+    (_, first), (_, second) = job.pages
+    assert first.context.browser.number == 1 and second.context.browser.number == 2
+    assert collector.results[0].outcome == "ok"
+    assert supervisor.status().browser_relaunches == 1
+
+
+@pytest.mark.parametrize(("down", "attempts"), [(True, [1, 1]), (False, [1, 2])])
+async def test_an_unreachable_host_is_checked_before_the_item_is_charged(
+    down: bool, attempts: list[int]
+) -> None:
+    fakes = await make_fakes()
+    confirmed = 0
+
+    class FlickeringOutage(FakeOutage):
+        async def confirm(self, reason: str) -> bool:
+            nonlocal confirmed
+            confirmed += 1
+            answer = await super().confirm(reason)
+            self.is_down = False  # the host is back for the next try (and for close)
+            return answer
+
+    outage = FlickeringOutage(down)
+    fakes.services = dataclasses.replace(fakes.services, outage=outage)
+    job = ToyJob(failures={"a": [HostUnreachableError("connection refused")]})
+    supervisor, collector = make_supervisor(job, fakes)
+    async with supervisor.running():
+        supervisor.submit("a", 0)
+        await supervisor.join()
+    assert outage.reasons == ["connection refused"]
+    assert [run.attempt for run in job.runs] == attempts
+    assert collector.results[0].attempts == attempts[-1]
+
+
+# ----- the run stops --------------------------------------------------------------------------
+
+
+async def test_a_failed_renewal_with_the_host_up_stops_the_run() -> None:
+    fakes = await make_fakes()
+    refused = AuthenticationError("The sign-in was refused: wrong password.")
+    fakes.session.error = refused
+    job = ToyJob(failures={"b": [SessionExpiredError("sign-in page")]})
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        for priority, key in enumerate("abcd"):
+            supervisor.submit(key, priority)
+        await asyncio.wait_for(supervisor.join(), 2)  # returns when the run stops
+        assert supervisor.fatal is refused
+        assert supervisor.stopped.is_set()
+        assert fakes.outage.reasons == [str(refused)]
+        with pytest.raises(RuntimeError):
+            supervisor.submit("e", 0)
+    assert collector.keys == ["a"]
+    assert [run.key for run in job.runs] == ["a", "b"]
+    assert supervisor.pending_on_stop == ["b", "c", "d"]
+
+
+async def test_a_failed_renewal_while_the_host_is_down_waits_instead_of_stopping() -> None:
+    fakes = await make_fakes()
+    fakes.session.error = AuthenticationError("no answer from the identity provider")
+
+    class BackSoon(FakeOutage):
+        async def confirm(self, reason: str) -> bool:
+            self.reasons.append(reason)
+            fakes.session.error = None  # the host comes back: the next renewal works
+            return True
+
+    outage = BackSoon()
+    fakes.services = dataclasses.replace(fakes.services, outage=outage)
+    job = ToyJob(failures={"b": [SessionExpiredError("sign-in page")] * 2})
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        for priority, key in enumerate("abc"):
+            supervisor.submit(key, priority)
+        await supervisor.join()
+    assert supervisor.fatal is None
+    assert collector.keys == ["a", "b", "c"]
+    assert [run.attempt for run in job.runs_of("b")] == [1, 1, 1]
+    assert fakes.session.renewals == 1 and len(outage.reasons) == 1
+
+
+async def test_an_exception_in_a_spawned_task_stops_the_run_without_cancelling_its_owner() -> None:
+    fakes = await make_fakes()
+    job = ToyJob()
+    supervisor, _ = make_supervisor(job, fakes, workers=2, max_workers=2)
+    host = asyncio.current_task()
+    assert host is not None
+    ticks = 0
+    sibling_cancelled = asyncio.Event()
+
+    async def sibling() -> None:
+        nonlocal ticks
+        try:
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.001)
+        except asyncio.CancelledError:
+            sibling_cancelled.set()
+            raise
+
+    async def broken() -> None:
+        await asyncio.sleep(0.002)
+        raise KeyError("rss")
+
+    async with supervisor.running():
+        supervisor.submit("a", 0)
+        supervisor.spawn(sibling(), "sibling")
+        supervisor.spawn(broken(), "memory-watch")
+        await asyncio.wait_for(supervisor.stopped.wait(), 2)
+        assert isinstance(supervisor.fatal, RunStoppedError)
+        assert "memory-watch" in str(supervisor.fatal) and "rss" in str(supervisor.fatal)
+        seen = ticks
+        await wait_until(lambda: ticks >= seen + 3, "the sibling task to keep running")
+        assert host.cancelling() == 0
+        assert not sibling_cancelled.is_set()
+        await supervisor.join()  # returns: the run has stopped
+    assert host.cancelling() == 0  # the owner leaves running() normally, not cancelled
+    assert sibling_cancelled.is_set()  # stopping cancelled the background task
+
+
+async def test_a_coupa_error_from_a_spawned_task_is_the_fatal_error_itself() -> None:
+    fakes = await make_fakes()
+    supervisor, _ = make_supervisor(ToyJob(), fakes)
+    error = OutageGiveUpError("Coupa stayed unreachable")
+
+    async def outage_watch() -> None:
+        raise error
+
+    async with supervisor.running():
+        supervisor.spawn(outage_watch(), "outage-watch")
+        await asyncio.wait_for(supervisor.stopped.wait(), 2)
+    assert supervisor.fatal is error
+
+
+async def test_an_exception_escaping_a_worker_stops_the_run() -> None:
+    fakes = await make_fakes()
+
+    class BrokenSession(FakeSession):
+        async def renew(self, seen_generation: int) -> None:
+            raise RuntimeError("renewal bug")
+
+    fakes.services = dataclasses.replace(fakes.services, session=BrokenSession())
+    job = ToyJob(failures={"a": [SessionExpiredError("sign-in page")]})
+    supervisor, collector = make_supervisor(job, fakes)
+    host = asyncio.current_task()
+    assert host is not None
+    async with supervisor.running():
+        supervisor.submit("a", 0)
+        supervisor.submit("b", 1)
+        await asyncio.wait_for(supervisor.join(), 2)
+    assert isinstance(supervisor.fatal, RunStoppedError)
+    assert "worker-1" in str(supervisor.fatal) and "renewal bug" in str(supervisor.fatal)
+    assert host.cancelling() == 0
+    assert collector.results == [] and supervisor.pending_on_stop == ["a", "b"]
+
+
+async def test_a_result_that_cannot_be_recorded_stops_the_run_and_stays_pending() -> None:
+    fakes = await make_fakes()
+    job = ToyJob()
+    supervisor, collector = make_supervisor(job, fakes, Collector(fail_on="b"))
+    async with supervisor.running():
+        for priority, key in enumerate("abc"):
+            supervisor.submit(key, priority)
+        await asyncio.wait_for(supervisor.join(), 2)
+        assert supervisor.stopped.is_set()
+    assert isinstance(supervisor.fatal, RunStoppedError)
+    assert "b" in str(supervisor.fatal) and "No space left" in str(supervisor.fatal)
+    assert collector.keys == ["a"]
+    assert job.finished == ["a", "b"]  # b ran; its result was not recorded
+    assert supervisor.stats.done == 1
+    assert supervisor.pending_on_stop == ["b", "c"]
+
+
+# ----- scaling --------------------------------------------------------------------------------
+
+
+async def test_scale_to_grows_and_shrinks_within_the_bounds() -> None:
+    fakes = await make_fakes()
+    supervisor, _ = make_supervisor(ToyJob(), fakes, workers=2, min_workers=2, max_workers=4)
+    async with supervisor.running():
+        await wait_until(lambda: len(idle_ids(supervisor)) == 2, "two idle workers")
+        assert supervisor.scale_to(10) == 4
+        assert supervisor.target == 4 == supervisor.max_workers
+        await wait_until(lambda: idle_ids(supervisor) == {1, 2, 3, 4}, "four idle workers")
+        assert supervisor.scale_to(0) == 2
+        await wait_until(lambda: len(supervisor.slots) == 2, "two workers to retire")
+        assert set(supervisor.slots) == {3, 4}  # all idle: the oldest retire first
+        assert supervisor.scale_to(3) == 3
+        await wait_until(lambda: len(idle_ids(supervisor)) == 3, "a new worker")
+        assert set(supervisor.slots) == {3, 4, 5}  # ids are never reused
+        assert supervisor.status().target_workers == 3
+        assert len(supervisor.status().workers) == 3
+    assert supervisor.slots == {}
+
+
+async def test_shrinking_retires_preferred_workers_then_idle_ones() -> None:
+    fakes = await make_fakes()
+    holds = {"b1": asyncio.Event(), "b2": asyncio.Event()}
+    job = ToyJob(hold=holds)
+    supervisor, collector = make_supervisor(job, fakes, workers=4, max_workers=4)
+    async with supervisor.running():
+        await wait_until(lambda: len(idle_ids(supervisor)) == 4, "four idle workers")
+        supervisor.submit("b1", 0)
+        supervisor.submit("b2", 1)
+        await wait_until(lambda: len(job.runs) == 2, "two busy workers")
+        busy = [run.worker for run in job.runs]
+        idle = sorted(set(supervisor.slots) - set(busy))
+        # One busy worker named in prefer, then an idle one (before the other busy worker).
+        assert supervisor.scale_to(2, prefer=[busy[0]]) == 2
+        retiring = {slot.id for slot in supervisor.slots.values() if slot.retiring}
+        assert busy[0] in retiring and busy[1] not in retiring
+        assert len(retiring & set(idle)) == 1
+        (retired_idle,) = retiring & set(idle)
+        await wait_until(lambda: retired_idle not in supervisor.slots, "the idle one to go")
+        assert supervisor.slots[busy[0]].state is WorkerState.DRAINING
+        assert {s.id for s in supervisor.active_workers} == {busy[1], *(set(idle) - retiring)}
+        for hold in holds.values():
+            hold.set()
+        await supervisor.join()
+        await wait_until(lambda: busy[0] not in supervisor.slots, "the busy one to finish")
+        # Without prefer, an idle worker goes before a busy one.
+        holds["b3"] = asyncio.Event()
+        supervisor.submit("b3", 0)
+        await wait_until(lambda: len(job.runs) == 3, "one busy worker")
+        third = job.runs[-1].worker
+        assert supervisor.scale_to(1) == 1
+        assert [s.id for s in supervisor.slots.values() if not s.retiring] == [third]
+        holds["b3"].set()
+        await supervisor.join()
+    assert sorted(collector.keys) == ["b1", "b2", "b3"]  # the draining workers finished them
+    assert job.cancelled == []
+
+
+# ----- stopping -------------------------------------------------------------------------------
+
+
+async def test_close_lets_an_item_in_flight_finish_within_the_grace() -> None:
+    fakes = await make_fakes()
+    release = asyncio.Event()
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        await asyncio.sleep(0.005)
+        release.set()
+
+    job = ToyJob(hook=hook)
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        supervisor.submit("slow", 0)
+        supervisor.submit("next", 1)
+        await wait_until(lambda: job.runs, "slow to start")
+        await supervisor.close(5.0)
+        assert release.is_set()
+    assert collector.keys == ["slow"]
+    assert job.cancelled == []
+    assert supervisor.pending_on_stop == ["next"]  # queued, never started
+    assert supervisor.slots == {}
+
+
+async def test_close_cancels_an_item_in_flight_past_the_grace() -> None:
+    fakes = await make_fakes()
+    job = ToyJob(hold={"stuck": asyncio.Event()})  # never set
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        supervisor.submit("stuck", 0)
+        supervisor.submit("next", 1)
+        await wait_until(lambda: job.runs, "stuck to start")
+        await supervisor.close(0.01)
+    assert job.cancelled == ["stuck"]
+    assert collector.results == []
+    assert supervisor.pending_on_stop == ["stuck", "next"]
+    assert fakes.contexts and all(context.closed for context in fakes.contexts)
+
+
+async def test_close_while_the_host_is_down_gives_no_grace() -> None:
+    fakes = await make_fakes()
+    job = ToyJob(hold={"stuck": asyncio.Event()})
+    supervisor, _ = make_supervisor(job, fakes, shutdown_grace_s=60.0)
+    async with supervisor.running():
+        supervisor.submit("stuck", 0)
+        await wait_until(lambda: job.runs, "stuck to start")
+        fakes.outage.is_down = True
+        await asyncio.wait_for(supervisor.close(), 2)  # not 60 s
+    assert supervisor.pending_on_stop == ["stuck"]
+
+
+async def test_cancelling_the_task_inside_running_closes_with_no_grace() -> None:
+    fakes = await make_fakes()
+    job = ToyJob(hold={"stuck": asyncio.Event()})
+    supervisor, collector = make_supervisor(job, fakes, shutdown_grace_s=60.0)
+    graces: list[float | None] = []
+    close = supervisor.close
+
+    async def spy(grace_s: float | None = None) -> None:
+        graces.append(grace_s)
+        await close(grace_s)
+
+    supervisor.close = spy  # type: ignore[method-assign]
+
+    async def owner() -> None:
+        async with supervisor.running():
+            supervisor.submit("stuck", 0)
+            supervisor.submit("next", 1)
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(owner())
+    await wait_until(lambda: job.runs, "stuck to start")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
+    assert graces == [0]
+    assert job.cancelled == ["stuck"]
+    assert supervisor.pending_on_stop == ["stuck", "next"]
+    assert collector.results == []
+
+
+async def test_an_error_inside_running_closes_with_the_grace_and_propagates() -> None:
+    fakes = await make_fakes()
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        await asyncio.sleep(0.005)
+
+    job = ToyJob(hook=hook)
+    supervisor, collector = make_supervisor(job, fakes)
+    with pytest.raises(Exception) as caught:
+        async with supervisor.running():
+            supervisor.submit("a", 0)
+            supervisor.submit("b", 1)
+            await wait_until(lambda: job.runs, "a to start")
+            raise LookupError("the caller's own bug")
+    error = caught.value  # anyio's task group may wrap it in an ExceptionGroup
+    assert isinstance(error, LookupError) or (
+        isinstance(error, ExceptionGroup) and error.subgroup(LookupError) is not None
+    )
+    assert collector.keys == ["a"]  # finished within the grace
+    assert supervisor.pending_on_stop == ["b"]
+
+
+# ----- contexts -------------------------------------------------------------------------------
+
+
+async def test_a_context_is_recycled_after_its_tasks_and_keeps_its_cookies() -> None:
+    fakes = await make_fakes()
+    fakes.session.state = {"cookies": fakes.session.cookies, "origins": []}
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        context = cast(FakeContext, slot.context)
+        context.cookies.append({"name": f"seen-{item}", "value": "1", "url": "https://t.test"})
+
+    job = ToyJob(hook=hook, use_page=True)
+    supervisor, collector = make_supervisor(job, fakes, recycle_after_tasks=2)
+    async with supervisor.running():
+        for n in range(5):
+            supervisor.submit(f"po-{n}", n)
+        await supervisor.join()
+    assert len(collector.results) == 5
+    assert supervisor.contexts_opened == 3 == len(fakes.contexts)  # tasks 1-2, 3-4, 5
+    first, second, third = fakes.contexts
+    assert all(context.closed for context in fakes.contexts)  # the worker closed the last one
+    assert first.storage == fakes.session.state  # a new context starts from the sign-in
+    names = lambda context: [c["name"] for c in context.cookies]  # noqa: E731
+    assert names(first) == ["session", "seen-po-0", "seen-po-1"]
+    assert names(second) == ["session", "seen-po-0", "seen-po-1", "seen-po-2", "seen-po-3"]
+    assert names(third)[:5] == names(second)  # carried over, not signed in afresh
+    assert [context.cookie_loads for context in fakes.contexts] == [0, 0, 0]
+    assert [len(context.pages) for context in fakes.contexts] == [1, 1, 1]  # kept between tasks
+
+
+async def test_a_page_not_used_by_a_task_is_closed_after_it() -> None:
+    fakes = await make_fakes()
+    open_at_start: list[tuple[str, object]] = []
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        open_at_start.append((item, slot.open_page))
+        if item.startswith("render"):
+            await slot.page()
+
+    job = ToyJob(hook=hook)
+    supervisor, collector = make_supervisor(job, fakes)
+    async with supervisor.running():
+        for n, key in enumerate(["render-1", "render-2", "read-3", "render-4"]):
+            supervisor.submit(key, n)
+        await supervisor.join()
+    assert len(collector.results) == 4
+    (context,) = fakes.contexts
+    first, second = context.pages  # one page for tasks 1-2 (read-3 closed it), one for task 4
+    assert open_at_start == [
+        ("render-1", None),
+        ("render-2", first),  # kept from the task before
+        ("read-3", first),  # still open: closed only after a task that did not use it
+        ("render-4", None),
+    ]
+    assert first.closed and not second.closed
+
+
+# ----- status ---------------------------------------------------------------------------------
+
+
+async def test_status_figures() -> None:
+    fakes = await make_fakes()
+    holds = {"blockA": asyncio.Event(), "blockB": asyncio.Event()}
+    job = ToyJob(hold=holds, failures={"r": [TransientError("HTTP 503")]})
+    supervisor, collector = make_supervisor(
+        job, fakes, workers=2, max_workers=2, backoff_base_s=30.0, backoff_cap_s=30.0
+    )
+    async with supervisor.running():
+        status = supervisor.status()
+        assert (status.queued, status.in_flight, status.waiting_retry, status.done) == (0, 0, 0, 0)
+        for key, priority in [
+            ("ok1", 0),
+            ("r", 0),
+            ("blockA", 1),
+            ("blockB", 1),
+            ("q1", 2),
+            ("q2", 2),
+            ("q3", 3),
+        ]:
+            supervisor.submit(key, priority)
+        assert supervisor.status().queued == 7
+        await wait_until(
+            lambda: len(job.runs) == 4 and supervisor.stats.done == 1,
+            "both workers blocked",
+        )
+        status = supervisor.status()
+        assert status.queued == 3
+        assert status.in_flight == 2
+        assert status.waiting_retry == 1
+        assert status.done == 1
+        assert status.outcomes == {"ok": 1}
+        assert status.target_workers == 2
+        assert sorted((w.state, w.current_po) for w in status.workers) == [
+            ("busy", "blockA"),
+            ("busy", "blockB"),
+        ]
+        assert sum(w.tasks_done for w in status.workers) == 2
+        assert status.paused_s == 0
+        assert (status.session_renewals, status.browser_relaunches) == (0, 0)
+        await supervisor.close(0)
+    assert collector.keys == ["ok1"]
+    assert supervisor.pending_on_stop == ["r", "blockA", "blockB", "q1", "q2", "q3"]
+
+
+# ----- regressions: engine bugs found by these tests -------------------------------------------
+
+
+async def test_an_idle_worker_takes_no_item_while_the_host_is_paused() -> None:
+    fakes = await make_fakes()
+    gate_open_at_start: list[tuple[str, int, bool]] = []
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        gate_open_at_start.append((item, index, fakes.gate.is_open))
+        if index == 0:
+            await asyncio.sleep(0.001)
+            raise RateLimitedError("429 Too Many Requests", retry_after_s=0.02)
+
+    job = ToyJob(hook=hook)
+    supervisor, _ = make_supervisor(job, fakes, workers=2, max_workers=2)
+    async with supervisor.running():
+        await wait_idle(supervisor, 2)
+        supervisor.submit("limited", 0)
+        await supervisor.join()
+    assert gate_open_at_start == [("limited", 0, True), ("limited", 1, True)]
+
+
+async def test_an_item_put_back_for_a_renewal_is_not_run_on_the_expired_cookies() -> None:
+    fakes = await make_fakes(session_generation=1)
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        await asyncio.sleep(0.002)
+        if slot.cookie_generation == 1:  # generation 1 has expired
+            raise SessionExpiredError("Coupa answered with its sign-in page")
+
+    job = ToyJob(hook=hook)
+    supervisor, collector = make_supervisor(job, fakes, workers=2, max_workers=2)
+    async with supervisor.running():
+        await wait_idle(supervisor, 2)
+        supervisor.submit("a", 0)
+        await supervisor.join()
+    assert collector.keys == ["a"]
+    assert [run.cookie_generation for run in job.runs] == [1, 2]
+    assert fakes.session.seen == [1]
+
+
+async def test_close_cancels_a_task_spawned_just_before() -> None:
+    fakes = await make_fakes()
+    supervisor, _ = make_supervisor(ToyJob(), fakes)
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    async with asyncio.timeout(0.2):
+        async with supervisor.running():
+            await wait_idle(supervisor, 1)
+            supervisor.spawn(forever(), "watch")
+            await supervisor.close(0)
+
+
+async def test_a_worker_retired_while_starting_takes_no_item() -> None:
+    fakes = await make_fakes()
+    opened = asyncio.Event()
+    slow_contexts(fakes, opened)
+    job = ToyJob()
+    supervisor, _ = make_supervisor(job, fakes, workers=2, max_workers=2)
+    async with supervisor.running():
+        await wait_until(lambda: len(supervisor.slots) == 2, "two workers")
+        await asyncio.sleep(0.001)
+        assert all(s.state is WorkerState.STARTING for s in supervisor.slots.values())
+        supervisor.scale_to(1)
+        (retired,) = [s.id for s in supervisor.slots.values() if s.retiring]
+        opened.set()
+        try:
+            await wait_until(lambda: retired not in supervisor.slots, "the retired one", 0.1)
+        except AssertionError:
+            states = {s.id: s.state for s in supervisor.slots.values()}
+        else:
+            states = {}
+        for n in range(4):
+            supervisor.submit(f"po-{n}", 0)
+        await supervisor.join()
+    assert states == {}, f"the retired worker {retired} is still there: {states}"
+    assert retired not in {run.worker for run in job.runs}
+
+
+async def test_closing_while_workers_start_does_not_wait_the_grace() -> None:
+    fakes = await make_fakes()
+    opened = asyncio.Event()
+    slow_contexts(fakes, opened)
+    supervisor, _ = make_supervisor(ToyJob(), fakes, workers=2, shutdown_grace_s=60.0)
+    async with asyncio.timeout(0.2):
+        async with supervisor.running():
+            await wait_until(lambda: len(supervisor.slots) == 2, "two workers")
+            await asyncio.sleep(0.001)
+            opened.set()  # the contexts open while the run is closing
+    assert supervisor.slots == {}
