@@ -7,15 +7,17 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
-from coupa_async.contact import unreachable_from_browser
+from coupa_async.contact import unreachable_from_browser, unreachable_from_http
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import is_login_url
 from coupa_async.errors import AuthenticationError, CoupaAsyncError
@@ -25,6 +27,8 @@ from coupa_async.settings import Settings, default_storage_state
 from coupa_async.signin import sign_in as sign_in  # re-exported: tests and scripts use it
 
 log = get_logger("auth")
+
+SESSION_PROBE_TIMEOUT_S = 15.0
 
 
 async def sign_in_with_settings(context: BrowserContext, settings: Settings) -> None:
@@ -151,6 +155,49 @@ async def session_is_valid(context: BrowserContext, base_url: str, markers: Coup
         return response.ok and not is_login_url(response.url, markers)
     finally:
         await response.dispose()
+
+
+def cookie_header_for(url: str, cookies: list[dict[str, Any]]) -> str:
+    """The Cookie header a browser would send to ``url`` from saved-state ``cookies``."""
+    parts = urlsplit(url)
+    host, path = (parts.hostname or "").lower(), parts.path or "/"
+    now = time.time()
+    sent = []
+    for cookie in cookies:
+        domain = str(cookie.get("domain", "")).lower()
+        bare = domain.lstrip(".")
+        if not (host == bare or (domain.startswith(".") and host.endswith(domain))):
+            continue
+        if not path.startswith(str(cookie.get("path") or "/")):
+            continue
+        if cookie.get("secure") and parts.scheme != "https":
+            continue
+        expires = cookie.get("expires", -1)
+        if isinstance(expires, int | float) and 0 < expires < now:
+            continue
+        sent.append(f"{cookie['name']}={cookie['value']}")
+    return "; ".join(sent)
+
+
+async def session_works_over_http(
+    http: aiohttp.ClientSession, base_url: str, state: dict[str, Any], markers: CoupaMarkers
+) -> bool:
+    """Whether the saved sign-in still opens the PO list, asked over plain HTTP (no browser).
+
+    Raises TenantUnreachableError when the tenant cannot be reached (no raw error).
+    """
+    url = f"{base_url}/order_headers"
+    headers = {"Cookie": cookie_header_for(url, list(state.get("cookies", [])))}
+    try:
+        async with (
+            asyncio.timeout(SESSION_PROBE_TIMEOUT_S),
+            http.get(url, headers=headers, max_redirects=10) as response,
+        ):
+            return response.ok and not is_login_url(str(response.url), markers)
+    except aiohttp.TooManyRedirects:
+        return False
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise unreachable_from_http(exc, url, timeout_s=SESSION_PROBE_TIMEOUT_S) from None
 
 
 def _raise_if_unreachable(exc: PlaywrightError, url: str) -> None:
@@ -286,11 +333,8 @@ class SessionKeeper:
         if self.generation:
             log.info("session_renewed", renewals=self.renewals + 1)
 
-    async def ensure_signed_in(self, probe: BrowserContext) -> None:
+    async def ensure_signed_in(self, saved_state_works: bool) -> None:
         """At start: keep a saved sign-in that still works, else sign in with credentials."""
-        assert self.settings.base_url
-        if self.state is not None and await session_is_valid(
-            probe, self.settings.base_url, self.settings.markers
-        ):
+        if self.state is not None and saved_state_works:
             return
         await self.renew(self.generation)

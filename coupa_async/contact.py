@@ -297,6 +297,21 @@ def problem_of_browser_error(text: str) -> Problem | None:
     return None
 
 
+def unreachable_from_http(
+    exc: BaseException, url: str, *, timeout_s: float = 0.0
+) -> TenantUnreachableError:
+    """TenantUnreachableError for a failed plain-HTTP request to ``url`` (aiohttp, socket)."""
+    problem, detail = problem_of_exception(exc)
+    parts = urlsplit(url)
+    contact = Contact(
+        url=f"{parts.scheme}://{parts.netloc}" if parts.netloc else url,
+        problem=problem,
+        detail=detail,
+        timeout_s=timeout_s,
+    )
+    return TenantUnreachableError(contact.explain(), problem.value)
+
+
 def unreachable_from_browser(
     error: BaseException | str, url: str, *, timeout_s: float = 0.0, what: str = "Coupa"
 ) -> TenantUnreachableError | None:

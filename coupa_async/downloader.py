@@ -17,7 +17,7 @@ from typing import Any, Self
 
 from playwright.async_api import Browser, BrowserContext, async_playwright
 
-from coupa_async.auth import SessionKeeper, load_tenant_state
+from coupa_async.auth import SessionKeeper, load_tenant_state, session_works_over_http
 from coupa_async.browser import launch_browser, new_context
 from coupa_async.contact import ensure_contact
 from coupa_async.coupa.job import PoTask
@@ -110,33 +110,39 @@ class Downloader:
                 lambda: launch_browser(playwright, settings),
                 close_timeout_s=settings.timeouts.close_s,
             )
+            # The browser starts while the tenant is asked whether it answers (nothing is
+            # created on disk before it does) and whether the saved sign-in still works.
+            starting = asyncio.create_task(browser.start())
             try:
-                # The browser starts while the tenant is asked whether it answers; nothing is
-                # created on disk before it does (TenantUnreachableError).
-                starting = asyncio.create_task(browser.start())
-                try:
-                    if self._check_contact:
-                        await ensure_contact(settings)
-                except BaseException:
-                    starting.cancel()
-                    await asyncio.wait([starting])
-                    if not starting.cancelled():
-                        starting.exception()  # the contact's error is the one to tell
-                    raise
-                await starting
+                if self._check_contact:
+                    await ensure_contact(settings)
                 await asyncio.to_thread(self.layout.out_dir.mkdir, parents=True, exist_ok=True)
                 async with await open_http(settings) as http:  # proxy, CA bundle
-                    engine = await self._start_engine(browser, http)
+                    state = await asyncio.to_thread(load_tenant_state, settings)
+                    works = state is not None and await session_works_over_http(
+                        http, settings.base_url or "", state, settings.markers
+                    )
+                    await starting
+                    engine = await self._start_engine(browser, http, state, works)
                     async with engine.running():
                         if settings.memory.enabled:
                             self.start_memory_watch()
                         yield
             finally:
+                if not starting.done():
+                    starting.cancel()
+                await asyncio.wait([starting])
+                if not starting.cancelled():
+                    starting.exception()  # told already, or the error told is another one
                 await self._heaps.close()
                 await browser.close()
 
     async def _start_engine(
-        self, browser: BrowserSupervisor, http: Any
+        self,
+        browser: BrowserSupervisor,
+        http: Any,
+        state: dict[str, Any] | None,
+        saved_state_works: bool,
     ) -> Supervisor[PoTask, PoResult]:
         settings = self.settings
 
@@ -147,13 +153,8 @@ class Downloader:
         async def context_in(live: Browser, storage: dict[str, Any] | None) -> BrowserContext:
             return await new_context(live, settings, storage)
 
-        state = await asyncio.to_thread(load_tenant_state, settings)
         keeper = SessionKeeper(settings, context_for, self.gate, state)
-        probe = await context_for(state)
-        try:
-            await keeper.ensure_signed_in(probe)
-        finally:
-            await probe.close()
+        await keeper.ensure_signed_in(saved_state_works)
         self._reader = PageReader(
             settings.markers,
             settings.mode,
