@@ -20,7 +20,7 @@ from playwright.async_api import Browser, BrowserContext, async_playwright
 from coupa_async.auth import SessionKeeper, load_tenant_state, session_works_over_http
 from coupa_async.browser import launch_browser, new_context
 from coupa_async.contact import ensure_contact
-from coupa_async.coupa.job import PoTask
+from coupa_async.coupa.job import PoTask, request_limiter
 from coupa_async.coupa.numbers import InvalidPoNumber, parse_po_number
 from coupa_async.coupa.po_job import PoJob, rate_limit_watch
 from coupa_async.coupa.reader import PageReader
@@ -192,6 +192,7 @@ class Downloader:
             layout=self.layout,
             gate=self.gate,
             outage=self._outage,
+            requests=request_limiter(settings),
         )
         services = Services(
             browser=browser,

@@ -115,7 +115,7 @@ class OutageWatch:
         self.outages: list[Outage] = []
         self.next_probe_at: float | None = None  # loop time of the next probe while down
         self._down_since: float | None = None
-        self._checking: asyncio.Future[bool] | None = None
+        self._checking: asyncio.Future[bool | None] | None = None
 
     @property
     def down(self) -> bool:
@@ -133,20 +133,28 @@ class OutageWatch:
 
     async def confirm(self, failure: str) -> bool:
         """After a request got no answer: True when Coupa is down (now or just found to be)."""
-        if self.down:
-            return True
-        if self._checking is not None:  # one probe answers every worker that failed meanwhile
-            return await asyncio.shield(self._checking)
-        self._checking = asyncio.get_running_loop().create_future()
+        while True:
+            if self.down:
+                return True
+            if self._checking is None:
+                break
+            # One probe answers every worker that failed meanwhile; None: it was interrupted.
+            answer = await asyncio.shield(self._checking)
+            if answer is not None:
+                return answer
+        checking = self._checking = asyncio.get_running_loop().create_future()
         try:
             reason = await self.probe()
             if reason is not None:
                 self._go_down(f"{failure}; a check of the tenant failed too: {reason}")
-            self._checking.set_result(reason is not None)
+            checking.set_result(reason is not None)
             return reason is not None
-        except BaseException as exc:
-            self._checking.set_exception(exc)
-            self._checking.exception()  # retrieved: waiters re-raise it themselves
+        except Exception as exc:
+            checking.set_exception(exc)
+            checking.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        except BaseException:  # cancelled: the waiters check again themselves
+            checking.set_result(None)
             raise
         finally:
             self._checking = None

@@ -141,6 +141,14 @@ class NetworkSettings(_Section):
     contact_timeout_s: float = Field(
         default=15.0, gt=0, description="Deadline of the first request to the tenant."
     )
+    max_requests_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Requests to Coupa in flight at once over the whole run (files and pages "
+        "read without rendering; a PO's files are fetched side by side within it). "
+        "Unset: the number of workers.",
+    )
 
     @field_validator("proxy")
     @classmethod

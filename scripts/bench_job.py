@@ -47,7 +47,7 @@ from coupa_async.auth import sign_in
 from coupa_async.browser import launch_browser, new_context
 from coupa_async.coupa.discover import read_page
 from coupa_async.coupa.download import context_cookie_header
-from coupa_async.coupa.job import JobEnv, PoTask, process_po
+from coupa_async.coupa.job import JobEnv, OpenPage, PoTask, process_po
 from coupa_async.coupa.numbers import parse_po_number
 from coupa_async.coupa.pages import parse_html
 from coupa_async.coupa.reader import Mode, PageReader
@@ -113,7 +113,7 @@ def job_env(
         navigation_timeout_s=settings.timeouts.navigation_s,
         settle_s=settings.timeouts.settle_s,
     )
-    return JobEnv(settings, context, page, http, OutputLayout(out), reader)
+    return JobEnv(settings, context, OpenPage(page), http, OutputLayout(out), reader)
 
 
 def task(index: int) -> PoTask:

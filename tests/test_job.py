@@ -7,6 +7,8 @@ or expire sessions use a module simulator of their own with the same catalog.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
 from collections import Counter
@@ -23,10 +25,11 @@ import coupa_async.coupa.job as job_module
 from coupa_async.auth import session_is_valid, sign_in
 from coupa_async.browser import new_context
 from coupa_async.coupa.download import filename_from_disposition
-from coupa_async.coupa.job import JobEnv, PoTask, process_po
+from coupa_async.coupa.job import JobEnv, OpenPage, PoTask, process_po
 from coupa_async.coupa.numbers import parse_po_number
 from coupa_async.coupa.reader import Mode, PageReader
 from coupa_async.errors import RateLimitedError, SessionExpiredError, TransientError
+from coupa_async.gate import HostGate
 from coupa_async.layout import (
     FILE_NAME_MAX_CHARS,
     FINAL_OUTCOMES,
@@ -53,6 +56,7 @@ pytestmark = pytest.mark.browser
 
 # The catalog of the session simulator in tests/conftest.py (checked in `catalog_po`).
 SESSION_SIM = SimConfig(seed=11, pos=40)
+PARALLEL = 4  # requests in flight in the tests' job envs unless a test says otherwise
 RESERVED_STEMS = frozenset(
     {"CON", "PRN", "AUX", "NUL"} | {f"{d}{n}" for d in ("COM", "LPT") for n in range(1, 10)}
 )
@@ -70,14 +74,24 @@ class Worker:
     context: BrowserContext
     page: Page
 
-    def env(self, out: Path, http: aiohttp.ClientSession, mode: Mode = "auto") -> JobEnv:
+    def env(
+        self,
+        out: Path,
+        http: aiohttp.ClientSession,
+        mode: Mode = "auto",
+        *,
+        requests: int | None = PARALLEL,
+    ) -> JobEnv:
+        """A job env over this worker's page; ``requests`` in flight at once (None: the PO's
+        requests one at a time)."""
         return JobEnv(
             self.settings,
             self.context,
-            self.page,
+            OpenPage(self.page),
             http,
             OutputLayout(out),
             new_reader(self.settings, mode),
+            requests=asyncio.Semaphore(requests) if requests is not None else None,
         )
 
 
@@ -585,16 +599,19 @@ async def test_expired_session_on_the_po_page_saves_nothing(
     assert names_in(tmp_path) == []
 
 
+@pytest.mark.parametrize("requests", [None, PARALLEL], ids=["one_at_a_time", "side_by_side"])
 @pytest.mark.parametrize("recipe", ["many_files", "click_anchor", "click_nav"])
 async def test_session_expiring_between_page_and_file_then_retry(
     recipe: str,
+    requests: int | None,
     fw: Worker,
     faulty_sim: Simulator,
     http: aiohttp.ClientSession,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The first file is saved, then the session ends: the PO is retried after a new sign-in."""
+    """The session ends once the files are under way: the PO raises, keeps only whole files of
+    its own, and its retry after a new sign-in completes, reusing them where they are."""
     po = by_recipe(faulty_sim.catalog, recipe)
     assert len(po.expected_files) >= 2
     calls = 0
@@ -618,38 +635,46 @@ async def test_session_expiring_between_page_and_file_then_retry(
     monkeypatch.setattr(job_module, "fetch_to_temp", fetch)
     monkeypatch.setattr(job_module, "browser_download_to_temp", click)
     with pytest.raises(SessionExpiredError):
-        await process_po(fw.env(tmp_path, http, "render"), task_for(po))
-    assert calls == 2
+        await process_po(fw.env(tmp_path, http, "render", requests=requests), task_for(po))
 
-    # No final folder: the work folder keeps the one whole file saved before the expiry.
+    # No final folder: the work folder holds whole files of the PO only, nothing temporary.
     supplier_dir = tmp_path / safe_folder_part(po.expected_supplier)
     assert [p.name for p in supplier_dir.iterdir()] == [f"PO{po.number}{WORK_SUFFIX}"]
     kept = assert_work_dir_holds_only_complete_files(work_dir(tmp_path, po), po)
-    assert len(kept) == 1
+    if requests is None:
+        # One at a time: nothing was sent after the file that met the login page, and the one
+        # file fetched before it was kept.
+        assert calls == 2
+        assert len(kept) == 1
 
     monkeypatch.undo()
     await sign_in_again(fw, faulty_sim)
     result = await process_po(fw.env(tmp_path, http, "render"), task_for(po))
     assert_matches_catalog(result, po, tmp_path)
     assert [p.name for p in supplier_dir.iterdir()] == [f"PO{po.number}_COMPLETED"]
-    # The file of the first attempt was reused where it was, not saved a second time.
+    # The files of the first attempt were reused where they were, not saved a second time.
     for name, inode in kept.items():
         assert (result.folder / name).stat().st_ino == inode  # type: ignore[operator]
-    assert result.folder is not None  # and no second copy of it beside the first:
+    assert result.folder is not None  # and no second copy of them beside the first:
     assert len(list(result.folder.iterdir())) == len(po.expected_files)
 
 
-async def test_login_redirect_with_a_live_session_comes_back_to_the_file(
-    fw: Worker, faulty_sim: Simulator, http: aiohttp.ClientSession, tmp_path: Path
+@pytest.mark.parametrize("mode", ["render", "fast"])
+async def test_login_redirect_with_a_live_session_comes_back_to_the_page_and_files(
+    mode: str, fw: Worker, faulty_sim: Simulator, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    """Coupa sends a file request to the sign-in page, which sends a signed-in user back."""
+    """Coupa sends a request to the sign-in page, which sends a signed-in user back: in the
+    browser, and over plain HTTP (a fast page read follows the chain with the cookies)."""
     po = by_recipe(faulty_sim.catalog, "plain_links")
     faulty_sim.reset_stats()
-    for f in po.files:
-        faulty_sim.inject("login_redirect", path_contains=f.url_path, count=1)
-    result = await process_po(fw.env(tmp_path, http, "render"), task_for(po))
-    assert faulty_sim.stats.login_redirects == len(po.files)
+    for path in (po.url_path, *(f.url_path for f in po.files)):
+        faulty_sim.inject("login_redirect", path_contains=path, count=1)
+    env = fw.env(tmp_path, http, mode)  # type: ignore[arg-type]
+    result = await process_po(env, task_for(po))
+    assert faulty_sim.stats.login_redirects == len(po.files) + 1
     assert_matches_catalog(result, po, tmp_path)
+    assert result.mode == mode
+    assert env.reader.counts["render"] == (1 if mode == "render" else 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -817,3 +842,204 @@ async def test_5xx_on_a_file_is_retried_then_raised(
     with pytest.raises(TransientError, match="500"):
         await process_po(fw.env(out, http, "fast"), task_for(po), final_attempt=False)
     assert_work_dir_holds_only_complete_files(work_dir(out, po), po)
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. A PO's files side by side, within the run's limit of requests in flight; pages on demand
+
+LIMIT = 3
+
+
+class LazyPage:
+    """A PageLender as a pool without open pages gives: a page opened on first use, counted."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.context = context
+        self.opened = 0
+        self.discarded = 0
+        self._page: Page | None = None
+
+    async def page(self) -> Page:
+        if self._page is None or self._page.is_closed():
+            self._page = await self.context.new_page()
+            self.opened += 1
+        return self._page
+
+    def discard(self) -> None:
+        self.discarded += 1
+        self._page = None
+
+    async def close(self) -> None:
+        if self._page is not None:
+            await self._page.close()
+
+
+def lazy_env(worker: Worker, out: Path, http: aiohttp.ClientSession, mode: Mode) -> JobEnv:
+    env = worker.env(out, http, mode)
+    env.pages = LazyPage(worker.context)
+    return env
+
+
+def http_only(pos: Iterable[SimPO]) -> list[SimPO]:
+    """Completed POs whose files are all links, on pages that need no rendering."""
+    return [
+        po
+        for po in pos
+        if po.expected_outcome == "COMPLETED"
+        and len(po.files) >= 2
+        and all(f.has_href and not f.serves_html for f in po.files)
+        and not is_late(po)
+        and not po.uses_requisition
+    ]
+
+
+async def free_slots(limiter: asyncio.Semaphore) -> int:
+    """How many slots the limiter has (taking them all: acquire returns at once while free)."""
+    taken = 0
+    while not limiter.locked():
+        await limiter.acquire()
+        taken += 1
+    return taken
+
+
+async def test_the_run_limit_defaults_to_one_request_per_worker(base_settings: Settings) -> None:
+    settings = base_settings.model_copy(update={"workers": 3})
+    assert await free_slots(job_module.request_limiter(settings)) == 3
+    network = settings.network.model_copy(update={"max_requests_in_flight": 7})
+    limited = settings.model_copy(update={"network": network})
+    assert await free_slots(job_module.request_limiter(limited)) == 7
+
+
+async def test_a_pos_files_are_fetched_side_by_side_up_to_the_limit(
+    worker: Worker,
+    sim: Simulator,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    po = by_recipe(sim.catalog, "many_files")
+    assert len(po.files) > LIMIT
+    in_flight = peak = 0
+    all_in = asyncio.Event()
+    real_fetch = job_module.fetch_to_temp
+
+    async def fetch(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        if in_flight == LIMIT:
+            all_in.set()
+        try:
+            # Hold the first fetches until LIMIT of them are in: one at a time never gets there.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_in.wait(), 10)
+            return await real_fetch(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(job_module, "fetch_to_temp", fetch)
+    result = await process_po(worker.env(tmp_path, http, "fast", requests=LIMIT), task_for(po))
+    assert peak == LIMIT
+    assert_matches_catalog(result, po, tmp_path)
+
+
+async def test_the_limit_holds_for_every_po_that_shares_it(
+    fw: Worker, faulty_sim: Simulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Two POs at once, pages read fast: never more requests at the host than the limit."""
+    pos = http_only(faulty_sim.catalog.pos)[:2]
+    assert len(pos) == 2
+    for f in (f for po in pos for f in po.files):  # slow files: the fetches overlap
+        faulty_sim.inject("hang", path_contains=f.url_path, count=1, seconds=0.3)
+    faulty_sim.reset_stats()
+    shared = asyncio.Semaphore(2)
+    envs = [lazy_env(fw, tmp_path / str(n), http, "fast") for n in range(2)]
+    for env in envs:
+        env.requests = shared
+    results = await asyncio.gather(*(process_po(envs[n], task_for(pos[n])) for n in range(2)))
+    for n in range(2):
+        assert_matches_catalog(results[n], pos[n], tmp_path / str(n))
+        assert envs[n].pages.opened == 0  # type: ignore[attr-defined]
+    assert faulty_sim.stats.peak_concurrency == 2
+
+
+@pytest.mark.parametrize("limit", [1, LIMIT])
+async def test_a_429_on_one_file_holds_the_pos_other_files(
+    limit: int, fw: Worker, faulty_sim: Simulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Files waiting for a slot, or for a retry, are not sent while the pause runs."""
+    po = by_recipe(faulty_sim.catalog, "many_files")
+    first, *others = po.files
+    faulty_sim.inject("429", path_contains=first.url_path, count=1, retry_after=3)
+    for f in others:  # in flight when the 429 comes: cancelled, never waited for
+        faulty_sim.inject("hang", path_contains=f.url_path, count=1, seconds=2)
+    env = fw.env(tmp_path, http, "fast", requests=limit)
+    env.gate = HostGate()
+    faulty_sim.reset_stats()
+    with pytest.raises(RateLimitedError):
+        await process_po(env, task_for(po))
+    assert env.gate.remaining_pause_s > 1
+    sent = faulty_sim.stats.requests["file"]
+    assert 1 <= sent <= limit  # only those already in flight; none after the 429
+    assert faulty_sim.stats.requests_during_retry_after == 0
+    assert_work_dir_holds_only_complete_files(work_dir(tmp_path, po), po)
+    assert_no_html_file(tmp_path)
+
+
+async def test_a_po_cancelled_mid_files_leaves_no_temporary_file(
+    fw: Worker, faulty_sim: Simulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Files fetched but not yet filed are removed; the page is not lent again."""
+    po = by_recipe(faulty_sim.catalog, "many_files")
+    faulty_sim.inject("hang", path_contains=po.files[-1].url_path, count=1, seconds=5)
+    faulty_sim.reset_stats()
+    env = fw.env(tmp_path, http, "fast", requests=len(po.files))
+    running = asyncio.create_task(process_po(env, task_for(po)))
+    for _ in range(200):  # until every other file is on disk under a temporary name
+        if faulty_sim.stats.files_completed >= len(po.files) - 1:
+            break
+        await asyncio.sleep(0.05)
+    assert faulty_sim.stats.files_completed == len(po.files) - 1
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(PARTIAL_SUFFIX)]
+    assert_work_dir_holds_only_complete_files(work_dir(tmp_path, po), po)
+    assert env.pages.discarded  # type: ignore[attr-defined]
+
+
+async def test_files_are_named_in_page_order_whatever_arrives_first(
+    fw: Worker, faulty_sim: Simulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Two files of one name: the first on the page is `invoice.pdf`, even when it comes last."""
+    po = by_recipe(faulty_sim.catalog, "duplicate_names")
+    one_by_one = await process_po(fw.env(tmp_path / "a", http, "fast", requests=None), task_for(po))
+    faulty_sim.inject("hang", path_contains=po.files[0].url_path, count=1, seconds=0.5)
+    side_by_side = await process_po(fw.env(tmp_path / "b", http, "fast"), task_for(po))
+    for result, out in ((one_by_one, tmp_path / "a"), (side_by_side, tmp_path / "b")):
+        assert_matches_catalog(result, po, out)
+    assert [(f.name, f.sha256) for f in side_by_side.files] == [
+        (f.name, f.sha256) for f in one_by_one.files
+    ]
+
+
+async def test_a_page_is_opened_only_to_render_or_click(
+    worker: Worker, sim: Simulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    fast = lazy_env(worker, tmp_path / "fast", http, "fast")
+    for po in http_only(sim.catalog.pos)[:3]:
+        assert_matches_catalog(await process_po(fast, task_for(po)), po, tmp_path / "fast")
+    assert fast.pages.opened == 0  # type: ignore[attr-defined]
+    clicked = by_recipe(sim.catalog, "click_anchor")
+    assert_matches_catalog(await process_po(fast, task_for(clicked)), clicked, tmp_path / "fast")
+    assert fast.pages.opened == 1  # type: ignore[attr-defined]
+
+    render = lazy_env(worker, tmp_path / "render", http, "render")
+    try:
+        for po in http_only(sim.catalog.pos)[:2]:
+            result = await process_po(render, task_for(po))
+            assert_matches_catalog(result, po, tmp_path / "render")
+        assert render.pages.opened == 1  # one page, lent again for every rendering
+    finally:
+        await fast.pages.close()  # type: ignore[attr-defined]
+        await render.pages.close()  # type: ignore[attr-defined]

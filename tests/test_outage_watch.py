@@ -129,3 +129,19 @@ async def test_it_backs_off_to_every_30_s_and_gives_up_once_after_the_bound() ->
 )
 def test_network_failures_are_told_from_other_errors(message: str, network: bool) -> None:
     assert is_network_failure(message) is network
+
+
+async def test_a_check_cancelled_midway_leaves_the_others_to_check_again() -> None:
+    tenant = ScriptedTenant("connection refused", delay_s=0.05)
+    harness = Harness(tenant)
+    first = asyncio.create_task(harness.watch.confirm("ECONNRESET"))
+    await asyncio.sleep(0.01)  # its probe is under way
+    second = asyncio.create_task(harness.watch.confirm("ECONNRESET"))
+    await asyncio.sleep(0)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await second  # not cancelled with it: it probed again and found Coupa down
+    assert len(tenant.calls) == 2 and harness.watch.down
+    for task in harness.tasks:
+        task.cancel()

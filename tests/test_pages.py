@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from coupa_async.coupa.discover import read_page
 from coupa_async.coupa.markers import CoupaMarkers
-from coupa_async.coupa.pages import PageKind, classify, parse_html, retry_after_seconds
+from coupa_async.coupa.pages import (
+    PageKind,
+    classify,
+    parse_html,
+    raise_for_verdict,
+    retry_after_seconds,
+)
+from coupa_async.errors import (
+    HostUnreachableError,
+    RateLimitedError,
+    SessionExpiredError,
+    TransientError,
+)
 
 MARKERS = CoupaMarkers()
 PO_URL = "https://acme.coupahost.com/order_headers/15262984"
@@ -105,3 +119,36 @@ def test_requisition_found_by_link_text_and_script_fill_signs() -> None:
     facts = read_page(html, PO_URL, MARKERS)
     assert facts.requisition_url == "https://acme.coupahost.com/pr/9"
     assert facts.filled_by_script and facts.attachments == () and facts.supplier is None
+
+
+@pytest.mark.parametrize(
+    ("status", "url", "error", "message"),
+    [
+        (200, "https://acme.coupahost.com/sessions/new", SessionExpiredError, "instead of"),
+        (429, PO_URL, RateLimitedError, f"HTTP 429 for {PO_URL}"),
+        (503, PO_URL, HostUnreachableError, f"HTTP 503 for {PO_URL}"),
+        (500, PO_URL, TransientError, f"HTTP 500 for {PO_URL}"),
+    ],
+)
+def test_one_verdict_one_exception(
+    status: int, url: str, error: type[Exception], message: str
+) -> None:
+    verdict = classify(status, url, parse_html("<p>x</p>"), MARKERS, retry_after="4")
+    with pytest.raises(error, match=re.escape(message)) as raised:
+        raise_for_verdict(verdict, url)
+    if isinstance(raised.value, RateLimitedError):
+        assert raised.value.retry_after_s == 4
+    assert type(raised.value) is error  # not a subclass standing in for another kind
+
+
+def test_a_login_page_names_what_was_expected_and_other_pages_pass() -> None:
+    login = classify(
+        200,
+        PO_URL,
+        parse_html(ORDINARY.replace("<a", "<form><input type=password></form><a")),
+        MARKERS,
+    )
+    with pytest.raises(SessionExpiredError, match=r"instead of the file$"):
+        raise_for_verdict(login, PO_URL, "the file")
+    for html in (ORDINARY, "<h1>Oops! We couldn't find what you wanted</h1>"):
+        raise_for_verdict(classify(200, PO_URL, parse_html(html), MARKERS), PO_URL)

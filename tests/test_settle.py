@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Route
 
 from coupa_async import Downloader, Outcome, PoResult
-from coupa_async.coupa.job import process_po
+from coupa_async.coupa.http import CoupaHttp
+from coupa_async.coupa.job import OpenPage, process_po
 from coupa_async.coupa.reader import Mode, PageReader
-from coupa_async.errors import TransientError
+from coupa_async.errors import SessionExpiredError, TransientError
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, SimPO, Simulator
 from coupa_async.sim.catalog import LATE_TRAITS, RECIPES, Catalog
@@ -120,7 +122,10 @@ async def test_every_late_shape_in_every_mode_matches_the_catalog(
 
 
 async def test_a_fast_reading_that_misses_a_late_list_turns_fast_off(
-    browser: Browser, late_sim: Simulator, late_settings: Settings, tmp_path: Path
+    browser: Browser,
+    late_sim: Simulator,
+    late_settings: Settings,
+    http: aiohttp.ClientSession,
 ) -> None:
     late = next(po for po in late_sim.catalog.pos if po.late and not po.late_failed and po.files)
     worker = await open_worker(browser, late_settings, late_sim)
@@ -128,14 +133,13 @@ async def test_a_fast_reading_that_misses_a_late_list_turns_fast_off(
         reader = reader_for(worker, "fast", settle_s=5.0)
         assert reader.state == "fast"
         url = f"{late_sim.base_url}{late.url_path}"
-        read = await reader.read(worker.page, worker.context, url)
+        pages, lane = OpenPage(worker.page), CoupaHttp(http, worker.context)
+        read = await reader.read(pages, lane, url)
         assert read.settled and read.facts is not None
         assert len(read.facts.attachments) == len(late.files)
         assert reader.state == "render"  # the HTML missed what the rendering showed
         ordinary = next(po for po in late_sim.catalog.pos if po.recipe == "plain_links")
-        again = await reader.read(
-            worker.page, worker.context, late_sim.base_url + ordinary.url_path
-        )
+        again = await reader.read(pages, lane, late_sim.base_url + ordinary.url_path)
         assert again.how == "render"
     finally:
         await worker.context.close()
@@ -193,6 +197,34 @@ async def test_auto_over_ordinary_then_late_pages_gets_every_po_right(tmp_path: 
             continue
         check_result(po, result)
     assert discovery == "render"  # the late pages proved fast readings incomplete
+
+
+@pytest.mark.parametrize("recipe", ["late_json_links", "late_json_empty"])
+async def test_a_late_list_that_meets_an_expired_session_is_never_read_as_empty(
+    recipe: str,
+    browser: Browser,
+    late_sim: Simulator,
+    late_settings: Settings,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+) -> None:
+    """The page came, then the session ended before its list did: the list's request ends on the
+    login page, so the PO raises for a new sign-in; never NO_ATTACHMENTS, even where true."""
+    po = next(p for p in late_sim.catalog.pos if p.recipe == recipe)
+    url = late_sim.base_url + po.url_path
+    worker = await open_worker(browser, late_settings, late_sim)
+
+    async def expire_then_send(route: Route) -> None:
+        late_sim.expire_sessions()
+        await route.continue_()
+
+    try:
+        await worker.page.route(re.compile(re.escape(url) + "/attachments"), expire_then_send)
+        with pytest.raises(SessionExpiredError):
+            await process_po(worker.env(tmp_path, http, "auto"), task_for(po))
+        assert not list(tmp_path.iterdir())
+    finally:
+        await worker.context.close()
 
 
 def test_the_late_catalog_mixes_true_absence_with_late_presence() -> None:

@@ -7,7 +7,7 @@ answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -36,7 +36,6 @@ class PageFacts:
     attachments: tuple[AttachmentRef, ...] = ()
     requisition_url: str | None = None
     filled_by_script: bool = False
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def has_click_only(self) -> bool:

@@ -24,23 +24,22 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from coupa_async.coupa.markers import CoupaMarkers
-from coupa_async.coupa.pages import PageKind, classify, parse_html
-from coupa_async.errors import (
-    HostUnreachableError,
-    RateLimitedError,
-    SessionExpiredError,
-    TransientError,
-)
+from coupa_async.coupa.pages import classify, parse_html, raise_for_verdict
+from coupa_async.errors import CoupaAsyncError, HostUnreachableError, TransientError
 from coupa_async.layout import OutputLayout
-from coupa_async.outage import OUTAGE_STATUSES, is_network_failure
+from coupa_async.outage import is_network_failure
 
 CHUNK_BYTES = 1024 * 1024
 HTML_SNIFF_BYTES = 512 * 1024
 HTML_EXTENSIONS = (".html", ".htm")
 
 
-class FileRefused(Exception):
-    """This one file cannot be saved (not the PO's fault as a whole): a reason for the report."""
+class FileRefused(CoupaAsyncError):
+    """This one file cannot be saved (not the PO's fault as a whole): a reason for the report.
+
+    Never raised out of the job: it becomes a FileProblem. Not a PoJobError, so nothing that
+    handles those (retries included) ever catches it by mistake.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +87,17 @@ def _looks_like_html(first_bytes: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
-def _refuse_html(body: bytes, url: str, status: int, markers: CoupaMarkers) -> None:
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks (call it in a thread for big files)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _refuse_html(body: bytes, url: str, status: int, markers: CoupaMarkers) -> NoReturn:
     """An HTML page where a file was expected: a login page means the session expired."""
     tree = parse_html(body.decode("utf-8", "replace"))
     verdict = classify(status, url, tree, markers)
-    if verdict.kind is PageKind.LOGIN:
-        raise SessionExpiredError(f"a login page came back instead of the file at {url}")
+    raise_for_verdict(verdict, url, f"the file at {url}")
     detail = f" ({verdict.reason})" if verdict.reason else ""
     raise FileRefused(f"the server sent an HTML page instead of the file{detail}")
 
@@ -107,35 +111,51 @@ async def fetch_to_temp(
     markers: CoupaMarkers,
     timeout_s: float,
 ) -> Fetched:
-    """Stream ``url`` into a temporary file in ``folder``; classify anything that is not a file."""
+    """Stream ``url`` into a temporary file in ``folder``; classify anything that is not a file.
+
+    The caller waits for the host gate (and a request slot) right before calling.
+    """
     headers = {"Cookie": cookies} if cookies else {}
     timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(30.0, timeout_s))
+    fetched: Fetched | None = None
     try:
         async with http.get(url, headers=headers, timeout=timeout, allow_redirects=True) as resp:
-            final_url = str(resp.url)
-            if resp.status == 429:
-                verdict = classify(429, final_url, None, markers, resp.headers.get("Retry-After"))
-                raise RateLimitedError(f"HTTP 429 for {url}", verdict.retry_after_s)
-            if resp.status in OUTAGE_STATUSES:
-                raise HostUnreachableError(f"HTTP {resp.status} for {url}")
-            if resp.status >= 500 or resp.status == 408:
-                raise TransientError(f"HTTP {resp.status} for {url}")
-            server_name = filename_from_disposition(resp.headers.get("Content-Disposition"))
-            content_type = resp.headers.get("Content-Type", "").lower()
-            first = await resp.content.read(HTML_SNIFF_BYTES) if resp.status < 400 else b""
-            is_html_name = bool(server_name and server_name.lower().endswith(HTML_EXTENSIONS))
-            if resp.status >= 400:
-                body = await resp.content.read(HTML_SNIFF_BYTES)
-                if "html" in content_type:
-                    _refuse_html(body, final_url, resp.status, markers)
-                raise FileRefused(f"HTTP {resp.status}")
-            if ("text/html" in content_type or _looks_like_html(first)) and not is_html_name:
-                _refuse_html(first, final_url, resp.status, markers)
-            return await _stream(resp, first, folder, layout, server_name, final_url)
-    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-        raise HostUnreachableError(f"connection lost while fetching {url}: {exc}") from exc
-    except TimeoutError as exc:
-        raise TransientError(f"no complete answer within {timeout_s:.0f} s for {url}") from exc
+            fetched = await _receive(resp, url, folder, layout, markers)
+        return fetched
+    except BaseException as exc:
+        if fetched is not None:  # whole, but the answer's closing failed or was cancelled
+            fetched.temp_path.unlink(missing_ok=True)
+        if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientConnectionError):
+            raise HostUnreachableError(f"connection lost while fetching {url}: {exc}") from exc
+        if isinstance(exc, TimeoutError):
+            raise TransientError(f"no complete answer within {timeout_s:.0f} s for {url}") from exc
+        raise
+
+
+async def _receive(
+    resp: aiohttp.ClientResponse,
+    url: str,
+    folder: Path,
+    layout: OutputLayout,
+    markers: CoupaMarkers,
+) -> Fetched:
+    """The answer's body into a temporary file, if it is a file; else what it is, raised."""
+    final_url = str(resp.url)
+    if resp.status in (408, 429) or resp.status >= 500:
+        retry_after = resp.headers.get("Retry-After")
+        raise_for_verdict(classify(resp.status, final_url, None, markers, retry_after), url)
+    server_name = filename_from_disposition(resp.headers.get("Content-Disposition"))
+    content_type = resp.headers.get("Content-Type", "").lower()
+    if resp.status >= 400:
+        body = await resp.content.read(HTML_SNIFF_BYTES)
+        if "html" in content_type:
+            _refuse_html(body, final_url, resp.status, markers)
+        raise FileRefused(f"HTTP {resp.status}")
+    first = await resp.content.read(HTML_SNIFF_BYTES)
+    is_html_name = bool(server_name and server_name.lower().endswith(HTML_EXTENSIONS))
+    if ("text/html" in content_type or _looks_like_html(first)) and not is_html_name:
+        _refuse_html(first, final_url, resp.status, markers)
+    return await _stream(resp, first, folder, layout, server_name, final_url)
 
 
 async def _stream(
@@ -200,13 +220,19 @@ async def browser_download_to_temp(
         temp.unlink(missing_ok=True)
         html = await _page_html(page)
         verdict = classify(200, page.url, parse_html(html), markers)
-        if verdict.kind is PageKind.LOGIN:
-            raise SessionExpiredError("a login page came back instead of the file") from exc
+        raise_for_verdict(verdict, page.url, "the file")
         raise FileRefused("clicking the attachment started no download") from exc
     except PlaywrightError as exc:
         temp.unlink(missing_ok=True)
         raise _download_failed(str(exc).splitlines()[0]) from exc
-    return await asyncio.to_thread(_hash_saved, temp, server_name, url, markers)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    try:
+        return await asyncio.to_thread(_hash_saved, temp, server_name, url, markers)
+    except BaseException:
+        temp.unlink(missing_ok=True)  # also when cancelled: the thread's result is dropped
+        raise
 
 
 @dataclass
@@ -271,14 +297,7 @@ async def _refuse_opened_page(
         await page.wait_for_load_state("domcontentloaded", timeout=timeout_s * 1000)
     html = await _page_html(page)
     verdict = classify(opened.status, page.url, parse_html(html), markers, opened.retry_after)
-    if verdict.kind is PageKind.LOGIN:
-        raise SessionExpiredError("a login page came back instead of the file")
-    if verdict.kind is PageKind.RATE_LIMITED:
-        raise RateLimitedError(f"HTTP 429 for {page.url}", verdict.retry_after_s)
-    if verdict.kind is PageKind.HOST_DOWN:
-        raise HostUnreachableError(f"{verdict.reason} for {page.url}")
-    if verdict.kind is PageKind.TRANSIENT:
-        raise TransientError(f"{verdict.reason} for {page.url}")
+    raise_for_verdict(verdict, page.url, "the file")
     detail = f" ({verdict.reason})" if verdict.reason else ""
     raise FileRefused(f"the server sent an HTML page instead of the file{detail}")
 
@@ -291,19 +310,13 @@ async def _page_html(page: Page) -> str:
 
 
 def _hash_saved(temp: Path, server_name: str | None, url: str, markers: CoupaMarkers) -> Fetched:
-    digest = hashlib.sha256()
-    size = 0
+    """What the browser saved: refused if it is an HTML page, else hashed."""
     with temp.open("rb") as handle:
         first = handle.read(HTML_SNIFF_BYTES)
-        if _looks_like_html(first) and not (server_name or "").lower().endswith(HTML_EXTENSIONS):
-            temp.unlink(missing_ok=True)
-            _refuse_html(first, url, 200, markers)
-        chunk = first
-        while chunk:
-            digest.update(chunk)
-            size += len(chunk)
-            chunk = handle.read(CHUNK_BYTES)
-    return Fetched(temp, size, digest.hexdigest(), server_name, url)
+    if _looks_like_html(first) and not (server_name or "").lower().endswith(HTML_EXTENSIONS):
+        temp.unlink(missing_ok=True)
+        _refuse_html(first, url, 200, markers)
+    return Fetched(temp, temp.stat().st_size, sha256_of(temp), server_name, url)
 
 
 def place(fetched: Fetched, final: Path) -> None:

@@ -1,18 +1,20 @@
 """The PO job: find, fetch and file every attachment of one PO, in one browser context.
 
 It raises for what the pool must handle (session expired, rate limited, transient, browser
-fault) and returns a PoResult for everything that settles the PO.
+fault) and returns a PoResult for everything that settles the PO. A PO's files are fetched side
+by side over plain HTTP (click-only ones in turn, in the one page) within the run's limit of
+requests in flight, and filed in page order, so their names never depend on which came first.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import aiohttp
 from playwright.async_api import BrowserContext, Page
@@ -22,15 +24,18 @@ from coupa_async.coupa.download import (
     Fetched,
     FileRefused,
     browser_download_to_temp,
-    context_cookie_header,
     fetch_to_temp,
     place,
+    sha256_of,
 )
+from coupa_async.coupa.http import CoupaHttp
 from coupa_async.coupa.numbers import PoNumber
-from coupa_async.coupa.pages import PageKind
+from coupa_async.coupa.pages import raise_for_verdict
 from coupa_async.coupa.reader import PageRead, PageReader
 from coupa_async.errors import (
+    BrowserFaultError,
     HostUnreachableError,
+    PoJobError,
     RateLimitedError,
     SessionExpiredError,
     TransientError,
@@ -60,38 +65,100 @@ class PoTask:
     known_files: tuple[SavedFile, ...] = ()
 
 
+class PageLender(Protocol):
+    """The worker's page, lent to the job only when it renders or clicks."""
+
+    async def page(self) -> Page:
+        """The worker's page: opened on first use, then the same one."""
+        ...
+
+    def discard(self) -> None:
+        """The page is broken or stuck: do not lend it again."""
+        ...
+
+
+class OpenPage:
+    """A PageLender over a page its worker keeps open (and replaces itself when it fails)."""
+
+    def __init__(self, page: Page) -> None:
+        self._page = page
+        self.discarded = False
+
+    async def page(self) -> Page:
+        """The worker's page, as it was handed over."""
+        return self._page
+
+    def discard(self) -> None:
+        """Noted only: the worker replaces its page on the error the job raises."""
+        self.discarded = True
+
+
 @dataclass
 class JobEnv:
-    """What a worker lends the job: its context and page, and what the run shares."""
+    """What a worker lends the job (its context, its page on demand) and what the run shares."""
 
     settings: Settings
     context: BrowserContext
-    page: Page
+    pages: PageLender
     http: aiohttp.ClientSession
     layout: OutputLayout
     reader: PageReader
     gate: HostGate | None = None
     outage: OutageWatch | None = None
+    # Requests to Coupa in flight over the whole run (see request_limiter); None: a PO sends
+    # one request at a time.
+    requests: asyncio.Semaphore | None = None
+
+
+def request_limiter(settings: Settings) -> asyncio.Semaphore:
+    """The run's limit of requests in flight: ``network.max_requests_in_flight``, else one per
+    worker. Make one per run and give it to every JobEnv."""
+    return asyncio.Semaphore(settings.network.max_requests_in_flight or settings.workers)
 
 
 @dataclass
 class _Folder:
-    """The PO's work folder and the names already used in it."""
+    """The PO's work folder, the names already used in it, and the files found there (size)."""
 
     path: Path
     taken: set[str] = field(default_factory=set)
-    existing: dict[str, tuple[int, str]] = field(default_factory=dict)
+    existing: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One PO in progress: what the worker lent, and how to reach Coupa over HTTP."""
+
+    env: JobEnv
+    http: CoupaHttp
+    final_attempt: bool
+    known: dict[str, SavedFile]  # URL -> the file an earlier run saved from it
+
+
+# What fetching one attachment came to: reused, fetched (not yet filed), refused, or not yet.
+_FileState = SavedFile | Fetched | FileProblem | None
 
 
 async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -> PoResult:
     """Process one PO to a settled result, or raise for the pool to retry it."""
+    http = CoupaHttp(env.http, env.context, gate=env.gate, limiter=env.requests)
+    job = _Job(env, http, final_attempt, {saved.url: saved for saved in task.known_files})
+    try:
+        return await _process(job, task)
+    except (TimeoutError, BrowserFaultError, asyncio.CancelledError):
+        env.pages.discard()  # stuck or gone, maybe mid-navigation: not for the next PO
+        raise
+
+
+async def _process(job: _Job, task: PoTask) -> PoResult:
+    env, final_attempt = job.env, job.final_attempt
     started = datetime.now(UTC)
     base_url = env.settings.base_url or ""
     po_url = task.po.order_url(base_url)
     result = PoResult(po_number=task.po.label, outcome=Outcome.FAILED, po_url=po_url)
     result.started_at = started
 
-    po_read = await env.reader.read(env.page, env.context, po_url)
+    po_read = await env.reader.read(env.pages, job.http, po_url)
     raise_for_session_and_limits(po_read)
     result.mode = po_read.how
     if po_read.verdict.kind.is_error_page:
@@ -106,8 +173,7 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
     result.supplier = facts.supplier or task.supplier_hint or UNKNOWN_SUPPLIER
     folder = await asyncio.to_thread(_open_folder, env.layout, task, result.supplier)
 
-    known = {saved.url: saved for saved in task.known_files}
-    await _save_all(env, po_read, facts.attachments, "PO", folder, result, final_attempt, known)
+    await _save_all(job, po_read, facts.attachments, "PO", folder, result)
     messages: list[str] = []
     if _needs_requisition(result):
         if facts.requisition_url is None:
@@ -116,7 +182,7 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
         else:
             result.pr_url = facts.requisition_url
             try:
-                pr_read = await env.reader.read(env.page, env.context, facts.requisition_url)
+                pr_read = await env.reader.read(env.pages, job.http, facts.requisition_url)
                 raise_for_session_and_limits(pr_read)
                 if pr_read.facts is not None:
                     _require_evidence(pr_read, pr_read.facts.attachments)
@@ -138,9 +204,7 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
                 return await _settle(env, task, result, folder)
             assert pr_read.facts is not None
             before = len(result.files)
-            await _save_all(
-                env, pr_read, pr_read.facts.attachments, "PR", folder, result, final_attempt, known
-            )
+            await _save_all(job, pr_read, pr_read.facts.attachments, "PR", folder, result)
             pr_names = [saved.name for saved in result.files[before:]]
             if pr_names:
                 messages.append(f"from requisition {facts.requisition_url}: {', '.join(pr_names)}")
@@ -153,22 +217,17 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
 
 
 def raise_for_session_and_limits(read: PageRead) -> None:
-    kind = read.verdict.kind
-    if kind is PageKind.LOGIN:
-        raise SessionExpiredError(f"a login page came back instead of {read.url}")
-    if kind is PageKind.RATE_LIMITED:
-        raise RateLimitedError(f"HTTP 429 for {read.url}", read.verdict.retry_after_s)
-    if kind is PageKind.HOST_DOWN:
-        raise HostUnreachableError(f"{read.verdict.reason} for {read.url}")
-    if kind is PageKind.TRANSIENT:
-        raise TransientError(f"{read.verdict.reason} for {read.url}")
+    """Raise for a login page, a 429, a 5xx or a host that seems down (see raise_for_verdict)."""
+    raise_for_verdict(read.verdict, read.url)
 
 
 async def _host_is_down(env: JobEnv, exc: TransientError) -> bool:
     """Whether a failure is Coupa being down: then even a final attempt is not charged."""
     if not isinstance(exc, HostUnreachableError) or env.outage is None:
         return False
-    return await env.outage.confirm(str(exc))
+    # Shielded: other workers may be waiting on this very check; a fetch cancelled because a
+    # sibling failed must not cancel it for them.
+    return await asyncio.shield(env.outage.confirm(str(exc)))
 
 
 def _require_evidence(read: PageRead, attachments: tuple[AttachmentRef, ...]) -> None:
@@ -202,78 +261,103 @@ def _open_folder(layout: OutputLayout, task: PoTask, supplier: str) -> _Folder:
     folder = _Folder(path)
     for entry in path.iterdir():
         if entry.is_file() and not entry.name.startswith("."):
-            folder.existing[entry.name] = (entry.stat().st_size, "")
+            folder.existing[entry.name] = entry.stat().st_size
     return folder
 
 
 async def _save_all(
-    env: JobEnv,
+    job: _Job,
     read: PageRead,
     refs: tuple[AttachmentRef, ...],
     source: Source,
     folder: _Folder,
     result: PoResult,
-    final_attempt: bool,
-    known: dict[str, SavedFile],
 ) -> None:
-    cookies: dict[str, str] = {}  # one lookup per folder of URLs on this page, not per file
-    for ref in refs:
-        reused = (
-            await asyncio.to_thread(_reuse_known, folder, ref, known, source)
-            if (ref.url or "") in known
-            else None
-        )
-        if reused is not None:
-            result.files.append(reused)
-            continue
+    """Save the page's attachments into the folder and note each saved file or problem."""
+    outcomes: list[_FileState] = [None] * len(refs)
+    for index, ref in enumerate(refs):
+        if (ref.url or "") in job.known:
+            outcomes[index] = await asyncio.to_thread(_reuse_known, folder, ref, job.known, source)
+    layout = job.env.layout
+    try:
         try:
-            fetched = await _fetch_with_retries(env, read, ref, folder.path, cookies)
-        except FileRefused as exc:
-            result.problems.append(FileProblem(ref.url or "", ref.name_hint, str(exc), source))
-            continue
-        except TransientError as exc:
-            if not final_attempt or await _host_is_down(env, exc):
-                raise
-            result.problems.append(FileProblem(ref.url or "", ref.name_hint, str(exc), source))
-            continue
-        saved = await asyncio.to_thread(_file_away, env.layout, fetched, ref, folder, source)
-        result.files.append(saved)
+            await _fetch_all(job, read, refs, source, folder.path, outcomes)
+        except PoJobError:
+            # Keep what came before the first file still missing, filed as an uninterrupted run
+            # would file it: the retry reuses it, and the names stay the same.
+            await asyncio.to_thread(_file_in_order, layout, refs, outcomes, folder, source, True)
+            raise
+        filed = await asyncio.to_thread(
+            _file_in_order, layout, refs, outcomes, folder, source, False
+        )
+    finally:
+        _discard_temps(outcomes)  # fetched but not filed: interrupted, or cancelled
+    for outcome in filed:
+        if isinstance(outcome, SavedFile):
+            result.files.append(outcome)
+        else:
+            result.problems.append(outcome)
+
+
+async def _fetch_all(
+    job: _Job,
+    read: PageRead,
+    refs: tuple[AttachmentRef, ...],
+    source: Source,
+    folder: Path,
+    outcomes: list[_FileState],
+) -> None:
+    """Fetch every attachment not reused, side by side, into ``outcomes`` (index for index).
+
+    The first session expiry, 429 or error the PO cannot settle with stops the others (none
+    is sent after it) and is raised on its own.
+    """
+    page_turn = asyncio.Lock()  # one page: click-only downloads one after another
+
+    async def fetch(index: int) -> None:
+        outcomes[index] = await _fetch_or_problem(job, read, refs[index], source, folder, page_turn)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for index, outcome in enumerate(outcomes):
+                if outcome is None:
+                    group.create_task(fetch(index))
+    except BaseExceptionGroup as failed:
+        chosen = _most_telling(failed)
+        raise chosen from chosen.__cause__  # its own cause kept; the group is no news
+
+
+async def _fetch_or_problem(
+    job: _Job,
+    read: PageRead,
+    ref: AttachmentRef,
+    source: Source,
+    folder: Path,
+    page_turn: asyncio.Lock,
+) -> Fetched | FileProblem:
+    """The file, or why it cannot be saved; raises what the PO cannot settle with now."""
+    try:
+        if ref.url is None:
+            async with page_turn:
+                return await _fetch_with_retries(job, read, ref, folder)
+        return await _fetch_with_retries(job, read, ref, folder)
+    except FileRefused as exc:
+        return FileProblem(ref.url or "", ref.name_hint, str(exc), source)
+    except TransientError as exc:
+        if not job.final_attempt or await _host_is_down(job.env, exc):
+            raise
+        return FileProblem(ref.url or "", ref.name_hint, str(exc), source)
 
 
 async def _fetch_with_retries(
-    env: JobEnv, read: PageRead, ref: AttachmentRef, folder: Path, cookies: dict[str, str]
+    job: _Job, read: PageRead, ref: AttachmentRef, folder: Path
 ) -> Fetched:
-    settings = env.settings
+    env = job.env
     for attempt in range(FILE_RETRIES + 1):
         try:
             if ref.url is None:
-                if not read.rendered or env.page.url != read.url:
-                    read = await env.reader.render(env.page, read.url)
-                assert ref.click_index is not None
-                await _host_may_be_contacted(env)
-                return await browser_download_to_temp(
-                    env.page,
-                    click_only_selector(settings.markers),
-                    ref.click_index,
-                    folder,
-                    env.layout,
-                    settings.markers,
-                    settings.timeouts.download_s,
-                )
-            # Cookies are scoped by host and path prefix: URLs in one folder share them.
-            scope = ref.url.split("?", 1)[0].rsplit("/", 1)[0]
-            if scope not in cookies:
-                cookies[scope] = await context_cookie_header(env.context, ref.url)
-            await _host_may_be_contacted(env)
-            return await fetch_to_temp(
-                env.http,
-                ref.url,
-                cookies[scope],
-                folder,
-                env.layout,
-                settings.markers,
-                settings.timeouts.download_s,
-            )
+                return await _fetch_by_click(job, read, ref, folder)
+            return await _fetch_over_http(job, ref.url, folder)
         except RateLimitedError as exc:
             if env.gate is not None:  # hold every worker now, not when the pool hears of it
                 env.gate.pause_for(exc.retry_after_s)
@@ -286,10 +370,100 @@ async def _fetch_with_retries(
     raise AssertionError("unreachable")
 
 
-async def _host_may_be_contacted(env: JobEnv) -> None:
-    """Wait out a Retry-After or a renewal of the session; checked right before each send."""
-    if env.gate is not None:
-        await env.gate.wait()
+async def _fetch_over_http(job: _Job, url: str, folder: Path) -> Fetched:
+    settings = job.env.settings
+    async with job.http.slot():
+        cookies = await job.http.cookie_header(url)
+        await job.http.may_send()
+        return await fetch_to_temp(
+            job.http.session,
+            url,
+            cookies,
+            folder,
+            job.env.layout,
+            settings.markers,
+            settings.timeouts.download_s,
+        )
+
+
+async def _fetch_by_click(job: _Job, read: PageRead, ref: AttachmentRef, folder: Path) -> Fetched:
+    env, settings = job.env, job.env.settings
+    page = await env.pages.page()
+    if read.how != "render" or page.url != read.url:  # a click may have led the page away
+        await env.reader.render(page, read.url)
+    assert ref.click_index is not None
+    async with job.http.slot():
+        await job.http.may_send()
+        return await browser_download_to_temp(
+            page,
+            click_only_selector(settings.markers),
+            ref.click_index,
+            folder,
+            env.layout,
+            settings.markers,
+            settings.timeouts.download_s,
+        )
+
+
+# Which of several errors raised together the pool hears of: a defect first (never hidden),
+# then what it must act on before anything else.
+_TELLING_ORDER: tuple[type[BaseException], ...] = (
+    SessionExpiredError,
+    RateLimitedError,
+    BrowserFaultError,
+    HostUnreachableError,
+    TransientError,
+)
+
+
+def _most_telling(group: BaseExceptionGroup) -> BaseException:
+    def rank(exc: BaseException) -> int:
+        return next((n for n, kind in enumerate(_TELLING_ORDER) if isinstance(exc, kind)), -1)
+
+    return min(_leaves(group), key=rank)
+
+
+def _leaves(group: BaseExceptionGroup) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+def _file_in_order(
+    layout: OutputLayout,
+    refs: tuple[AttachmentRef, ...],
+    outcomes: list[_FileState],
+    folder: _Folder,
+    source: Source,
+    up_to_a_gap: bool,
+) -> list[SavedFile | FileProblem]:
+    """Name and place the fetched files in page order; what each attachment came to.
+
+    ``up_to_a_gap``: stop at the first attachment not fetched (the PO was interrupted).
+    """
+    filed: list[SavedFile | FileProblem] = []
+    for index, ref in enumerate(refs):
+        outcome = outcomes[index]
+        if outcome is None:
+            if up_to_a_gap:
+                break
+            continue
+        if isinstance(outcome, Fetched):
+            try:
+                outcome = _file_away(layout, outcome, ref, folder, source)
+            except FileRefused as exc:
+                outcome = FileProblem(ref.url or "", ref.name_hint, str(exc), source)
+            outcomes[index] = outcome
+        filed.append(outcome)
+    return filed
+
+
+def _discard_temps(outcomes: list[_FileState]) -> None:
+    for outcome in outcomes:
+        if isinstance(outcome, Fetched):
+            outcome.temp_path.unlink(missing_ok=True)
 
 
 def _reuse_known(
@@ -305,7 +479,7 @@ def _reuse_known(
             return None
     except OSError:
         return None
-    if _sha256_of(path) != prior.sha256:
+    if sha256_of(path) != prior.sha256:
         return None
     folder.taken.add(prior.name.lower())
     return SavedFile(prior.name, path, prior.size, prior.sha256, source, prior.url)
@@ -337,24 +511,16 @@ def _same_file_already_there(folder: _Folder, wanted: str, fetched: Fetched) -> 
     """A file from an earlier attempt with this name (or a numbered twin) and these bytes."""
     stem, dot, ext = wanted.rpartition(".")
     prefix = stem if dot else wanted
-    for name, (size, _) in folder.existing.items():
+    for name, size in folder.existing.items():
         if name.lower() in folder.taken or size != fetched.size:
             continue
         if not (
             name == wanted or (name.startswith(f"{prefix} (") and name.endswith(f"{dot}{ext}"))
         ):
             continue
-        if _sha256_of(folder.path / name) == fetched.sha256:
+        if sha256_of(folder.path / name) == fetched.sha256:
             return name
     return None
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 async def _settle(env: JobEnv, task: PoTask, result: PoResult, folder: _Folder | None) -> PoResult:

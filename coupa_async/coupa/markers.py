@@ -139,6 +139,3 @@ class CoupaMarkers(BaseModel):
     script_fill_texts: list[str] = Field(
         default_factory=lambda: ["Loading attachments", "Carregando anexos"]
     )
-    floating_toolbar_selector: str = (
-        ".page_buttons_right.orderHeaderShowFloatingSection.floatingSectionOnTop"
-    )

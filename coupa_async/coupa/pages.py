@@ -16,6 +16,12 @@ from urllib.parse import urlsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from coupa_async.coupa.markers import CoupaMarkers
+from coupa_async.errors import (
+    HostUnreachableError,
+    RateLimitedError,
+    SessionExpiredError,
+    TransientError,
+)
 from coupa_async.outage import OUTAGE_STATUSES
 
 DEFAULT_RETRY_AFTER_S = 30.0
@@ -116,6 +122,23 @@ def classify(
             return PageVerdict(PageKind.NOT_AUTHORISED, error)
         return PageVerdict(PageKind.NOT_FOUND, error)
     return PageVerdict(PageKind.ORDINARY)
+
+
+def raise_for_verdict(verdict: PageVerdict, url: str, instead_of: str | None = None) -> None:
+    """Raise what the pool must handle: a login page, a 429, a 5xx, a host that seems down.
+
+    ``instead_of`` names what was expected in the message of an expired session (default: the
+    URL). Other kinds return: they are the caller's to judge.
+    """
+    kind = verdict.kind
+    if kind is PageKind.LOGIN:
+        raise SessionExpiredError(f"a login page came back instead of {instead_of or url}")
+    if kind is PageKind.RATE_LIMITED:
+        raise RateLimitedError(f"HTTP 429 for {url}", verdict.retry_after_s)
+    if kind is PageKind.HOST_DOWN:
+        raise HostUnreachableError(f"{verdict.reason} for {url}")
+    if kind is PageKind.TRANSIENT:
+        raise TransientError(f"{verdict.reason} for {url}")
 
 
 def _error_sign(tree: LexborHTMLParser, markers: CoupaMarkers) -> str | None:

@@ -50,12 +50,13 @@ class PoJob:
         env = JobEnv(
             self.settings,
             slot.context,
-            await slot.page(),
+            slot,  # lends a page only when the job renders or clicks
             self.http,
             self.layout,
             self.reader,
             self.gate,
             self.outage,
+            self.requests,
         )
         result = await process_po(env, item, final_attempt=final)
         result.attempts = attempt

@@ -2,12 +2,13 @@
 
 ``render`` navigates the worker's page and reads the live DOM; a page that shows no attachments
 is read only once it has settled (see ``settle``), so an empty list is evidence, not a moment.
-``fast`` fetches the HTML with the context's request API (same cookies) and parses it without
-rendering, about five times cheaper; it is trusted only where it shows attachments: an empty
-fast reading is always rendered. ``auto`` compares fast readings with settled renders on the
-run's first pages; once they agree it goes fast. Fast keeps proving itself: every
+``fast`` fetches the HTML over plain HTTP with the context's cookies and parses it without
+rendering, many times cheaper; it is trusted only where it shows attachments: an empty fast
+reading is always rendered. ``auto`` compares fast readings with settled renders on the run's
+first pages; once they agree it goes fast. Fast keeps proving itself: every
 ``verify_every``-th fast reading is rendered too, and any render that finds attachments a fast
-reading of the same page missed turns fast off for the rest of the run.
+reading of the same page missed turns fast off for the rest of the run. A page is taken from
+the worker only when one is rendered.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from selectolax.lexbor import LexborHTMLParser
 
 from coupa_async.coupa.discover import PageFacts, read_page
+from coupa_async.coupa.http import CoupaHttp
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import (
     PageKind,
@@ -32,7 +34,12 @@ from coupa_async.coupa.pages import (
     parse_html,
     retry_after_seconds,
 )
-from coupa_async.coupa.settle import SettleRules, activity_of, wait_until_settled
+from coupa_async.coupa.settle import (
+    PageActivity,
+    SettleRules,
+    activity_of,
+    wait_until_settled,
+)
 from coupa_async.errors import BrowserFaultError, HostUnreachableError, TransientError
 from coupa_async.gate import HostGate
 from coupa_async.log import get_logger
@@ -44,6 +51,12 @@ Mode = Literal["auto", "render", "fast"]
 BROWSER_GONE = ("Target closed", "has been closed", "crashed", "Browser closed", "disconnected")
 
 
+class PageSource(Protocol):
+    """Where the reader gets a page to render in, only when it renders (see job.PageLender)."""
+
+    async def page(self) -> Page: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PageRead:
     """A page as read: its final URL, what kind of page it is, and what it shows."""
@@ -52,14 +65,13 @@ class PageRead:
     verdict: PageVerdict
     facts: PageFacts | None
     how: Literal["render", "fast"]
-    rendered: bool
     # Rendered and waited for until quiet: only such a reading may show that nothing is there.
     settled: bool = False
 
     @property
     def proves_absence(self) -> bool:
         """Whether an empty attachment list on this reading is evidence of no attachments."""
-        return self.rendered and self.settled
+        return self.how == "render" and self.settled
 
 
 def browser_fault(exc: BaseException) -> bool:
@@ -100,24 +112,31 @@ class PageReader:
             return "render"
         return "fast" if self.fast_trusted else "checking"
 
-    async def read(self, page: Page, context: BrowserContext, url: str) -> PageRead:
-        """Open ``url`` and read it, in the cheapest way that gives the same answer."""
+    async def read(self, pages: PageSource, http: CoupaHttp, url: str) -> PageRead:
+        """Open ``url`` and read it, in the cheapest way that gives the same answer.
+
+        A page is taken from ``pages`` only when the reading renders.
+        """
         if self.fast_refused:
-            return await self.render(page, url)
-        quick = await self.fetch(context, url)
+            return await self.render(await self._page(pages, url), url)
+        quick = await self.fetch(http, url)
         if quick.verdict.kind is not PageKind.ORDINARY:
             return quick
         facts = quick.facts
         assert facts is not None
         if facts.filled_by_script or facts.has_click_only or not facts.attachments:
-            rendered = await self.render(page, url)
+            rendered = await self.render(await self._page(pages, url), url)
             self._check_nothing_missed(quick, rendered)
             return rendered
         if self.fast_trusted and not self._check_due():
             return quick
-        rendered = await self.render(page, url, settle=True)
+        rendered = await self.render(await self._page(pages, url), url, settle=True)
         self._compare(quick, rendered)
         return rendered
+
+    async def _page(self, pages: PageSource, url: str) -> Page:
+        with self._playwright_errors(url, "open a page for"):
+            return await pages.page()
 
     def _check_due(self) -> bool:
         """Every ``verify_every``-th trusted fast reading is checked against a settled render."""
@@ -170,21 +189,15 @@ class PageReader:
             self.fast_trusted = True
             log.info("discovery_mode", mode="fast", reason=f"{self.checks_passed} pages agreed")
 
-    async def fetch(self, context: BrowserContext, url: str) -> PageRead:
-        """Fetch the page's HTML without rendering and read it."""
-        if self.gate is not None:
-            await self.gate.wait()
-        with self._playwright_errors(url, "fetch"):
-            response = await context.request.get(
-                url, timeout=self.navigation_timeout_s * 1000, max_redirects=10
-            )
-            body = await response.text()
-            status, final_url = response.status, response.url
-            retry_after = response.headers.get("retry-after")
-            self._hold_host_on_429(status, retry_after)
-            await response.dispose()
+    async def fetch(self, http: CoupaHttp, url: str) -> PageRead:
+        """Fetch the page's HTML without rendering (plain HTTP, the context's cookies), read it."""
+        with self._playwright_errors(url, "fetch"):  # the cookie lookup goes to the browser
+            answer = await http.get_page(url, self.navigation_timeout_s, gate=self.gate)
+        self._hold_host_on_429(answer.status, answer.retry_after)
         self.counts["fast"] += 1
-        return self._read(status, final_url, parse_html(body), retry_after, "fast")
+        return self._read(
+            answer.status, answer.url, parse_html(answer.html), answer.retry_after, "fast"
+        )
 
     async def render(self, page: Page, url: str, *, settle: bool = False) -> PageRead:
         """Navigate the worker's page to ``url`` and read the live DOM.
@@ -206,17 +219,20 @@ class PageReader:
             self._hold_host_on_429(status, retry_after)
             read = self._read(status, page.url, parse_html(await page.content()), retry_after)
             facts = read.facts
+            failures: tuple[str, ...] = ()
             if facts is not None and (settle or not facts.attachments or facts.filled_by_script):
                 settled = await wait_until_settled(page, activity, self.markers, self.rules)
+                failures = settled.failures
                 read = self._read(
                     status, page.url, parse_html(await page.content()), retry_after, settled=True
                 )
                 self.counts["settled"] += 1
-                if settled.failures and read.verdict.kind is PageKind.ORDINARY:
-                    raise TransientError(
-                        "the page's own loading failed, so its attachment list cannot be "
-                        f"trusted ({'; '.join(settled.failures)}): {url}"
-                    )
+            read = self._unless_data_met_login(read, activity)
+            if failures and read.verdict.kind is PageKind.ORDINARY:
+                raise TransientError(
+                    "the page's own loading failed, so its attachment list cannot be "
+                    f"trusted ({'; '.join(failures)}): {url}"
+                )
         self.counts["render"] += 1
         log.debug(
             "page_rendered",
@@ -225,6 +241,15 @@ class PageReader:
             ms=round((time.monotonic() - started) * 1000),
         )
         return read
+
+    def _unless_data_met_login(self, read: PageRead, activity: PageActivity) -> PageRead:
+        """A page whose own data requests ended on a login page shows what an expired session
+        left of it: it reads as a login page, never as a page without attachments."""
+        login = activity.login_redirect(self.markers)
+        if login is None or read.verdict.kind is not PageKind.ORDINARY:
+            return read
+        verdict = PageVerdict(PageKind.LOGIN, f"the page's data ended on a login page: {login}")
+        return PageRead(read.url, verdict, None, read.how, read.settled)
 
     @contextlib.contextmanager
     def _playwright_errors(self, url: str, action: str) -> Iterator[None]:
@@ -264,4 +289,4 @@ class PageReader:
         facts = (
             read_page(tree, final_url, self.markers) if verdict.kind is PageKind.ORDINARY else None
         )
-        return PageRead(final_url, verdict, facts, how, how == "render", settled)
+        return PageRead(final_url, verdict, facts, how, settled)

@@ -18,6 +18,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Request, Response
 
 from coupa_async.coupa.markers import CoupaMarkers
+from coupa_async.coupa.pages import is_login_url
 from coupa_async.errors import TransientError
 from coupa_async.log import get_logger
 
@@ -60,6 +61,8 @@ class PageActivity:
 
     last_activity: float = field(default_factory=time.monotonic)
     failures: list[str] = field(default_factory=list)
+    # Where the document's redirected data requests ended (a login page: the session ended).
+    redirected_to: list[str] = field(default_factory=list)
     _requests: set[Request] = field(default_factory=set)
 
     def attach(self, page: Page) -> None:
@@ -72,6 +75,7 @@ class PageActivity:
     def new_document(self) -> None:
         """Forget the previous document: its requests end with it and prove nothing here."""
         self.failures.clear()
+        self.redirected_to.clear()
         self.last_activity = time.monotonic()
         self._requests.clear()
 
@@ -79,6 +83,10 @@ class PageActivity:
     def in_flight(self) -> list[str]:
         """URLs of the current document's requests still loading."""
         return [request.url for request in self._requests]
+
+    def login_redirect(self, markers: CoupaMarkers) -> str | None:
+        """A login page where one of the document's data requests ended, if any."""
+        return next((url for url in self.redirected_to if is_login_url(url, markers)), None)
 
     def quiet_for(self) -> float:
         """Seconds since the last request of the page started or ended."""
@@ -104,12 +112,12 @@ class PageActivity:
 
     def _on_response(self, response: Response) -> None:
         request = response.request
-        if (
-            response.status >= 400
-            and request.resource_type in DATA_REQUESTS
-            and request in self._requests
-        ):
+        if request.resource_type not in DATA_REQUESTS or request not in self._requests:
+            return
+        if response.status >= 400:
             self._note(f"{request.resource_type} {request.url} answered HTTP {response.status}")
+        elif response.status < 300 and request.redirected_from is not None:
+            self.redirected_to.append(request.url)
 
     def _on_page_error(self, error: object) -> None:
         message = str(getattr(error, "message", error)).splitlines()[0:1]

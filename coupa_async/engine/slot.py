@@ -18,6 +18,7 @@ from typing import Any
 from playwright.async_api import BrowserContext, Page
 
 from coupa_async.engine.protocol import Services
+from coupa_async.errors import BrowserFaultError
 from coupa_async.log import get_logger
 
 log = get_logger("engine.slot")
@@ -117,12 +118,29 @@ class WorkerSlot:
     # ----- page -------------------------------------------------------------------------------
 
     async def page(self) -> Page:
-        """The worker's page, opened on first use."""
+        """The worker's page, opened on first use.
+
+        Raises BrowserFaultError when the context belongs to a browser that is gone, or when no
+        page opens within the close timeout (the context is then replaced before the next task).
+        """
         self._page_used = True
-        if self._page is None or self._page.is_closed():
-            assert self.context is not None, "ready() first"
-            self._page = await self.context.new_page()
-            self.pages_opened += 1
+        if self._page is not None and not self._page.is_closed():
+            return self._page
+        context, browser = self.context, self._services.browser
+        assert context is not None, "ready() first"
+        if not browser.connected or self.browser_generation != browser.generation:
+            raise BrowserFaultError("the browser of this worker's context is gone")
+        try:
+            async with asyncio.timeout(self._close_timeout_s):
+                self._page = await context.new_page()
+        except TimeoutError:
+            log.warning("page_open_stuck", worker=self.id, timeout_s=self._close_timeout_s)
+            await self.close_context()
+            raise BrowserFaultError(
+                f"no new page opened within {self._close_timeout_s:.0f} s; the worker's "
+                "context is replaced"
+            ) from None
+        self.pages_opened += 1
         return self._page
 
     @property
