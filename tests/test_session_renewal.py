@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
@@ -72,7 +73,7 @@ async def test_renewal_does_not_swallow_cancellation(tmp_path: Path) -> None:
 
 
 async def test_a_renewal_whose_sign_in_cannot_be_saved_goes_on_and_spares_the_caller(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
 ) -> None:
     """The session expires mid-run and the new sign-in cannot be written (disk full, say).
 
@@ -92,19 +93,21 @@ async def test_a_renewal_whose_sign_in_cannot_be_saved_goes_on_and_spares_the_ca
 
         neighbour = asyncio.create_task(bystander())
         results: list[PoResult] = []
-        async with Downloader(settings) as downloader:
-            renewals_at_start = downloader.status().session_renewals
-            shutil.rmtree(state_dir)
-            state_dir.write_text("a file where the state's folder was")  # cannot be written
-            sim.expire_sessions()
-            async with asyncio.timeout(90):
-                async for result in downloader.run(numbers(sim)):
-                    results.append(result)
-            assert downloader.status().session_renewals == renewals_at_start + 1
+        structlog.reset_defaults()  # no level filter of an earlier test in this process
+        with structlog.testing.capture_logs() as logs:
+            async with Downloader(settings) as downloader:
+                renewals_at_start = downloader.status().session_renewals
+                shutil.rmtree(state_dir)
+                state_dir.write_text("a file where the state's folder was")  # cannot be written
+                sim.expire_sessions()
+                async with asyncio.timeout(90):
+                    async for result in downloader.run(numbers(sim)):
+                        results.append(result)
+                assert downloader.status().session_renewals == renewals_at_start + 1
         current = asyncio.current_task()
         assert current is not None and current.cancelling() == 0
         assert not neighbour.done() and ticks > 0
         neighbour.cancel()
         check_against_catalog(sim, results, settings.out)
         assert len(results) == len(numbers(sim))
-        assert "storage_state_not_saved" in capsys.readouterr().err
+        assert any(entry["event"] == "storage_state_not_saved" for entry in logs)

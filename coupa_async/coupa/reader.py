@@ -40,6 +40,7 @@ from coupa_async.coupa.settle import (
     activity_of,
     wait_until_settled,
 )
+from coupa_async.engine.actions import is_browser_fault
 from coupa_async.errors import BrowserFaultError, HostUnreachableError, TransientError
 from coupa_async.gate import HostGate
 from coupa_async.log import get_logger
@@ -48,7 +49,6 @@ from coupa_async.outage import is_network_failure
 log = get_logger("reader")
 
 Mode = Literal["auto", "render", "fast"]
-BROWSER_GONE = ("Target closed", "has been closed", "crashed", "Browser closed", "disconnected")
 
 
 class PageSource(Protocol):
@@ -72,11 +72,6 @@ class PageRead:
     def proves_absence(self) -> bool:
         """Whether an empty attachment list on this reading is evidence of no attachments."""
         return self.how == "render" and self.settled
-
-
-def browser_fault(exc: BaseException) -> bool:
-    """Whether a Playwright error means the page, context or browser is gone."""
-    return any(sign in str(exc) for sign in BROWSER_GONE)
 
 
 class PageReader:
@@ -263,7 +258,7 @@ class PageReader:
             ) from exc
         except PlaywrightError as exc:
             first_line = str(exc).splitlines()[0]  # never the call log: it holds the cookies
-            if browser_fault(exc):
+            if is_browser_fault(exc):
                 raise BrowserFaultError(first_line) from exc
             if is_network_failure(first_line):
                 raise HostUnreachableError(f"cannot {action} {url}: {first_line}") from exc
