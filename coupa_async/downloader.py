@@ -146,12 +146,12 @@ class Downloader:
     ) -> Supervisor[PoTask, PoResult]:
         settings = self.settings
 
-        async def context_for(storage: dict[str, Any] | None) -> BrowserContext:
-            assert browser.browser is not None
-            return await new_context(browser.browser, settings, storage)
-
         async def context_in(live: Browser, storage: dict[str, Any] | None) -> BrowserContext:
             return await new_context(live, settings, storage)
+
+        async def context_for(storage: dict[str, Any] | None) -> BrowserContext:
+            assert browser.browser is not None
+            return await context_in(browser.browser, storage)
 
         keeper = SessionKeeper(settings, context_for, self.gate, state)
         await keeper.ensure_signed_in(saved_state_works)

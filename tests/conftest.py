@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+import structlog
 from playwright.async_api import Browser, Playwright, async_playwright
 from pydantic import SecretStr
 
 from coupa_async.browser import launch_browser
 from coupa_async.settings import Settings, load_settings
 from coupa_async.sim import SimConfig, Simulator
+
+
+@pytest.fixture
+def unfiltered_logs() -> Iterator[None]:
+    """structlog's defaults around the test: ``capture_logs`` replaces the processors but not a
+    level filter that an earlier test of this process configured (info events would be lost)."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 def make_settings(tmp: Path, **overrides: object) -> Settings:

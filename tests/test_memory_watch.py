@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,7 @@ from coupa_async.sim import Faults, SimConfig, Simulator
 
 from .test_pool import check_against_catalog, numbers, settings_for
 
-
-@pytest.fixture(autouse=True)
-def every_level_captured() -> Iterator[None]:
-    """capture_logs replaces the processors, not a level filter an earlier test configured."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
+pytestmark = pytest.mark.usefixtures("unfiltered_logs")
 
 
 BUDGET = 1000 * MIB

@@ -72,6 +72,7 @@ async def test_renewal_does_not_swallow_cancellation(tmp_path: Path) -> None:
     assert keeper._gate.is_open
 
 
+@pytest.mark.usefixtures("unfiltered_logs")
 async def test_a_renewal_whose_sign_in_cannot_be_saved_goes_on_and_spares_the_caller(
     tmp_path: Path,
 ) -> None:
@@ -93,7 +94,6 @@ async def test_a_renewal_whose_sign_in_cannot_be_saved_goes_on_and_spares_the_ca
 
         neighbour = asyncio.create_task(bystander())
         results: list[PoResult] = []
-        structlog.reset_defaults()  # no level filter of an earlier test in this process
         with structlog.testing.capture_logs() as logs:
             async with Downloader(settings) as downloader:
                 renewals_at_start = downloader.status().session_renewals

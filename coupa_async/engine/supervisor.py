@@ -150,8 +150,8 @@ class Supervisor(Generic[T, R]):
         grace = self.config.shutdown_grace_s if grace_s is None else grace_s
         if self.services.outage.down:
             grace = 0  # items in flight wait for a host that does not answer: back to pending
-        busy = [w for w in self._running]
-        workers_done = [self._worker_done[slot_id] for slot_id in list(self._worker_done)]
+        busy = list(self._running)
+        workers_done = list(self._worker_done.values())
         if workers_done and grace > 0:
             with anyio.move_on_after(grace):
                 for done in workers_done:
