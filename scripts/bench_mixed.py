@@ -106,9 +106,14 @@ VARIANTS = (
 ORDINARY = {"plain_links": 11, "download_attr_and_title": 12, "many_files": 7}
 
 
-def mix() -> tuple[str, ...]:
-    """The recipe of each of the 61 POs."""
-    names = list(VARIANTS)
+def mix(lists_in_html: bool = False) -> tuple[str, ...]:
+    """The recipe of each of the 61 POs; with ``lists_in_html``, the late-list recipes (lists
+    filled by script after load) become ordinary ones, as on a tenant that serves its lists in
+    the HTML (there ``auto`` can stay fast; on the default mix it must render every page)."""
+    names = [
+        "plain_links" if lists_in_html and name.startswith(("late_", "pr_late_")) else name
+        for name in VARIANTS
+    ]
     for name, count in ORDINARY.items():
         names += [name] * count
     assert len(names) == POS, len(names)
@@ -265,10 +270,14 @@ def measure(
     )
 
 
+TOOL_ENV: dict[str, str] = {}  # --tool-env: settings or flags to try, on the tool's runs only
+
+
 def tool_command(
     source: Path, base_url: str, out: Path, workers: int
 ) -> tuple[list[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUPA_")}
+    env.update(TOOL_ENV)
     env.update(
         HOME=str(out.parent),
         COUPA_USERNAME=DEFAULT_USERNAME,
@@ -679,14 +688,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the output folders")
+    parser.add_argument(
+        "--lists-in-html",
+        action="store_true",
+        help="a tenant whose attachment lists are all in the HTML (no lists filled by script)",
+    )
+    parser.add_argument(
+        "--tool-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the tool's runs, e.g. "
+        "COUPA_BROWSER__ARGS='[\"--in-process-gpu\"]' (repeatable)",
+    )
     parser.add_argument("--floor-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for pair in args.tool_env:
+        name, _, value = pair.partition("=")
+        TOOL_ENV[name] = value
     if args.floor_child:
         base_url, source, out, workers = args.floor_child
         asyncio.run(floor_child(base_url, Path(source), Path(out), int(workers)))
         return
 
-    recipes = mix()
+    recipes = mix(args.lists_in_html)
     sim, base_url = start_sim(
         "--seed", str(SEED), "--pos", str(POS), "--recipes", ",".join(recipes)
     )
