@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import socket
 import ssl
@@ -68,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="what earlier runs into an output folder did")
     status.add_argument("--out", type=Path, help="output folder (default: ./coupa-downloads)")
     _common(status)
+
+    report = commands.add_parser(
+        "report",
+        help="write report.html from an output folder's journal (also while a run goes on)",
+    )
+    report.add_argument("--out", type=Path, help="output folder (default: ./coupa-downloads)")
+    _common(report)
 
     audit = commands.add_parser(
         "audit", help="prove a run: check its folders, files, report and the site against it"
@@ -274,6 +282,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(settings.out, Console())
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from coupa_async.htmlreport import report_data, write_html_report
+    from coupa_async.journal import Journal
+
+    settings = _load(args).settings
+    journal = Journal.open_read_only(settings.out)
+    try:
+        path = write_html_report(settings.out, report_data(journal))
+    finally:
+        journal.close()
+    Console().print(f"Report: {path}")
+    return ExitCode.OK
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from coupa_async.audit import audit, print_audit
     from coupa_async.auth import adopt_legacy_state
@@ -327,6 +349,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run": cmd_run,
     "status": cmd_status,
+    "report": cmd_report,
     "audit": cmd_audit,
     "login": cmd_login,
     "demo": cmd_demo,
@@ -386,6 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Errors end as one sentence on stderr, never a traceback nor a browser's call log.
     """
     args = build_parser().parse_args(argv)
+    # Playwright's driver (Node) inherits this process's environment. Young-generation spaces
+    # of 1 MB keep its heap about 25 MB smaller on long runs at no measurable cost; a user's
+    # own NODE_OPTIONS wins. Only the command line does this: a library leaves os.environ alone.
+    os.environ.setdefault("NODE_OPTIONS", "--max-semi-space-size=1")
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -34,6 +34,7 @@ from coupa_async.memory.heap import PageHeaps
 from coupa_async.memory.policy import MemoryPolicy
 from coupa_async.memory.sampler import ProcessTreeSampler
 from coupa_async.memory.watch import MemoryWatch, Sampler
+from coupa_async.metrics import MetricsRecorder
 from coupa_async.network import open_http
 from coupa_async.outage import OutageWatch, http_probe
 from coupa_async.pool import PoolStatus
@@ -42,6 +43,8 @@ from coupa_async.result import Outcome, PoResult
 from coupa_async.settings import Settings
 
 log = get_logger("downloader")
+
+METRICS_INTERVAL_S = 1.0
 
 ResultListener = Callable[[PoResult], Awaitable[None]]
 
@@ -78,6 +81,8 @@ class Downloader:
         self._memory_watch: MemoryWatch | None = None
         self._heaps = PageHeaps()
         self._listeners: list[ResultListener] = []
+        # One sample of the run a second: recent rates for status(), the report's charts.
+        self.metrics = MetricsRecorder()
 
     # ----- lifecycle -------------------------------------------------------------------------
 
@@ -127,6 +132,7 @@ class Downloader:
                     async with engine.running():
                         if settings.memory.enabled:
                             self.start_memory_watch()
+                        engine.spawn(self._record_metrics(), "metrics")
                         yield
             finally:
                 if not starting.done():
@@ -212,6 +218,11 @@ class Downloader:
         for listener in list(self._listeners):
             await listener(result)
 
+    async def _record_metrics(self) -> None:
+        while True:
+            self.metrics.take(self.status())
+            await asyncio.sleep(METRICS_INTERVAL_S)
+
     def start_memory_watch(
         self, sampler: Sampler | None = None, policy: MemoryPolicy | None = None
     ) -> MemoryWatch:
@@ -295,7 +306,7 @@ class Downloader:
                 self._listeners.remove(collect)
 
     def status(self) -> PoolStatus:
-        """A snapshot: workers, queue, outcomes, rate, ETA, memory, reachability."""
+        """A snapshot: workers, queue, outcomes, rate, ETA, memory, reachability, bytes."""
         engine = self._require_engine()
         outage, watch, reader = self._outage, self._memory_watch, self._reader
         return PoolStatus.of(
@@ -305,6 +316,8 @@ class Downloader:
             unreachable_since=outage.unreachable_since if outage else None,
             next_probe_s=outage.next_probe_in_s if outage else None,
             outages=len(outage.outages) if outage else 0,
+            bytes_received=engine.job.bytes_received if isinstance(engine.job, PoJob) else 0,
+            recent_per_min=self.metrics.recent_rate_per_min(),
         )
 
     @property

@@ -3,6 +3,8 @@
 One row per PO and one per saved file. A PO's final state and its files are written in one
 transaction, only after its folder got its final name, and before the result is announced.
 WAL mode with ``synchronous=NORMAL``: a crash never corrupts it, a commit costs well under 1 ms.
+Beside them, each run's metrics (one sample a second, see ``metrics``), thinned as they grow so
+a ten-hour run stays small.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from coupa_async.errors import JournalError
+from coupa_async.errors import InputFileError, JournalError
+from coupa_async.metrics import MetricSample, RunEvent
 from coupa_async.result import Outcome, PoResult, SavedFile, Source
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Schema 1 had no metrics: it is read as it is, and upgraded when a run writes to it.
+READABLE_SCHEMAS = (1, 2)
 JOURNAL_DIR = ".coupa_async"
 JOURNAL_NAME = "journal.sqlite3"
 PENDING = "PENDING"
@@ -52,6 +57,56 @@ CREATE TABLE files (
     PRIMARY KEY (label, name)
 );
 """
+_METRICS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    state TEXT NOT NULL DEFAULT 'running'
+);
+CREATE TABLE IF NOT EXISTS samples (
+    run INTEGER NOT NULL,
+    at REAL NOT NULL,
+    settled INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    workers INTEGER NOT NULL,
+    target_workers INTEGER NOT NULL,
+    pss_mb INTEGER,
+    budget_mb INTEGER,
+    queued INTEGER NOT NULL,
+    waiting_retry INTEGER NOT NULL,
+    paused INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samples_by_run ON samples (run, at);
+CREATE TABLE IF NOT EXISTS events (
+    run INTEGER NOT NULL,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"""
+# Bounds of the metrics: samples per run (older ones thinned to every other as it grows),
+# events per run, runs whose metrics are kept.
+MAX_SAMPLES_PER_RUN = 4000
+RECENT_FULL_SAMPLES = 600
+MAX_EVENTS_PER_RUN = 1000
+MAX_RUNS_KEPT = 20
+_SAMPLE_COLUMNS = (
+    "at, settled, bytes, workers, target_workers, pss_mb, budget_mb, queued, waiting_retry, paused"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One run into the folder: started and ended (Unix seconds), and how it ended.
+
+    ``state`` is ``running`` until the run ends; a run killed before it could say so stays
+    ``running`` (its last sample tells when it stopped)."""
+
+    id: int
+    started_at: float
+    ended_at: float | None
+    state: str
 
 
 # A file the journal recorded is the SavedFile the job reported; the old name is kept for the
@@ -177,10 +232,10 @@ class Journal:
             if version == 0 and not tables:
                 db.execute("PRAGMA journal_mode=WAL")
                 with self._transaction():
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            db.execute(statement)
-                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    self._create(_SCHEMA + _METRICS_SCHEMA)
+            elif version == 1:
+                with self._transaction():
+                    self._create(_METRICS_SCHEMA)
             elif version != SCHEMA_VERSION:
                 self._db.close()
                 raise JournalError(
@@ -202,6 +257,44 @@ class Journal:
                 f"The journal {self.path} is damaged ({exc}). It was left as it is. Move it "
                 "away, or rerun with --fresh (the damaged journal is kept beside the new one)."
             ) from None
+
+    def _create(self, schema: str) -> None:
+        for statement in schema.split(";"):
+            if statement.strip():
+                self._db.execute(statement)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @classmethod
+    def open_read_only(cls, out_dir: Path) -> Journal:
+        """The journal of ``out_dir`` for reading, without writing a byte beside it; safe while
+        a run writes to it.
+
+        Raises InputFileError when ``out_dir`` or its journal does not exist, JournalError when
+        the journal is from another version or damaged.
+        """
+        if not out_dir.is_dir():
+            raise InputFileError(
+                f"No run has written to {out_dir} yet: the folder does not exist. Pass the --out "
+                "folder of an earlier run."
+            )
+        path = out_dir / JOURNAL_DIR / JOURNAL_NAME
+        if not path.is_file():
+            raise InputFileError(
+                f"No run has written to {out_dir} yet (no {JOURNAL_DIR}/{JOURNAL_NAME}). "
+                "Pass the --out folder of an earlier run."
+            )
+        try:
+            connection = sqlite3.connect(_read_only_uri(path), uri=True, check_same_thread=False)
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"Cannot read the journal {path}: {exc}.") from None
+        if version not in READABLE_SCHEMAS:
+            connection.close()
+            raise JournalError(
+                f"The journal {path} is from another version of coupa_async (schema {version}, "
+                f"this one reads {SCHEMA_VERSION}). Read it with the version that wrote it."
+            )
+        return cls(path, connection)
 
     @contextlib.contextmanager
     def _transaction(self):  # type: ignore[no-untyped-def]
@@ -331,6 +424,139 @@ class Journal:
             else:
                 plan.retry.append(label)
         return plan
+
+    # ----- metrics of the runs -----------------------------------------------------------------
+
+    def begin_run(self) -> int:
+        """Note the start of a run; returns its id. Drops the metrics of all but the last runs."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT INTO runs (started_at, state) VALUES (?, 'running')", (time.time(),)
+            )
+            run_id = int(cursor.lastrowid or 0)
+            oldest_kept = run_id - MAX_RUNS_KEPT + 1
+            for table in ("samples", "events"):
+                self._db.execute(f"DELETE FROM {table} WHERE run < ?", (oldest_kept,))
+            self._db.execute("DELETE FROM runs WHERE id < ?", (oldest_kept,))
+        return run_id
+
+    def end_run(self, run_id: int, state: str) -> None:
+        """Note how a run ended (``finished`` or ``interrupted``)."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE runs SET ended_at = ?, state = ? WHERE id = ?", (time.time(), state, run_id)
+            )
+
+    def add_metrics(
+        self: Journal, run_id: int, samples: list[MetricSample], events: list[RunEvent]
+    ) -> None:
+        """Append a run's samples and events; thin the run's older samples past the bound."""
+        if not samples and not events:
+            return
+        with self._transaction():
+            self._db.executemany(
+                f"INSERT INTO samples (run, {_SAMPLE_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                [
+                    (
+                        run_id,
+                        s.at,
+                        s.settled,
+                        s.bytes,
+                        s.workers,
+                        s.target_workers,
+                        s.pss_mb,
+                        s.budget_mb,
+                        s.queued,
+                        s.waiting_retry,
+                        int(s.paused),
+                    )
+                    for s in samples
+                ],
+            )
+            self._db.executemany(
+                "INSERT INTO events (run, at, kind, detail) VALUES (?, ?, ?, ?)",
+                [(run_id, e.at, e.kind, e.detail) for e in events],
+            )
+            _thin_samples(self._db, run_id)
+            self._db.execute(
+                "DELETE FROM events WHERE run = ? AND rowid NOT IN"
+                " (SELECT rowid FROM events WHERE run = ? ORDER BY at DESC LIMIT ?)",
+                (run_id, run_id, MAX_EVENTS_PER_RUN),
+            )
+
+    def latest_run(self) -> RunRecord | None:
+        """The latest run into the folder (None for a journal from before metrics)."""
+        if not self._has_table("runs"):
+            return None
+        row = self._db.execute(
+            "SELECT id, started_at, ended_at, state FROM runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return RunRecord(*row) if row else None
+
+    def metrics(self, run_id: int) -> tuple[list[MetricSample], list[RunEvent]]:
+        """A run's samples and events, oldest first."""
+        if not self._has_table("samples"):
+            return [], []
+        samples = [
+            MetricSample(*row[:9], paused=bool(row[9]))
+            for row in self._db.execute(
+                f"SELECT {_SAMPLE_COLUMNS} FROM samples WHERE run = ? ORDER BY at", (run_id,)
+            )
+        ]
+        events = [
+            RunEvent(at, kind, detail)
+            for at, kind, detail in self._db.execute(
+                "SELECT at, kind, detail FROM events WHERE run = ? ORDER BY at", (run_id,)
+            )
+        ]
+        return samples, events
+
+    def _has_table(self, name: str) -> bool:
+        return (
+            self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+            ).fetchone()
+            is not None
+        )
+
+
+def _thin_samples(db: sqlite3.Connection, run_id: int) -> None:
+    """Past the bound, samples older than the last ``RECENT_FULL_SAMPLES`` keep one per step
+    of S seconds, S the smallest power of two that brings the run to three quarters of the
+    bound: the recent minutes keep one sample a second, the rest of a long run an even,
+    coarser picture."""
+    count = db.execute("SELECT count(*) FROM samples WHERE run = ?", (run_id,)).fetchone()[0]
+    if count <= MAX_SAMPLES_PER_RUN:
+        return
+    cutoff = db.execute(
+        "SELECT at FROM samples WHERE run = ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+        (run_id, RECENT_FULL_SAMPLES - 1),
+    ).fetchone()[0]
+    wanted = MAX_SAMPLES_PER_RUN * 3 // 4 - RECENT_FULL_SAMPLES
+    step = 2
+    while (
+        db.execute(
+            "SELECT count(DISTINCT CAST(at / ? AS INTEGER)) FROM samples WHERE run = ? AND at < ?",
+            (step, run_id, cutoff),
+        ).fetchone()[0]
+        > wanted
+    ):
+        step *= 2
+    db.execute(
+        "DELETE FROM samples WHERE run = ? AND at < ? AND rowid NOT IN (SELECT min(rowid)"
+        " FROM samples WHERE run = ? AND at < ? GROUP BY CAST(at / ? AS INTEGER))",
+        (run_id, cutoff, run_id, cutoff, step),
+    )
+
+
+def _read_only_uri(path: Path) -> str:
+    # A closed journal holds everything in its main file: "immutable" reads it without creating
+    # the -wal and -shm files SQLite otherwise leaves beside a WAL database. A -wal left by a
+    # killed (or still running) run holds committed POs that only SQLite can read back; reading
+    # it updates SQLite's -shm index, never the data.
+    wal = Path(f"{path}-wal")
+    has_wal = wal.is_file() and wal.stat().st_size > 0
+    return f"{path.absolute().as_uri()}?mode=ro" + ("" if has_wal else "&immutable=1")
 
 
 def _iso(moment: datetime | None) -> str:

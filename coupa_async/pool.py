@@ -22,6 +22,10 @@ class PoolStatus(EngineStatus):
     unreachable_since: datetime | None = None
     next_probe_s: float | None = None
     outages: int = 0
+    # Bytes of files received so far in this run (for MB/s and the run metrics).
+    bytes_received: int = 0
+    # POs settled per minute over the last minute (None until two metric samples exist).
+    recent_per_min: float | None = None
 
     @classmethod
     def of(cls, engine: EngineStatus, **run: object) -> PoolStatus:

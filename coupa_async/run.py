@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,12 +12,19 @@ from rich.console import Console
 from coupa_async.contact import ensure_contact
 from coupa_async.coupa.job import PoTask
 from coupa_async.downloader import Downloader
-from coupa_async.errors import ExitCode, InputFileError
+from coupa_async.errors import CoupaAsyncError, ExitCode, InputFileError
+from coupa_async.htmlreport import report_data, write_html_report
 from coupa_async.journal import Journal, ResumePlan
+from coupa_async.log import get_logger
 from coupa_async.progress import show_progress
 from coupa_async.result import Outcome, PoResult
 from coupa_async.settings import Settings
-from coupa_async.tabular import InputTable, read_input, write_reports
+from coupa_async.tabular import InputRow, InputTable, read_input, write_reports
+
+log = get_logger("run")
+
+# The run's metrics go to the journal this often (and when the run ends).
+METRICS_SAVE_INTERVAL_S = 10.0
 
 # Aliases of ExitCode members, kept because coupa_async.audit.findings imports them from here.
 EXIT_OK = ExitCode.OK
@@ -110,6 +118,8 @@ async def run_table(
     summary = RunSummary()
     summary.invalid = sum(1 for row in table.rows if row.po is None)
     journal = await asyncio.to_thread(Journal.open, settings.out, fresh=fresh)
+    run_id = await asyncio.to_thread(journal.begin_run)
+    finished = False
     try:
         plan = await asyncio.to_thread(plan_tasks, table, journal, retry_failed=retry_failed)
         for record in plan.resume.skip:
@@ -117,21 +127,39 @@ async def run_table(
         summary.skipped = len(plan.resume.skip)
         summary.left_alone = len(plan.resume.left_alone)
         await asyncio.to_thread(journal.add_pending, [task.po.label for task, _ in plan.tasks])
-        await _download(settings, plan, journal, summary, stop=stop, console=console, show=show)
+        await _download(
+            settings, plan, journal, run_id, summary, stop=stop, console=console, show=show
+        )
+        finished = not summary.interrupted
     finally:
         labels = {row.po.label for row in table.rows if row.po is not None}
         summary.pending = len(labels - set(summary.results))
+        await asyncio.to_thread(journal.end_run, run_id, "finished" if finished else "interrupted")
         summary.reports = await asyncio.to_thread(
             write_reports, settings.out, table.rows, summary.results, table.columns
         )
+        html = await asyncio.to_thread(write_html_report_from, journal, table.rows)
+        if html is not None:
+            summary.reports.append(html)
         journal.close()
     return summary
+
+
+def write_html_report_from(journal: Journal, rows: list[InputRow] | None = None) -> Path | None:
+    """``report.html`` from the journal (and the input's rows, when known). A report that
+    cannot be written is a warning: the CSV and XLSX reports and the journal stand."""
+    try:
+        return write_html_report(journal.out_dir, report_data(journal, rows))
+    except (OSError, sqlite3.Error, CoupaAsyncError) as exc:
+        log.warning("report_html_not_written", reason=str(exc))
+        return None
 
 
 async def _download(
     settings: Settings,
     plan: RunPlan,
     journal: Journal,
+    run_id: int,
     summary: RunSummary,
     *,
     stop: asyncio.Event,
@@ -149,27 +177,42 @@ async def _download(
             await asyncio.to_thread(journal.record, result)
         summary.results[result.po_number] = result
 
+    async def save_metrics() -> None:
+        samples, events = downloader.metrics.unsaved()
+        async with writing:
+            await asyncio.to_thread(journal.add_metrics, run_id, samples, events)
+
+    async def keep_saving_metrics() -> None:
+        while True:
+            await asyncio.sleep(METRICS_SAVE_INTERVAL_S)
+            await save_metrics()
+
     async with Downloader(settings, check_contact=False) as downloader:
         downloader.add_listener(record)
         for task, priority in plan.tasks:
             downloader.submit(task, priority)
-        async with asyncio.TaskGroup() as group:
-            waiters = [
-                group.create_task(downloader.join()),
-                group.create_task(stop.wait()),
-            ]
-            progress = (
-                group.create_task(show_progress(downloader.status, len(plan.tasks), console))
-                if show
-                else None
-            )
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in [*waiters, progress]:
-                if waiter is not None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                waiters = [
+                    group.create_task(downloader.join()),
+                    group.create_task(stop.wait()),
+                ]
+                helpers = [group.create_task(keep_saving_metrics())]
+                if show:
+                    helpers.append(
+                        group.create_task(
+                            show_progress(downloader.status, len(plan.tasks), console)
+                        )
+                    )
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in [*waiters, *helpers]:
                     waiter.cancel()
-        if stop.is_set():
-            summary.interrupted = True
-            await downloader.stop(settings.timeouts.shutdown_s)
+            if stop.is_set():
+                summary.interrupted = True
+                await downloader.stop(settings.timeouts.shutdown_s)
+        finally:
+            downloader.metrics.take(downloader.status())  # the run as it ends
+            await save_metrics()
 
 
 def print_summary(summary: RunSummary, console: Console) -> None:

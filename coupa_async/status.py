@@ -8,18 +8,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from coupa_async.errors import ExitCode, InputFileError
-from coupa_async.journal import FAILED_STATES, JOURNAL_DIR, JOURNAL_NAME, KEPT, PENDING, Journal
+from coupa_async.errors import ExitCode
+from coupa_async.journal import FAILED_STATES, KEPT, PENDING, Journal
 
 
 def print_status(out: Path, console: Console) -> ExitCode:
     """Counts per outcome, the POs needing attention with reasons, and the rerun plan."""
-    if not (out / JOURNAL_DIR / JOURNAL_NAME).is_file():
-        raise InputFileError(
-            f"No run has written to {out} yet (no {JOURNAL_DIR}/{JOURNAL_NAME}). "
-            "Pass the --out folder of an earlier run."
-        )
-    journal = Journal.open(out)
+    journal = Journal.open_read_only(out)  # also while a run writes to it
     try:
         records = journal.records()
     finally:

@@ -770,6 +770,70 @@ async def test_status_figures() -> None:
     assert supervisor.pending_on_stop == ["r", "blockA", "blockB", "q1", "q2", "q3"]
 
 
+async def test_status_shows_what_each_worker_is_doing_and_idle_after() -> None:
+    fakes = await make_fakes()
+    steps = {key: [asyncio.Event(), asyncio.Event()] for key in ("a", "b")}
+    said_again: dict[str, tuple[float, float]] = {}
+
+    async def hook(slot: WorkerSlot, item: str, index: int) -> None:
+        slot.doing(f"fetching {item}")
+        await steps[item][0].wait()
+        before = slot.activity_since
+        slot.doing(f"fetching {item}")  # the same activity again: its clock keeps running
+        said_again[item] = (before, slot.activity_since)
+        slot.doing(f"filing {item}")
+        await steps[item][1].wait()
+
+    job = ToyJob(hook=hook)
+    supervisor, _ = make_supervisor(job, fakes, workers=2, max_workers=2)
+
+    def doing() -> dict[str | None, str]:
+        return {w.current_po: w.activity for w in supervisor.status().workers}
+
+    async with supervisor.running():
+        await wait_idle(supervisor, 2)
+        assert [w.activity for w in supervisor.status().workers] == ["idle", "idle"]
+        supervisor.submit("a", 0)
+        supervisor.submit("b", 0)
+        await wait_until(lambda: doing() == {"a": "fetching a", "b": "fetching b"}, "fetching")
+        fetching_since = {w.current_po: w.activity_since for w in supervisor.status().workers}
+        steps["a"][0].set()
+        await wait_until(lambda: doing() == {"a": "filing a", "b": "fetching b"}, "a filing")
+        status = {w.current_po: w for w in supervisor.status().workers}
+        assert status["a"].activity_since >= fetching_since["a"]  # a new activity, a new clock
+        assert status["b"].activity_since == fetching_since["b"]
+        assert said_again["a"][0] == said_again["a"][1]
+        for events in steps.values():
+            for event in events:
+                event.set()
+        await supervisor.join()
+        await wait_idle(supervisor, 2)
+        workers = supervisor.status().workers
+        assert [(w.current_po, w.activity) for w in workers] == [(None, "idle"), (None, "idle")]
+        await supervisor.close()
+    assert sorted(job.finished) == ["a", "b"]
+
+
+async def test_a_worker_renewing_the_session_says_so() -> None:
+    fakes = await make_fakes()
+    seen_during_renewal: list[str] = []
+    renew = fakes.session.renew
+
+    async def noted_renew(seen_generation: int) -> None:
+        seen_during_renewal.extend(w.activity for w in supervisor.status().workers)
+        await renew(seen_generation)
+
+    fakes.session.renew = noted_renew  # type: ignore[method-assign]
+    expired = SessionExpiredError("Coupa answered with its sign-in page")
+    job = ToyJob(failures={"a": [expired]})
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        supervisor.submit("a", 0)
+        await supervisor.join()
+    assert seen_during_renewal == ["signing in again"]
+    assert collector.keys == ["a"]
+
+
 # ----- regressions: engine bugs found by these tests -------------------------------------------
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, Journal, JournalError
+from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, SCHEMA_VERSION, Journal, JournalError
 from coupa_async.result import Outcome, PoResult, SavedFile
 
 
@@ -43,7 +43,7 @@ def test_new_journal_is_wal_and_versioned(tmp_path: Path) -> None:
     path = tmp_path / JOURNAL_DIR / JOURNAL_NAME
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
 
 

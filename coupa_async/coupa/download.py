@@ -12,6 +12,7 @@ import contextlib
 import errno
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
@@ -110,17 +111,19 @@ async def fetch_to_temp(
     layout: OutputLayout,
     markers: CoupaMarkers,
     timeout_s: float,
+    received: Callable[[int], None] | None = None,
 ) -> Fetched:
     """Stream ``url`` into a temporary file in ``folder``; classify anything that is not a file.
 
-    The caller waits for the host gate (and a request slot) right before calling.
+    The caller waits for the host gate (and a request slot) right before calling. Each chunk of
+    the file's body written to disk is told to ``received`` (its size), as it arrives.
     """
     headers = {"Cookie": cookies} if cookies else {}
     timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(30.0, timeout_s))
     fetched: Fetched | None = None
     try:
         async with http.get(url, headers=headers, timeout=timeout, allow_redirects=True) as resp:
-            fetched = await _receive(resp, url, folder, layout, markers)
+            fetched = await _receive(resp, url, folder, layout, markers, received)
         return fetched
     except BaseException as exc:
         if fetched is not None:  # whole, but the answer's closing failed or was cancelled
@@ -138,6 +141,7 @@ async def _receive(
     folder: Path,
     layout: OutputLayout,
     markers: CoupaMarkers,
+    received: Callable[[int], None] | None,
 ) -> Fetched:
     """The answer's body into a temporary file, if it is a file; else what it is, raised."""
     final_url = str(resp.url)
@@ -155,7 +159,7 @@ async def _receive(
     is_html_name = bool(server_name and server_name.lower().endswith(HTML_EXTENSIONS))
     if ("text/html" in content_type or _looks_like_html(first)) and not is_html_name:
         _refuse_html(first, final_url, resp.status, markers)
-    return await _stream(resp, first, folder, layout, server_name, final_url)
+    return await _stream(resp, first, folder, layout, server_name, final_url, received)
 
 
 async def _stream(
@@ -165,6 +169,7 @@ async def _stream(
     layout: OutputLayout,
     server_name: str | None,
     final_url: str,
+    received: Callable[[int], None] | None,
 ) -> Fetched:
     temp = layout.temp_path_for(folder / "download")
     digest = hashlib.sha256()
@@ -176,6 +181,8 @@ async def _stream(
                 handle.write(chunk)
                 digest.update(chunk)
                 size += len(chunk)
+                if received is not None:
+                    received(len(chunk))
                 chunk = await resp.content.read(CHUNK_BYTES)
     except OSError as exc:
         temp.unlink(missing_ok=True)
@@ -200,8 +207,13 @@ async def browser_download_to_temp(
     layout: OutputLayout,
     markers: CoupaMarkers,
     timeout_s: float,
+    received: Callable[[int], None] | None = None,
 ) -> Fetched:
-    """Click the n-th click-only attachment and let the browser download it."""
+    """Click the n-th click-only attachment and let the browser download it.
+
+    The browser tells nothing while it downloads: the file's size is told to ``received`` once
+    it is saved and known to be a file.
+    """
     target = page.locator(selector).nth(index)
     temp = layout.temp_path_for(folder / "download")
     try:
@@ -229,10 +241,13 @@ async def browser_download_to_temp(
         temp.unlink(missing_ok=True)
         raise
     try:
-        return await asyncio.to_thread(_hash_saved, temp, server_name, url, markers)
+        fetched = await asyncio.to_thread(_hash_saved, temp, server_name, url, markers)
     except BaseException:
         temp.unlink(missing_ok=True)  # also when cancelled: the thread's result is dropped
         raise
+    if received is not None:
+        received(fetched.size)
+    return fetched
 
 
 @dataclass

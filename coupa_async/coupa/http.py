@@ -36,6 +36,22 @@ class PageAnswer:
     retry_after: str | None
 
 
+class ReceivedBytes:
+    """Bytes of file bodies received over one run, counted as they arrive: it only grows.
+
+    One per run, shared by every PO's CoupaHttp; one event loop, so no lock.
+    """
+
+    __slots__ = ("total",)
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def add(self, count: int) -> None:
+        """Count ``count`` more bytes received."""
+        self.total += count
+
+
 def cookie_scope(url: str) -> str:
     """Cookies are scoped by host and path prefix: URLs in one folder share them."""
     return url.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[0]
@@ -46,7 +62,8 @@ class CoupaHttp:
 
     Without a limiter the PO sends one request at a time. Cookie headers are looked up in the
     context once per scope and kept for the PO (a PO that meets an expired session is retried
-    with a new one).
+    with a new one). The bytes of file bodies received are counted in ``received`` (the run's
+    count when given).
     """
 
     def __init__(
@@ -56,11 +73,13 @@ class CoupaHttp:
         *,
         gate: HostGate | None = None,
         limiter: asyncio.Semaphore | None = None,
+        received: ReceivedBytes | None = None,
     ) -> None:
         self.session = session
         self.context = context
         self.gate = gate
         self.limiter = limiter if limiter is not None else asyncio.Semaphore(1)
+        self.received = received if received is not None else ReceivedBytes()
         self._cookies: dict[str, str] = {}
         self._cookie_lookup = asyncio.Lock()
 

@@ -4,6 +4,8 @@ It raises for what the pool must handle (session expired, rate limited, transien
 fault) and returns a PoResult for everything that settles the PO. A PO's files are fetched side
 by side over plain HTTP (click-only ones in turn, in the one page) within the run's limit of
 requests in flight, and filed in page order, so their names never depend on which came first.
+What it is doing is told to ``JobEnv.doing`` (the worker's progress line): reading, rendering or
+waiting for a page to settle, and how many of a page's files are downloaded.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from coupa_async.coupa.download import (
     place,
     sha256_of,
 )
-from coupa_async.coupa.http import CoupaHttp
+from coupa_async.coupa.http import CoupaHttp, ReceivedBytes
 from coupa_async.coupa.numbers import PoNumber
 from coupa_async.coupa.pages import raise_for_verdict
-from coupa_async.coupa.reader import PageRead, PageReader
+from coupa_async.coupa.reader import Doing, PageRead, PageReader, untold
 from coupa_async.errors import (
     BrowserFaultError,
     HostUnreachableError,
@@ -108,6 +110,10 @@ class JobEnv:
     # Requests to Coupa in flight over the whole run (see request_limiter); None: a PO sends
     # one request at a time.
     requests: asyncio.Semaphore | None = None
+    # What the job is doing now, for the worker's progress line (the worker slot's ``doing``).
+    doing: Doing = untold
+    # The run's count of file bytes received; None: counted for this PO only.
+    received: ReceivedBytes | None = None
 
 
 def request_limiter(settings: Settings) -> asyncio.Semaphore:
@@ -141,7 +147,9 @@ _FileState = SavedFile | Fetched | FileProblem | None
 
 async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -> PoResult:
     """Process one PO to a settled result, or raise for the pool to retry it."""
-    http = CoupaHttp(env.http, env.context, gate=env.gate, limiter=env.requests)
+    http = CoupaHttp(
+        env.http, env.context, gate=env.gate, limiter=env.requests, received=env.received
+    )
     job = _Job(env, http, final_attempt, {saved.url: saved for saved in task.known_files})
     try:
         return await _process(job, task)
@@ -158,7 +166,7 @@ async def _process(job: _Job, task: PoTask) -> PoResult:
     result = PoResult(po_number=task.po.label, outcome=Outcome.FAILED, po_url=po_url)
     result.started_at = started
 
-    po_read = await env.reader.read(env.pages, job.http, po_url)
+    po_read = await env.reader.read(env.pages, job.http, po_url, doing=env.doing, what="PO page")
     raise_for_session_and_limits(po_read)
     result.mode = po_read.how
     if po_read.verdict.kind.is_error_page:
@@ -182,7 +190,9 @@ async def _process(job: _Job, task: PoTask) -> PoResult:
         else:
             result.pr_url = facts.requisition_url
             try:
-                pr_read = await env.reader.read(env.pages, job.http, facts.requisition_url)
+                pr_read = await env.reader.read(
+                    env.pages, job.http, facts.requisition_url, doing=env.doing, what="requisition"
+                )
                 raise_for_session_and_limits(pr_read)
                 if pr_read.facts is not None:
                     _require_evidence(pr_read, pr_read.facts.attachments)
@@ -277,6 +287,7 @@ async def _save_all(
     outcomes: list[_FileState] = [None] * len(refs)
     for index, ref in enumerate(refs):
         if (ref.url or "") in job.known:
+            job.env.doing("checking files saved before")
             outcomes[index] = await asyncio.to_thread(_reuse_known, folder, ref, job.known, source)
     layout = job.env.layout
     try:
@@ -312,19 +323,31 @@ async def _fetch_all(
     The first session expiry, 429 or error the PO cannot settle with stops the others (none
     is sent after it) and is raised on its own.
     """
+    wanted = [index for index, outcome in enumerate(outcomes) if outcome is None]
+    if not wanted:
+        return
     page_turn = asyncio.Lock()  # one page: click-only downloads one after another
+    done = 0
+    job.env.doing(_downloading(done, len(wanted)))
 
     async def fetch(index: int) -> None:
+        nonlocal done
         outcomes[index] = await _fetch_or_problem(job, read, refs[index], source, folder, page_turn)
+        done += 1
+        job.env.doing(_downloading(done, len(wanted)))
 
     try:
         async with asyncio.TaskGroup() as group:
-            for index, outcome in enumerate(outcomes):
-                if outcome is None:
-                    group.create_task(fetch(index))
+            for index in wanted:
+                group.create_task(fetch(index))
     except BaseExceptionGroup as failed:
         chosen = _most_telling(failed)
         raise chosen from chosen.__cause__  # its own cause kept; the group is no news
+
+
+def _downloading(done: int, total: int) -> str:
+    """What a worker fetching a page's files is doing: how many of them are in."""
+    return f"downloading files: {done} of {total} done"
 
 
 async def _fetch_or_problem(
@@ -383,6 +406,7 @@ async def _fetch_over_http(job: _Job, url: str, folder: Path) -> Fetched:
             job.env.layout,
             settings.markers,
             settings.timeouts.download_s,
+            received=job.http.received.add,
         )
 
 
@@ -402,6 +426,7 @@ async def _fetch_by_click(job: _Job, read: PageRead, ref: AttachmentRef, folder:
             env.layout,
             settings.markers,
             settings.timeouts.download_s,
+            received=job.http.received.add,
         )
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import aiohttp
 from playwright.async_api import BrowserContext, Response
 
+from coupa_async.coupa.http import ReceivedBytes
 from coupa_async.coupa.job import JobEnv, PoTask, process_po
 from coupa_async.coupa.pages import retry_after_seconds
 from coupa_async.coupa.reader import PageReader
@@ -21,7 +22,11 @@ from coupa_async.settings import Settings
 
 
 class PoJob:
-    """Finds, fetches and files one PO's attachments on a worker (see ``process_po``)."""
+    """Finds, fetches and files one PO's attachments on a worker (see ``process_po``).
+
+    It tells the worker's slot what it is doing (``slot.doing``) and counts the bytes of the
+    files it receives over the run (``bytes_received``).
+    """
 
     def __init__(
         self,
@@ -41,6 +46,12 @@ class PoJob:
         self.gate = gate
         self.outage = outage
         self.requests = requests
+        self.received = ReceivedBytes()
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes of file bodies received so far by this job's runs (it only grows)."""
+        return self.received.total
 
     def key(self, item: PoTask) -> str:
         return item.po.label
@@ -57,6 +68,8 @@ class PoJob:
             self.gate,
             self.outage,
             self.requests,
+            doing=slot.doing,
+            received=self.received,
         )
         result = await process_po(env, item, final_attempt=final)
         result.attempts = attempt

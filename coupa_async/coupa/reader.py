@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -49,6 +49,13 @@ from coupa_async.outage import is_network_failure
 log = get_logger("reader")
 
 Mode = Literal["auto", "render", "fast"]
+
+# Told what a reading is doing now ("rendering the PO page"), for the worker's progress line.
+Doing = Callable[[str], None]
+
+
+def untold(activity: str) -> None:
+    """A Doing for callers that show no progress."""
 
 
 class PageSource(Protocol):
@@ -107,29 +114,43 @@ class PageReader:
             return "render"
         return "fast" if self.fast_trusted else "checking"
 
-    async def read(self, pages: PageSource, http: CoupaHttp, url: str) -> PageRead:
+    async def read(
+        self,
+        pages: PageSource,
+        http: CoupaHttp,
+        url: str,
+        *,
+        doing: Doing = untold,
+        what: str = "page",
+    ) -> PageRead:
         """Open ``url`` and read it, in the cheapest way that gives the same answer.
 
-        A page is taken from ``pages`` only when the reading renders.
+        A page is taken from ``pages`` only when the reading renders. Each step is told to
+        ``doing``, naming the page ``what`` ("reading the PO page", "rendering the PO page").
         """
         if self.fast_refused:
-            return await self.render(await self._page(pages, url), url)
+            page = await self._page(pages, url, doing, what)
+            return await self.render(page, url, doing=doing, what=what)
+        doing(f"reading the {what}")
         quick = await self.fetch(http, url)
         if quick.verdict.kind is not PageKind.ORDINARY:
             return quick
         facts = quick.facts
         assert facts is not None
         if facts.filled_by_script or facts.has_click_only or not facts.attachments:
-            rendered = await self.render(await self._page(pages, url), url)
+            page = await self._page(pages, url, doing, what)
+            rendered = await self.render(page, url, doing=doing, what=what)
             self._check_nothing_missed(quick, rendered)
             return rendered
         if self.fast_trusted and not self._check_due():
             return quick
-        rendered = await self.render(await self._page(pages, url), url, settle=True)
+        page = await self._page(pages, url, doing, what)
+        rendered = await self.render(page, url, settle=True, doing=doing, what=what)
         self._compare(quick, rendered)
         return rendered
 
-    async def _page(self, pages: PageSource, url: str) -> Page:
+    async def _page(self, pages: PageSource, url: str, doing: Doing, what: str) -> Page:
+        doing(f"rendering the {what}")  # opening the page is part of rendering it
         with self._playwright_errors(url, "open a page for"):
             return await pages.page()
 
@@ -194,12 +215,22 @@ class PageReader:
             answer.status, answer.url, parse_html(answer.html), answer.retry_after, "fast"
         )
 
-    async def render(self, page: Page, url: str, *, settle: bool = False) -> PageRead:
+    async def render(
+        self,
+        page: Page,
+        url: str,
+        *,
+        settle: bool = False,
+        doing: Doing = untold,
+        what: str = "page",
+    ) -> PageRead:
         """Navigate the worker's page to ``url`` and read the live DOM.
 
         A page that shows attachments at once is read at once (unless ``settle``); one that
-        shows none, or a sign of loading, is read when it has settled.
+        shows none, or a sign of loading, is read when it has settled. Rendering and waiting
+        for the page to settle are told to ``doing`` (see ``read``).
         """
+        doing(f"rendering the {what}")
         if self.gate is not None:
             await self.gate.wait()
         started = time.monotonic()
@@ -216,6 +247,7 @@ class PageReader:
             facts = read.facts
             failures: tuple[str, ...] = ()
             if facts is not None and (settle or not facts.attachments or facts.filled_by_script):
+                doing(f"waiting for the {what} to settle")
                 settled = await wait_until_settled(page, activity, self.markers, self.rules)
                 failures = settled.failures
                 read = self._read(

@@ -5,6 +5,10 @@ that did not use it, it is closed, so a worker that reads pages without renderin
 renderer process. The context is replaced when the browser was relaunched and after
 ``recycle_after_tasks`` tasks (carrying its cookies over); new cookies of a renewed sign-in
 are put in before the next task.
+
+The job says what it is doing through ``doing`` (any text: the engine only stores it); the
+slot itself says ``idle`` (no item), ``starting``, ``working`` (an item, nothing said yet) or
+``closed``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ class WorkerState(StrEnum):
     CLOSED = "closed"
 
 
+# What a worker without an item is doing, by its state (any other state: idle).
+_RESTING = {WorkerState.STARTING: "starting", WorkerState.CLOSED: "closed"}
+WORKING = "working"  # an item taken, the job has not said more yet
+
+
 class WorkerSlot:
     """What one worker holds: its context, its page on demand, and what it is doing."""
 
@@ -45,6 +54,8 @@ class WorkerSlot:
         self.state = WorkerState.STARTING
         self.current: str | None = None
         self.since = self.started = time.time()
+        self.activity = _RESTING[WorkerState.STARTING]
+        self.activity_since = time.monotonic()
         self.retiring = False
         self.tasks_done = 0
         self.tasks_in_context = 0
@@ -59,7 +70,18 @@ class WorkerSlot:
     # ----- state ------------------------------------------------------------------------------
 
     def set_state(self, state: WorkerState, current: str | None = None) -> None:
+        new_item = current is not None and current != self.current
         self.state, self.current, self.since = state, current, time.time()
+        if current is None:
+            self.doing(_RESTING.get(state, "idle"))
+        elif new_item:
+            self.doing(WORKING)
+
+    def doing(self, activity: str) -> None:
+        """Say what the worker is doing now, for progress displays; a new text restarts the
+        clock of ``activity_since``, the same text again does not."""
+        if activity != self.activity:
+            self.activity, self.activity_since = activity, time.monotonic()
 
     def retire(self) -> None:
         """Finish the current task (if any), then stop."""

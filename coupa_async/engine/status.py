@@ -7,11 +7,19 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class WorkerStatus:
+    """One worker: its state, its item, and what it is doing now.
+
+    ``since`` is when the state last changed (Unix time); ``activity_since`` is when the
+    activity text last changed (``time.monotonic()``).
+    """
+
     id: int
     state: str
     current_po: str | None
     tasks_done: int
     since: float
+    activity: str = "idle"
+    activity_since: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

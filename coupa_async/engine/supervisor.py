@@ -251,7 +251,15 @@ class Supervisor(Generic[T, R]):
         queue = self.queue
         return EngineStatus(
             workers=tuple(
-                WorkerStatus(s.id, s.state.value, s.current, s.tasks_done, s.since)
+                WorkerStatus(
+                    s.id,
+                    s.state.value,
+                    s.current,
+                    s.tasks_done,
+                    s.since,
+                    s.activity,
+                    s.activity_since,
+                )
                 for s in self.slots.values()
             ),
             target_workers=self.target,
@@ -350,6 +358,7 @@ class Supervisor(Generic[T, R]):
         match verdict.action:
             case Action.RENEW_SESSION:
                 log.info("session_expired", po=key, worker=slot.id, detail=verdict.reason)
+                slot.doing("signing in again")
                 try:
                     await services.session.renew(cookie_generation)
                 except CoupaAsyncError as error:
@@ -370,6 +379,7 @@ class Supervisor(Generic[T, R]):
                 else:
                     slot.forget_context()
             case Action.CHECK_OUTAGE:
+                slot.doing("checking whether the host answers")
                 if await services.outage.confirm(verdict.reason):
                     log.debug("po_put_back", po=key, reason="host unreachable")
                     self.queue.put_back(entry)  # not the item's fault: no attempt charged

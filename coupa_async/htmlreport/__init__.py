@@ -1,0 +1,17 @@
+"""The self-contained HTML run report: ``<out>/report.html``, built from plain data."""
+
+from coupa_async.htmlreport.build import report_data
+from coupa_async.htmlreport.model import ReportData, ReportFile, ReportPo, ReportRun
+from coupa_async.htmlreport.render import render_report
+from coupa_async.htmlreport.write import REPORT_HTML_NAME, write_html_report
+
+__all__ = [
+    "REPORT_HTML_NAME",
+    "ReportData",
+    "ReportFile",
+    "ReportPo",
+    "ReportRun",
+    "render_report",
+    "report_data",
+    "write_html_report",
+]

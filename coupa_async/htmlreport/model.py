@@ -1,0 +1,66 @@
+"""What the HTML report shows: plain data, built from the journal (and the input, when known)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from coupa_async.metrics import MetricSample, RunEvent
+
+RunState = Literal["finished", "interrupted", "running", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFile:
+    """One saved file; ``href`` is its path relative to the output folder, with ``/``."""
+
+    name: str
+    href: str
+    size: int
+    source: str  # "PO" or "PR" (from the requisition)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPo:
+    """One PO as the report lists it.
+
+    ``outcome`` is an Outcome value, or ``PENDING`` (not settled yet) or ``INVALID`` (an input
+    row without a valid number). ``levels`` are the input's hierarchy columns, when known.
+    ``folder_href`` is the PO's folder relative to the output folder, with ``/``.
+    """
+
+    label: str
+    outcome: str
+    supplier: str = ""
+    levels: tuple[str, ...] = ()
+    folder_href: str | None = None
+    message: str = ""
+    po_url: str = ""
+    attempts: int = 0
+    finished_at: str = ""  # ISO 8601, as the journal keeps it
+    found: int = 0
+    files: tuple[ReportFile, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRun:
+    """The latest run into the folder: when it started and ended (Unix seconds), how it ended."""
+
+    state: RunState = "unknown"
+    started_at: float | None = None
+    ended_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportData:
+    """Everything ``render_report`` needs; nothing in it has been escaped yet."""
+
+    title: str
+    generated_at: float
+    run: ReportRun
+    pos: Sequence[ReportPo]
+    # The latest run's metrics, oldest first (may be empty: a journal from before metrics).
+    samples: Sequence[MetricSample] = field(default_factory=tuple)
+    events: Sequence[RunEvent] = field(default_factory=tuple)
+    level_names: tuple[str, ...] = ()  # the input's hierarchy column names, when known
