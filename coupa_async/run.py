@@ -19,7 +19,7 @@ from coupa_async.log import get_logger
 from coupa_async.progress import show_progress
 from coupa_async.result import Outcome, PoResult
 from coupa_async.settings import Settings
-from coupa_async.tabular import InputRow, InputTable, read_input, write_reports
+from coupa_async.tabular import InputRow, InputTable, LiveCsvReport, read_input, write_reports
 
 log = get_logger("run")
 
@@ -119,22 +119,25 @@ async def run_table(
     summary.invalid = sum(1 for row in table.rows if row.po is None)
     journal = await asyncio.to_thread(Journal.open, settings.out, fresh=fresh)
     run_id = await asyncio.to_thread(journal.begin_run)
+    live = await asyncio.to_thread(LiveCsvReport, settings.out, table.rows, table.columns)
     finished = False
     try:
         plan = await asyncio.to_thread(plan_tasks, table, journal, retry_failed=retry_failed)
         for record in plan.resume.skip:
             summary.results[record.label] = record.as_result()
+        await asyncio.to_thread(live.extend, list(summary.results.values()))  # earlier runs'
         summary.skipped = len(plan.resume.skip)
         summary.left_alone = len(plan.resume.left_alone)
         await asyncio.to_thread(journal.add_pending, [task.po.label for task, _ in plan.tasks])
         await _download(
-            settings, plan, journal, run_id, summary, stop=stop, console=console, show=show
+            settings, plan, journal, run_id, summary, live, stop=stop, console=console, show=show
         )
         finished = not summary.interrupted
     finally:
         labels = {row.po.label for row in table.rows if row.po is not None}
         summary.pending = len(labels - set(summary.results))
         await asyncio.to_thread(journal.end_run, run_id, "finished" if finished else "interrupted")
+        live.close()  # before write_reports replaces report.csv (Windows cannot replace it open)
         summary.reports = await asyncio.to_thread(
             write_reports, settings.out, table.rows, summary.results, table.columns
         )
@@ -161,6 +164,7 @@ async def _download(
     journal: Journal,
     run_id: int,
     summary: RunSummary,
+    live: LiveCsvReport,
     *,
     stop: asyncio.Event,
     console: Console | None,
@@ -176,6 +180,7 @@ async def _download(
         async with writing:
             await asyncio.to_thread(journal.record, result)
         summary.results[result.po_number] = result
+        live.append(result)  # a row or two, flushed: well under a millisecond
 
     async def save_metrics() -> None:
         samples, events = downloader.metrics.unsaved()

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
+import xlsxwriter
+from python_calamine import CalamineWorkbook
 
 from coupa_async.audit import AuditReport, Check, audit
 from coupa_async.audit.online import choose
@@ -181,14 +182,16 @@ def _edit_csv_status(path: Path, label: str, status: str) -> None:
 
 
 def _edit_xlsx_status(path: Path, label: str, status: str) -> None:
-    book = load_workbook(path)
-    sheet = book.active
-    assert sheet is not None
-    header = [cell.value for cell in sheet[1]]
-    for row in sheet.iter_rows(min_row=2):
-        if row[0].value == label:
-            row[header.index("STATUS")].value = status
-    book.save(path)
+    with CalamineWorkbook.from_path(path) as book:
+        rows = book.get_sheet_by_index(0).to_python()
+    status_at = rows[0].index("STATUS")
+    for row in rows[1:]:
+        if row[0] == label:
+            row[status_at] = status
+    with xlsxwriter.Workbook(path, {"strings_to_formulas": False}) as book:
+        sheet = book.add_worksheet("Report")
+        for number, row in enumerate(rows):
+            sheet.write_row(number, 0, row)
 
 
 async def test_online_a_false_no_attachments_is_found_and_an_unreadable_po_is_unchecked(

@@ -21,7 +21,7 @@ from urllib.request import url2pathname
 import pytest
 from playwright.async_api import Browser, Page, Route
 
-import coupa_async.htmlreport.write as write_module
+import coupa_async.tabular.atomic as atomic_module
 from coupa_async.htmlreport import (
     REPORT_HTML_NAME,
     ReportData,
@@ -551,7 +551,7 @@ def test_the_report_is_written_whole_and_a_locked_one_is_left_alone(
             raise PermissionError("in use by another program")
         real_replace(source, target)
 
-    monkeypatch.setattr(write_module.os, "replace", locked)
+    monkeypatch.setattr(atomic_module.os, "replace", locked)
     other = write_html_report(tmp_path, data)
     assert other != path and other.parent == tmp_path
     assert re.fullmatch(r"report-\d{8}-\d{6}\.html", other.name)

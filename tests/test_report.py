@@ -1,21 +1,29 @@
-"""The report: CSV and XLSX read back, columns and order, styles, formula injection, atomicity."""
+"""The report: CSV and XLSX read back, columns and order, styles, formula injection, atomicity.
+
+The XLSX is read back with python-calamine (values) and as XML (styles, links, panes).
+"""
 
 from __future__ import annotations
 
 import csv
 import os
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
-from openpyxl import load_workbook
+import structlog.testing
+from python_calamine import CalamineWorkbook
 
 from coupa_async.result import FileProblem, Outcome, PoResult, SavedFile
 from coupa_async.tabular import (
     REPORT_COLUMNS,
     InputTable,
+    atomic,
     read_input,
     report_header,
+    report_xlsx,
     write_report_csv,
     write_report_xlsx,
     write_reports,
@@ -85,6 +93,69 @@ def _read_csv(path: Path) -> list[list[str]]:
 
 def _temp_files(folder: Path) -> list[str]:
     return [p.name for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+def _xlsx_values(path: Path) -> list[list[object]]:
+    """Every row of the first sheet from A1, empty cells as ""."""
+    with CalamineWorkbook.from_path(path) as book:
+        return book.get_sheet_by_index(0).to_python(skip_empty_area=False)
+
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PACKAGE_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+class _XlsxXml:
+    """The parts of an .xlsx that hold what calamine does not tell: styles, panes, links."""
+
+    def __init__(self, path: Path) -> None:
+        with zipfile.ZipFile(path) as archive:
+            self.sheet = ElementTree.fromstring(archive.read("xl/worksheets/sheet1.xml"))
+            self.styles = ElementTree.fromstring(archive.read("xl/styles.xml"))
+            names = archive.namelist()
+            rels = "xl/worksheets/_rels/sheet1.xml.rels"
+            self._rels = ElementTree.fromstring(archive.read(rels)) if rels in names else None
+        self.cells = {c.get("r"): c for c in self.sheet.iter(f"{_MAIN}c")}
+
+    def xf(self, ref: str) -> ElementTree.Element:
+        """The cell format (``cellXfs`` entry) of cell ``ref``."""
+        xfs = self.styles.find(f"{_MAIN}cellXfs")
+        assert xfs is not None
+        return list(xfs)[int(self.cells[ref].get("s", "0"))]
+
+    def fill(self, ref: str) -> str | None:
+        """The RGB of the solid fill of ``ref`` (``"C6EFCE"``), or None."""
+        fills = list(self.styles.iter(f"{_MAIN}fill"))
+        colour = fills[int(self.xf(ref).get("fillId", "0"))].find(f".//{_MAIN}fgColor")
+        return None if colour is None else colour.get("rgb", "")[-6:]
+
+    def font(self, ref: str) -> ElementTree.Element:
+        fonts = list(self.styles.iter(f"{_MAIN}font"))
+        return fonts[int(self.xf(ref).get("fontId", "0"))]
+
+    def number_format(self, ref: str) -> str:
+        wanted = self.xf(ref).get("numFmtId")
+        found = [f for f in self.styles.iter(f"{_MAIN}numFmt") if f.get("numFmtId") == wanted]
+        return found[0].get("formatCode", "") if found else ""
+
+    def links(self) -> dict[str, str]:
+        """Cell → link target."""
+        if self._rels is None:
+            return {}
+        targets = {
+            r.get("Id"): r.get("Target") for r in self._rels.iter(f"{_PACKAGE_REL}Relationship")
+        }
+        return {
+            link.get("ref", ""): targets[link.get(f"{_REL}id")]
+            for link in self.sheet.iter(f"{_MAIN}hyperlink")
+        }
+
+    def widths(self) -> dict[int, float]:
+        return {
+            int(c.get("min", "0")): float(c.get("width", "0"))
+            for c in self.sheet.iter(f"{_MAIN}col")
+        }
 
 
 def test_header_renames_clashing_input_columns() -> None:
@@ -183,10 +254,9 @@ def test_csv_neutralises_formulas(tmp_path: Path) -> None:
 def test_xlsx_round_trip_and_styles(tmp_path: Path) -> None:
     table = _table(tmp_path)
     out = tmp_path / "out"
-    path = write_report_xlsx(out / "report.xlsx", table.rows, _results(out), table.columns)
-    book = load_workbook(path)
-    sheet = book.active
-    values = [list(row) for row in sheet.iter_rows(values_only=True)]
+    results = _results(out)
+    path = write_report_xlsx(out / "report.xlsx", table.rows, results, table.columns)
+    values = _xlsx_values(path)
     header = values[0]
     assert header[: len(REPORT_COLUMNS)] == list(REPORT_COLUMNS)
     assert header[len(REPORT_COLUMNS) :] == ["SUPPLIER_INPUT", "Status_INPUT", "Notes", "Amount"]
@@ -201,57 +271,74 @@ def test_xlsx_round_trip_and_styles(tmp_path: Path) -> None:
         "PO6",
     ]
     assert values[1][3] == 2 and values[1][4] == 2  # numbers, not text
+    assert isinstance(values[1][3], float)
     assert values[1][6] == datetime.strptime(LOCAL, "%Y-%m-%d %H:%M:%S")
-    assert sheet["G2"].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert values[1][2] == "Acme Corp" and values[1][5] == "a.pdf; b.pdf"
+    assert values[1][8] == str(out / "Acme_Corp" / "PO1_COMPLETED")
     assert values[5][7] == "page timeout\ufffd\ufffd"  # control characters cannot go in XLSX
+    assert values[2][3] == "" and values[2][6] == ""  # an invalid row has no count, no time
 
-    assert all(cell.font.b for cell in sheet[1])
-    assert all(cell.fill.fgColor.rgb.endswith("305496") for cell in sheet[1])
-    assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == f"A1:N{len(table.rows) + 1}"
-    widths = {letter: dim.width for letter, dim in sheet.column_dimensions.items()}
-    assert set("ABCDEFGHIJKLMN") <= set(widths)
-    assert all(0 < width <= 60 for width in widths.values())
-    assert widths["I"] > widths["B"]  # the folder column is wider than STATUS
+    xml = _XlsxXml(path)
+    assert xml.number_format("G2") == "yyyy-mm-dd hh:mm:ss"
+    for column in "ABCDEFGHIJKLMN":
+        assert xml.font(f"{column}1").find(f"{_MAIN}b") is not None
+        assert xml.fill(f"{column}1") == "305496"
+    pane = xml.sheet.find(f".//{_MAIN}pane")
+    assert pane is not None
+    assert (pane.get("state"), pane.get("ySplit"), pane.get("topLeftCell")) == ("frozen", "1", "A2")
+    auto_filter = xml.sheet.find(f"{_MAIN}autoFilter")
+    assert auto_filter is not None and auto_filter.get("ref") == f"A1:N{len(table.rows) + 1}"
+    widths = xml.widths()
+    assert set(widths) == set(range(1, 15))
+    assert all(0 < width <= 61 for width in widths.values())  # 60 characters, and padding
+    assert widths[9] > widths[2]  # the folder column is wider than STATUS
 
-    fills = {row[0].value: row[1].fill.fgColor.rgb[-6:] for row in sheet.iter_rows(min_row=2)}
+    fills = {values[row][0]: xml.fill(f"B{row + 1}") for row in range(1, len(values))}
     assert fills["PO1"] == fills["PO4"] == "C6EFCE"
     assert fills["PO2"] == fills["PO6"] == "FFEB9C"
     assert fills["abc"] == fills["PO3"] == fills["PO5"] == "FFC7CE"
+    assert xml.font("B2").find(f"{_MAIN}b") is not None
 
-    assert sheet["I2"].hyperlink.target == "Acme_Corp/PO1_COMPLETED"
-    assert sheet["I4"].hyperlink.target == "Sup%20%23%201/PO2_PARTIAL"
-    assert sheet["I7"].hyperlink.target == "file:///elsewhere/PO4_X"
-    assert sheet["I6"].hyperlink is None
+    links = xml.links()
+    # XlsxWriter writes file links with backslashes, as Excel does; Excel and LibreOffice
+    # resolve them relative to the report.
+    assert links["I2"] == "Acme_Corp\\PO1_COMPLETED"
+    assert links["I4"] == "Sup%20%23%201\\PO2_PARTIAL"
+    elsewhere = os.path.relpath("/elsewhere/PO4_X", out.absolute())
+    assert links["I7"] == elsewhere.replace("/", "\\")
+    assert set(links) == {"I2", "I4", "I5", "I7"}  # PO3 has no folder
+    assert xml.font("I2").find(f"{_MAIN}u") is not None
 
 
 def test_xlsx_pending_is_amber(tmp_path: Path) -> None:
     table = _table(tmp_path)
     path = write_report_xlsx(tmp_path / "r.xlsx", table.rows, {}, table.columns)
-    sheet = load_workbook(path).active
-    assert sheet["B2"].value == "PENDING"
-    assert sheet["B2"].fill.fgColor.rgb.endswith("FFEB9C")
+    assert _xlsx_values(path)[1][1] == "PENDING"
+    assert _XlsxXml(path).fill("B2") == "FFEB9C"
 
 
 def test_xlsx_stores_formula_like_text_as_text(tmp_path: Path) -> None:
     table = _table(tmp_path)
     out = tmp_path / "out"
     path = write_report_xlsx(out / "report.xlsx", table.rows, _results(out), table.columns)
-    sheet = load_workbook(path).active
-    header = [c.value for c in sheet[1]]
-    notes = header.index("Notes") + 1
-    cells = [sheet.cell(row, notes) for row in range(2, 7)]
-    assert [c.value for c in cells] == [
+    values = _xlsx_values(path)
+    notes = values[0].index("Notes")
+    assert [row[notes] for row in values[1:6]] == [
         '=HYPERLINK("http://evil")',
         "+cmd",
         "@SUM(A1)",
         "-2+3",
         "\tTAB",
     ]
-    assert all(c.data_type == "s" for c in cells)
-    assert cells[0].quotePrefix
-    assert sheet.cell(4, 3).value == "=evil()" and sheet.cell(4, 3).data_type == "s"
-    assert not [c for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+    assert values[3][2] == "=evil()"
+    xml = _XlsxXml(path)
+    letter = "ABCDEFGHIJKLMN"[notes]
+    for row in range(2, 7):
+        cell = xml.cells[f"{letter}{row}"]
+        assert cell.get("t") == "inlineStr"  # text, never <f>
+        assert xml.xf(f"{letter}{row}").get("quotePrefix") == "1"
+    assert xml.cells["C4"].get("t") == "inlineStr"
+    assert not list(xml.sheet.iter(f"{_MAIN}f"))
 
 
 def test_write_reports_writes_both(tmp_path: Path) -> None:
@@ -262,7 +349,7 @@ def test_write_reports_writes_both(tmp_path: Path) -> None:
     assert all(p.is_file() for p in paths)
     assert _temp_files(out) == []
     csv_rows = _read_csv(paths[0])
-    xlsx_rows = list(load_workbook(paths[1]).active.iter_rows(values_only=True))
+    xlsx_rows = _xlsx_values(paths[1])
     assert len(csv_rows) == len(xlsx_rows) == len(table.rows) + 1
     assert [r[0] for r in csv_rows] == [r[0] for r in xlsx_rows]
 
@@ -308,7 +395,7 @@ def test_locked_report_gets_another_name(tmp_path: Path, monkeypatch: pytest.Mon
             raise PermissionError(13, "being used by another process")
         real_replace(src, dst)
 
-    monkeypatch.setattr(report_module.os, "replace", locked)
+    monkeypatch.setattr(atomic.os, "replace", locked)
     paths = write_reports(tmp_path / "out", table.rows, {}, table.columns)
     assert paths[0].name == "report.csv"
     assert paths[1].name.startswith("report-") and paths[1].suffix == ".xlsx"
@@ -331,9 +418,51 @@ def test_folder_links_stop_at_the_excel_limit(
 ) -> None:
     table = _table(tmp_path)
     out = tmp_path / "out"
-    monkeypatch.setattr(report_module, "EXCEL_MAX_LINKS", 1)
+    monkeypatch.setattr(report_xlsx, "EXCEL_MAX_LINKS", 1)
     path = write_report_xlsx(out / "report.xlsx", table.rows, _results(out), table.columns)
-    sheet = load_workbook(path).active
-    linked = [c.coordinate for c in sheet["I"] if c.hyperlink is not None]
-    assert linked == ["I2"]
-    assert sheet["I4"].value == str(out / "Sup # 1" / "PO2_PARTIAL")  # the text stays
+    assert list(_XlsxXml(path).links()) == ["I2"]
+    assert _xlsx_values(path)[3][8] == str(out / "Sup # 1" / "PO2_PARTIAL")  # the text stays
+
+
+def test_rows_beyond_one_sheet_skip_the_xlsx_and_keep_the_csv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = _table(tmp_path)  # 8 rows and the header
+    monkeypatch.setattr(report_module, "XLSX_MAX_ROWS", 9)
+    assert report_module.xlsx_fits(8) and not report_module.xlsx_fits(9)
+    out = tmp_path / "out"
+    assert write_reports(out, table.rows, {}, table.columns)[1] == out / "report.xlsx"
+    (out / "report.xlsx").unlink()
+    monkeypatch.setattr(report_module, "XLSX_MAX_ROWS", 8)
+    with structlog.testing.capture_logs() as logs:
+        paths = write_reports(out, table.rows, {}, table.columns)
+    assert paths == [out / "report.csv"]
+    assert not (out / "report.xlsx").exists()
+    assert len(_read_csv(out / "report.csv")) == len(table.rows) + 1
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["report_xlsx_skipped"]
+    with pytest.raises(ValueError, match="do not fit"):
+        write_report_xlsx(out / "report.xlsx", table.rows, {}, table.columns)
+
+
+def test_widths_come_from_a_sample_of_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = ["PO_NUMBER;Notes", *(f"PO{n};short" for n in range(10))]
+    lines[3] = "PO2;" + "x" * 40  # row index 2: not in a sample of every 5th row
+    lines[7] = "PO6;" + "y" * 30  # row index 6: not sampled either
+    lines[6] = "PO5;" + "z" * 20  # row index 5: sampled
+    (tmp_path / "in.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table = read_input(tmp_path / "in.csv")
+    monkeypatch.setattr(report_xlsx, "WIDTH_SAMPLE", 2)
+    path = write_report_xlsx(tmp_path / "r.xlsx", table.rows, {}, table.columns)
+    assert round(_XlsxXml(path).widths()[11]) == 20 + 2 + 1  # XlsxWriter adds its padding
+    assert _xlsx_values(path)[3][10] == "x" * 40  # every value is written all the same
+
+
+def test_xlsx_keeps_long_text_and_odd_characters_readable(tmp_path: Path) -> None:
+    long = "é" * 40_000
+    text = f"PO_NUMBER;Notes\nPO1;{long}\nPO2;a\x0bb\ufffec\nPO3;tab\there\n"
+    (tmp_path / "in.csv").write_text(text, encoding="utf-8")
+    table = read_input(tmp_path / "in.csv")
+    path = write_report_xlsx(tmp_path / "r.xlsx", table.rows, {}, table.columns)
+    notes = [row[10] for row in _xlsx_values(path)[1:]]
+    assert len(notes[0]) == 32_767 and notes[0].endswith("…")
+    assert notes[1:] == ["a\ufffdb\ufffdc", "tab\there"]

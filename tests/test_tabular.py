@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
+from xlsxwriter import Workbook
 
 from coupa_async.coupa.numbers import PoNumber
 from coupa_async.errors import InputFileError
@@ -48,14 +48,13 @@ def _write(tmp_path: Path, name: str, content: str | bytes, encoding: str = "utf
 
 
 def _xlsx(tmp_path: Path, sheets: dict[str, list[list[object]]], name: str = "in.xlsx") -> Path:
-    book = Workbook()
-    book.remove(book.active)
-    for title, rows in sheets.items():
-        sheet = book.create_sheet(title)
-        for row in rows:
-            sheet.append(row)
     path = tmp_path / name
-    book.save(path)
+    options = {"default_date_format": "yyyy-mm-dd hh:mm:ss", "strings_to_numbers": False}
+    with Workbook(path, options) as book:
+        for title, rows in sheets.items():
+            sheet = book.add_worksheet(title)
+            for number, row in enumerate(rows):
+                sheet.write_row(number, 0, row)
     return path
 
 
@@ -112,6 +111,8 @@ def test_baseline_rows(baseline: InputTable) -> None:
         ("cp1252-semicolon", _csv_text(";", "\r\n").encode("cp1252"), "Windows-1252"),
         ("cp1252-comma", _csv_text(",").encode("cp1252"), "Windows-1252"),
         ("cp1252-tab", _csv_text("\t").encode("cp1252"), "Windows-1252"),
+        ("utf16-le-no-bom", _csv_text("\t", "\r\n").encode("utf-16-le"), "UTF-16 LE (no BOM)"),
+        ("utf16-be-no-bom", _csv_text(";").encode("utf-16-be"), "UTF-16 BE (no BOM)"),
     ],
 )
 def test_every_encoding_and_delimiter_reads_the_same(
@@ -232,9 +233,16 @@ def test_xlsx_numeric_and_other_cells(tmp_path: Path) -> None:
 
 
 def test_xlsx_formulas_give_their_cached_values(tmp_path: Path) -> None:
-    path = _xlsx(tmp_path, {"PO_Data": [["PO_NUMBER", "Calc"], ["PO1", "=1+1"]]})
-    # openpyxl stores no cached value; a formula must not reach the report as text.
-    assert read_input(path).rows[0].extra["Calc"] == ""
+    path = tmp_path / "f.xlsx"
+    with Workbook(path) as book:
+        sheet = book.add_worksheet("PO_Data")
+        sheet.write_row(0, 0, ["PO_NUMBER", "Calc", "Error"])
+        sheet.write_string(1, 0, "PO1")
+        sheet.write_formula(1, 1, "=1+1", None, 2)
+        sheet.write_formula(1, 2, "=NA()", None, "#N/A")
+    extra = read_input(path).rows[0].extra
+    # The value Excel saved, never the formula text; an error value reads as empty.
+    assert extra == {"Calc": "2", "Error": ""}
 
 
 def test_xlsx_read_even_if_named_csv(tmp_path: Path) -> None:
@@ -491,6 +499,19 @@ def test_undecodable_bytes_name_the_encodings_and_the_line(tmp_path: Path) -> No
     assert "UTF-8 (with or without BOM)" in message and "Windows-1252" in message
     assert "UTF-16" in message
     assert "line 4" in message
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "PO_NUMBER\nPO1\x00\x01\n".encode("utf-16-le"),  # decodes, but holds NULs
+        "PO_NUMBER\nPO1\n".encode("utf-16-le")[:-1],  # an odd number of bytes
+        b"P\x00O\x00\x00\x00" * 50,  # NULs at even and odd positions
+    ],
+)
+def test_utf16_without_bom_must_look_like_text(tmp_path: Path, content: bytes) -> None:
+    message = _error(_write(tmp_path, "nul.csv", content))
+    assert "NUL" in message or "does not look like a text file" in message
 
 
 def test_broken_utf16(tmp_path: Path) -> None:

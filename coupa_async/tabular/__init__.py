@@ -1,10 +1,12 @@
-"""Input files in (CSV or XLSX), reports out (CSV and XLSX).
+"""Input files in (CSV or a spreadsheet), reports out (CSV and XLSX).
 
-``read_input`` (reader) turns a file into an ``InputTable`` of ``InputRow`` (rows);
-``write_reports`` (report) writes ``report.csv`` and ``report.xlsx`` from those rows and the
-results of the run.
+``read_input`` (reader) turns a CSV file or an .xlsx, .xlsm, .xlsb, .xls or .ods workbook
+(workbook) into an ``InputTable`` of ``InputRow`` (rows); ``write_reports`` (report) writes
+``report.csv`` and ``report.xlsx`` (report_xlsx) from those rows and the results of the run;
+``LiveCsvReport`` (live_report) keeps ``report.csv`` growing while the run goes on.
 """
 
+from coupa_async.tabular.live_report import LiveCsvReport
 from coupa_async.tabular.reader import EMPTY_PO, read_input
 from coupa_async.tabular.report import (
     REPORT_COLUMNS,
@@ -21,6 +23,7 @@ __all__ = [
     "REPORT_COLUMNS",
     "InputRow",
     "InputTable",
+    "LiveCsvReport",
     "read_input",
     "report_header",
     "report_row",

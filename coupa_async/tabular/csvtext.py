@@ -1,8 +1,9 @@
 """CSV files as people save them: the encoding, the delimiter, and the cells of each line.
 
-The encoding is decided by the byte-order mark, then strict UTF-8, then Windows-1252 only if the
-text looks like text; the delimiter by the header line (``,``, ``;`` or tab). Excel's
-``sep=;`` first line is honoured.
+The encoding is decided by the byte-order mark, then UTF-16 without one where NUL bytes sit at
+every other position (what ASCII text in UTF-16 looks like), then strict UTF-8, then
+Windows-1252 only if the text looks like text; the delimiter by the header line (``,``, ``;``
+or tab). Excel's ``sep=;`` first line is honoured.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from coupa_async.errors import InputFileError
 from coupa_async.tabular.header import is_po_header
 
 DELIMITERS = (",", ";", "\t")
-ENCODINGS_TRIED = "UTF-8 (with or without BOM), UTF-16/UTF-32 (with BOM), Windows-1252"
+ENCODINGS_TRIED = (
+    "UTF-8 (with or without BOM), UTF-16 (with or without BOM), UTF-32 (with BOM), Windows-1252"
+)
 SAVE_AS_ADVICE = (
     'In Excel use "Save As" → "CSV UTF-8 (Comma delimited)" or "Excel Workbook (.xlsx)".'
 )
@@ -37,6 +40,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MAX_CONTROL_SHARE = 0.001
 _SEP_LINE = re.compile(r"\A\ufeff?sep=(.)\r?\n?", re.IGNORECASE)
 _DOS_EOF = "\x1a"
+# UTF-16 without a BOM: of the first bytes, at least this share of one parity (odd for LE, even
+# for BE) must be NUL, and at most the other share of the other parity.
+_UTF16_SAMPLE = 4096
+_UTF16_NUL_SHARE = 0.5
+_UTF16_OTHER_NUL_SHARE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,9 @@ def decode(data: bytes, path: Path) -> CsvText:
             _check_plausible(text, path, name)
             return CsvText(_strip_eof(text), name)
     if b"\x00" in data:
+        utf16 = _bomless_utf16(data)
+        if utf16 is not None:
+            return utf16
         line = data.count(b"\n", 0, data.index(b"\x00")) + 1
         raise InputFileError(
             f"{path} is not a text file: it holds NUL bytes (first on line {line}); it may be a "
@@ -125,6 +136,29 @@ def records(text: str, delimiter: str, path: Path) -> Iterator[tuple[int, list[s
             f'{path} cannot be read as CSV near line {start}: {exc}. Check for a quote (") '
             f"that is opened but never closed. {SAVE_AS_ADVICE}"
         ) from None
+
+
+def _bomless_utf16(data: bytes) -> CsvText | None:
+    """The text of ``data`` if it is plausible UTF-16 without a BOM, else None."""
+    sample = data[: _UTF16_SAMPLE - _UTF16_SAMPLE % 2]
+    half = len(sample) // 2
+    if half < 2:
+        return None
+    even = sample[0::2].count(0) / half
+    odd = sample[1::2].count(0) / half
+    for codec, name, nul_share, other_share in (
+        ("utf-16-le", "UTF-16 LE (no BOM)", odd, even),
+        ("utf-16-be", "UTF-16 BE (no BOM)", even, odd),
+    ):
+        if nul_share < _UTF16_NUL_SHARE or other_share > _UTF16_OTHER_NUL_SHARE:
+            continue
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            return None
+        if _implausibility(text) is None:
+            return CsvText(_strip_eof(text), name)
+    return None
 
 
 def _check_plausible(text: str, path: Path, name: str) -> None:

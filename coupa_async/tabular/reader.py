@@ -1,4 +1,4 @@
-"""Read an input file (CSV or XLSX) into rows of PO numbers, never changing the file.
+"""Read an input file (CSV or a spreadsheet) into rows of PO numbers, never changing the file.
 
 Rules, per the reference and issue 5:
 
@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from openpyxl.utils import get_column_letter
+from xlsxwriter.utility import xl_col_to_name
 
 from coupa_async.coupa.numbers import InvalidPoNumber, PoNumber, parse_po_number
 from coupa_async.errors import InputFileError
@@ -40,14 +40,17 @@ from coupa_async.tabular.rows import InputRow, InputTable
 
 EMPTY_PO = "empty PO number"
 
-_ZIP = b"PK\x03\x04"
-_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _PDF = b"%PDF-"
-_XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xltx", ".xltm"})
-_OTHER_FORMATS = {
-    ".xls": "an old Excel .xls workbook",
-    ".xlsb": "an Excel binary workbook (.xlsb)",
+_WORKBOOK_SUFFIXES = {
+    ".xlsx": "an Excel workbook",
+    ".xlsm": "an Excel workbook",
+    ".xltx": "an Excel workbook",
+    ".xltm": "an Excel workbook",
+    ".xlsb": "an Excel binary workbook",
+    ".xls": "an Excel workbook",
     ".ods": "an OpenDocument spreadsheet",
+}
+_OTHER_FORMATS = {
     ".numbers": "a Numbers spreadsheet",
     ".pdf": "a PDF",
     ".doc": "a Word document",
@@ -66,15 +69,18 @@ _Cells = Sequence[Any]
 
 
 def read_input(path: Path) -> InputTable:
-    """Read the CSV or XLSX file at ``path``; raise InputFileError saying what is wrong."""
+    """Read the CSV file or spreadsheet at ``path``; raise InputFileError saying what is wrong.
+
+    Spreadsheets: .xlsx, .xlsm, .xlsb, .xls and .ods, recognised by their content.
+    """
     path = Path(path)
     data = _read_bytes(path)
-    if _is_xlsx(data, path):
+    if _is_workbook(data, path):
         with workbook.open_sheet(data, path) as sheet:
             where = f"sheet {sheet.title!r} of {path}"
             table = _read_rows(sheet.rows, where, xlsx=True)
         table.warnings[:0] = sheet.warnings
-        table.read_as = f"XLSX, sheet {sheet.title!r}"
+        table.read_as = f"{sheet.kind}, sheet {sheet.title!r}"
         return table
     decoded = csvtext.decode(data, path)
     if not decoded.text.strip():
@@ -88,7 +94,7 @@ def read_input(path: Path) -> InputTable:
 
 def _read_bytes(path: Path) -> bytes:
     if path.is_dir():
-        raise InputFileError(f"{path} is a folder. Give the CSV or .xlsx file with the PO numbers.")
+        raise InputFileError(f"{path} is a folder. Give the CSV or Excel file with the PO numbers.")
     try:
         with path.open("rb") as handle:  # read-only: the input is never changed
             data = handle.read()
@@ -106,24 +112,23 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _is_xlsx(data: bytes, path: Path) -> bool:
-    """Whether to read ``path`` as a workbook (by content first); refuse other formats."""
+def _is_workbook(data: bytes, path: Path) -> bool:
+    """Whether to read ``path`` as a spreadsheet (by content first); refuse other formats."""
     suffix = path.suffix.lower()
-    if data.startswith(_OLE):
-        raise InputFileError(
-            f"{path} is an old-style Office file (an .xls workbook, or a password-protected "
-            f"one), which cannot be read. {_SAVE_AS} Remove any password."
-        )
     if data.startswith(_PDF):
         suffix = ".pdf"
     if suffix in _OTHER_FORMATS:
         raise InputFileError(
             f"{path} is {_OTHER_FORMATS[suffix]}, not a CSV or .xlsx file. {_SAVE_AS}"
         )
-    if data.startswith(_ZIP):
+    if workbook.is_workbook(data):
         return True
-    if suffix in _XLSX_SUFFIXES:
-        raise InputFileError(f"{path} is named {suffix} but is not an Excel workbook. {_SAVE_AS}")
+    if suffix in _WORKBOOK_SUFFIXES:
+        markup = data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+        holds = " It holds a web page or XML, which some systems name .xls." if markup else ""
+        raise InputFileError(
+            f"{path} is named {suffix} but is not {_WORKBOOK_SUFFIXES[suffix]}.{holds} {_SAVE_AS}"
+        )
     return False
 
 
@@ -171,7 +176,7 @@ def _unique_names(names: list[str]) -> tuple[list[str], set[str]]:
     result = []
     invented = set()
     for index, given in enumerate(names, start=1):
-        name = given or f"COLUMN_{get_column_letter(index)}"
+        name = given or f"COLUMN_{xl_col_to_name(index - 1)}"
         candidate, n = name, 2
         while candidate.casefold() in seen and candidate != LEVEL_SEPARATOR:
             candidate, n = f"{name}_{n}", n + 1

@@ -1,23 +1,43 @@
-"""Excel workbooks as input: which sheet is read, and cell values as the user sees them."""
+"""Spreadsheets as input (.xlsx, .xlsm, .xlsb, .xls, .ods): which sheet is read, and cell values
+as the user sees them. python-calamine does the reading.
+"""
 
 from __future__ import annotations
 
 import io
-import warnings
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from openpyxl import load_workbook
+from python_calamine import CalamineWorkbook, PasswordError, SheetTypeEnum, SheetVisibleEnum
 
 from coupa_async.errors import InputFileError
 
 SHEET_NAME = "PO_Data"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
 # Spreadsheet numbers are doubles: above 2**53 the digits shown are no longer exact.
 _LARGEST_EXACT_FLOAT = 2**53
+# An encrypted .xlsx/.xlsm/.xlsb is an OLE file holding this stream instead of the ZIP.
+_ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
+_RESAVE = (
+    'Open it in Excel (or LibreOffice) and save it again as "Excel Workbook (.xlsx)", or as '
+    "CSV UTF-8."
+)
+
+_SUFFIX_KINDS = {
+    ".xlsx": "XLSX",
+    ".xlsm": "XLSX",
+    ".xlsb": "XLSB",
+    ".xls": "XLS",
+    ".ods": "ODS",
+}
+
+Row = tuple[int, list[Any]]
 
 
 @dataclass(slots=True)
@@ -26,45 +46,62 @@ class Sheet:
 
     title: str
     warnings: list[str]
-    rows: Iterator[tuple[int, tuple[Any, ...]]]
+    rows: Iterator[Row]
+    kind: str = "XLSX"
+
+
+def is_workbook(data: bytes) -> bool:
+    """Whether ``data`` starts like a workbook: a ZIP (.xlsx, .xlsb, .ods) or OLE file (.xls)."""
+    return data.startswith((ZIP_MAGIC, OLE_MAGIC))
+
+
+def workbook_kind(data: bytes, suffix: str = "") -> str | None:
+    """``XLSX``, ``XLSB``, ``XLS`` or ``ODS`` from the content, or None if it is none of them.
+
+    ``.xlsm`` and ``.xltx`` are XLSX inside. A damaged ZIP is taken for what ``suffix`` says.
+    """
+    if data.startswith(OLE_MAGIC):
+        return "XLS"
+    if not data.startswith(ZIP_MAGIC):
+        return None
+    try:
+        names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return {".xlsb": "XLSB", ".ods": "ODS"}.get(suffix.lower(), "XLSX")
+    if "xl/workbook.bin" in names:
+        return "XLSB"
+    if "content.xml" in names or "mimetype" in names:
+        return "ODS"
+    return "XLSX"
 
 
 @contextmanager
 def open_sheet(data: bytes, path: Path) -> Iterator[Sheet]:
-    """Open the workbook in ``data`` read-only and yield its ``PO_Data`` sheet, else the first.
+    """Open the workbook in ``data`` and yield its ``PO_Data`` sheet, else the first visible one.
 
-    ``rows`` yields ``(row number, cell values)``, one per sheet row, including empty rows.
+    ``rows`` yields ``(row number, cell values)`` for every sheet row from row 1, empty rows
+    included; the first value is column A's. A merged cell that spans rows gives its value to
+    each of them (a supplier merged down a group of POs names every PO); one that spans columns
+    counts as its first column (a merged header names one column).
     """
-    try:
-        with warnings.catch_warnings():
-            # openpyxl warns about styles, data validation and the like it does not keep.
-            warnings.simplefilter("ignore")
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
-    except Exception as exc:  # openpyxl raises many types for damaged or foreign ZIP files
-        raise InputFileError(
-            f"{path} is not a readable Excel workbook ({type(exc).__name__}: {exc}). "
-            'Open it in Excel and save it again as "Excel Workbook (.xlsx)", or as CSV UTF-8.'
-        ) from None
-    try:
-        sheets = list(book.worksheets)
-        if not sheets:
-            raise InputFileError(f"{path} has no worksheet. Put the PO numbers on a sheet PO_Data.")
-        found = _pick(sheets)
-        notes = []
-        if found is None:
-            visible = [s for s in sheets if s.sheet_state == "visible"] or sheets
-            found = visible[0]
-            names = ", ".join(repr(s.title) for s in sheets)
-            notes.append(
-                f"{path.name} has no sheet named {SHEET_NAME}; reading the first sheet, "
-                f"{found.title!r} (sheets: {names}). Name the sheet {SHEET_NAME} to choose it."
-            )
-        # Some writers record a wrong size; without it openpyxl reads every row there is.
-        found.reset_dimensions()
-        rows = enumerate(found.iter_rows(values_only=True), start=1)
-        yield Sheet(found.title, notes, rows)
-    finally:
-        book.close()
+    kind = workbook_kind(data, path.suffix) or "XLSX"
+    if _encrypted(data, kind):
+        raise _password(path)
+    with _input_errors(path, kind):
+        if _SUFFIX_KINDS.get(path.suffix.lower()) == kind:
+            # calamine then uses that format's reader, which tells a password from damage.
+            book = CalamineWorkbook.from_path(path)
+        else:  # misnamed: calamine tries each format on the content
+            book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    with book:
+        with _input_errors(path, kind):
+            found, notes = _choose(book, path)
+            sheet = book.get_sheet_by_name(found)
+            merges = _Merges(sheet.merged_cell_ranges or [])
+            start = sheet.start
+            rows = sheet.iter_rows() if start is not None else iter(())
+        left = start[1] if start is not None else 0
+        yield Sheet(found, notes, _numbered(rows, left, merges), kind)
 
 
 def cell_text(value: object) -> str:
@@ -83,12 +120,120 @@ def cell_text(value: object) -> str:
         return value.isoformat(sep=" ", timespec="seconds")
     if isinstance(value, date | time):
         return value.isoformat()
+    if isinstance(value, timedelta):  # a duration such as 30:15:00 ([h]:mm:ss)
+        seconds = round(value.total_seconds())
+        sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+        return f"{sign}{seconds // 3600}:{seconds // 60 % 60:02}:{seconds % 60:02}"
     return str(value)
 
 
-def _pick(sheets: list[Any]) -> Any | None:
-    exact = next((s for s in sheets if s.title == SHEET_NAME), None)
-    if exact is not None:
-        return exact
+def _choose(book: CalamineWorkbook, path: Path) -> tuple[str, list[str]]:
+    """The name of the sheet to read and the warnings about the choice."""
+    sheets = [s for s in book.sheets_metadata if s.typ == SheetTypeEnum.WorkSheet]
+    if not sheets:
+        raise InputFileError(f"{path} has no worksheet. Put the PO numbers on a sheet PO_Data.")
+    names = [s.name for s in sheets]
     wanted = SHEET_NAME.casefold()
-    return next((s for s in sheets if s.title.strip().casefold() == wanted), None)
+    exact = next((n for n in names if n == SHEET_NAME), None)
+    found = exact or next((n for n in names if n.strip().casefold() == wanted), None)
+    if found is not None:
+        return found, []
+    hidden = {s.name for s in sheets if s.visible != SheetVisibleEnum.Visible}
+    visible = [n for n in names if n not in hidden] or names
+    listed = ", ".join(f"{n!r} (hidden)" if n in hidden else repr(n) for n in names)
+    note = (
+        f"{path.name} has no sheet named {SHEET_NAME}; reading the first sheet, {visible[0]!r} "
+        f"(sheets: {listed}). Name the sheet {SHEET_NAME} to choose it."
+    )
+    return visible[0], [note]
+
+
+def _numbered(rows: Iterator[list[Any]], left: int, merges: _Merges) -> Iterator[Row]:
+    """Rows numbered from 1, padded to start at column A, merged cells filled down."""
+    # python-calamine yields rows from row 1 but columns only from the first one used.
+    pad = [""] * left
+    for index, cells in enumerate(rows):
+        if pad:
+            cells = [*pad, *cells]
+        if merges:
+            merges.fill(index, cells)
+        yield index + 1, cells
+
+
+class _Merges:
+    """Merged ranges that span rows: each gives its top-left value to the rows below its top."""
+
+    def __init__(self, ranges: list[Any]) -> None:
+        self._starts: dict[int, list[int]] = {}  # row → columns where such a range starts
+        self._below: dict[int, list[tuple[int, int]]] = {}  # row → (top row, column) above it
+        self._values: dict[tuple[int, int], Any] = {}
+        for (top, column), (bottom, _) in ranges:
+            if bottom > top:
+                self._starts.setdefault(top, []).append(column)
+                for row in range(top + 1, bottom + 1):
+                    self._below.setdefault(row, []).append((top, column))
+
+    def __bool__(self) -> bool:
+        return bool(self._starts)
+
+    def fill(self, index: int, cells: list[Any]) -> None:
+        """Fill row ``index`` (0-based, from row 1) in place."""
+        for column in self._starts.get(index, ()):
+            self._values[index, column] = cells[column] if column < len(cells) else ""
+        for top, column in self._below.get(index, ()):
+            if column < len(cells) and cells[column] == "":
+                cells[column] = self._values.get((top, column), "")
+
+
+@contextmanager
+def _input_errors(path: Path, kind: str) -> Iterator[None]:
+    """Turn what python-calamine raises on a protected or damaged file into InputFileError."""
+    try:
+        yield
+    except InputFileError:
+        raise
+    except PasswordError:
+        raise _password(path) from None
+    except Exception as exc:  # CalamineError and its kinds, OSError, ValueError…
+        raise _unreadable(path, kind, exc) from None
+    except BaseException as exc:
+        # Bytes calamine cannot make sense of can make it panic: pyo3's PanicException.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise _unreadable(path, kind, exc) from None
+
+
+def _encrypted(data: bytes, kind: str) -> bool:
+    """Whether the workbook is encrypted where python-calamine would not say so itself."""
+    if kind == "XLS":  # an encrypted .xlsx/.xlsb, which calamine takes for a damaged .xls
+        return _ENCRYPTED_STREAM in data
+    if kind == "ODS":  # calamine tells only when the file is named .ods
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                return b"encryption-data" in archive.read("META-INF/manifest.xml")
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+            return False
+    return False
+
+
+def _password(path: Path) -> InputFileError:
+    return InputFileError(
+        f"{path} is protected by a password (encrypted), so it cannot be read. Open it, remove "
+        "the password and save it (Excel: File → Info → Protect Workbook → Encrypt with "
+        'Password, clear it; LibreOffice: File → Save As without "Save with password"), or '
+        "save it as CSV UTF-8."
+    )
+
+
+def _unreadable(path: Path, kind: str, exc: BaseException) -> InputFileError:
+    what = {
+        "XLSB": "Excel binary workbook (.xlsb)",
+        "XLS": "Excel workbook (.xls)",
+        "ODS": "OpenDocument spreadsheet (.ods)",
+    }.get(kind, "Excel workbook")
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    maybe = "damaged, protected by a password," if kind == "XLS" else "damaged"
+    return InputFileError(
+        f"{path} is not a readable {what}: it may be {maybe} or not a spreadsheet at all "
+        f"({detail}). {_RESAVE}"
+    )

@@ -1,0 +1,93 @@
+"""``report.csv`` while the run goes on: a row per input row as soon as its PO settles.
+
+Someone watching sees it grow, and a run that crashes still leaves the rows of the POs it
+settled. The columns and values are the final report's; the final ``write_reports`` replaces
+the file with every input row, in input order. Input rows without a result (invalid, pending)
+appear only there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from coupa_async.log import get_logger
+from coupa_async.result import PoResult
+from coupa_async.tabular.report import CSV_ENCODING, CSV_LINE_END, CSV_NAME
+from coupa_async.tabular.report_table import csv_values, report_header, report_row
+from coupa_async.tabular.rows import InputRow
+
+log = get_logger("report")
+
+
+class LiveCsvReport:
+    """Appends the report rows of each settled PO to ``<out>/report.csv``, flushing each.
+
+    It never stops a run: when the file cannot be written (locked, disk full) it logs a warning
+    and writes no more. Close it before the final report replaces the file (Windows cannot
+    replace an open file).
+    """
+
+    def __init__(self, out_dir: Path, rows: Iterable[InputRow], columns: Sequence[str]) -> None:
+        self.path = Path(out_dir) / CSV_NAME
+        self._columns = list(columns)
+        self._rows: dict[str, list[InputRow]] = {}
+        for row in rows:
+            if row.po is not None:
+                self._rows.setdefault(row.po.label, []).append(row)
+        self._file: IO[str] | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding=CSV_ENCODING, errors="replace", newline="")
+            self._writer = csv.writer(self._file, lineterminator=CSV_LINE_END)
+            self._writer.writerow(report_header(self._columns))
+            self._file.flush()
+        except OSError as exc:
+            self._give_up(exc)
+
+    def append(self, result: PoResult) -> None:
+        """Add the rows of ``result``'s PO (one per input row naming it) and flush them."""
+        self.extend((result,))
+
+    def extend(self, results: Iterable[PoResult]) -> None:
+        """Add the rows of each of ``results`` (POs settled earlier, say), then flush."""
+        if self._file is None:
+            return
+        try:
+            for result in results:
+                for row in self._rows.get(result.po_number, ()):
+                    self._writer.writerow(csv_values(report_row(row, result, self._columns)))
+            self._file.flush()
+        except OSError as exc:
+            self._give_up(exc)
+
+    def close(self) -> None:
+        """Close the file; later ``append`` calls do nothing."""
+        if self._file is not None:
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError as exc:
+                log.warning("report_live_not_written", path=str(self.path), reason=str(exc))
+
+    def __enter__(self) -> LiveCsvReport:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _give_up(self, exc: OSError) -> None:
+        log.warning("report_live_not_written", path=str(self.path), reason=str(exc))
+        if self._file is not None:
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):  # already reported
+                file.close()
