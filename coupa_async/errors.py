@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     ATTENTION = 3  # finished, but some POs need attention (or the audit found disagreements)
     AUTH = 4  # the session expired and could not be renewed, or the sign-in was refused
     OUTAGE = 5  # Coupa stayed unreachable longer than network.outage_give_up_s; resumable
+    STORAGE = 6  # the disk is full or the output folder cannot be written; resumable
     INTERRUPTED = 130  # Ctrl+C or SIGTERM; resumable
 
 
@@ -57,6 +58,22 @@ class JournalError(CoupaAsyncError):
     """The journal of an output folder cannot be used: unknown version, damaged, or not writable."""
 
     exit_code = ExitCode.USAGE
+
+
+class StorageError(CoupaAsyncError):
+    """The disk is full, or the output folder or journal cannot be written: the run stops, the
+    rest stays pending, and nothing recorded so far is lost."""
+
+    exit_code = ExitCode.STORAGE
+
+
+def storage_error(what: str, exc: BaseException) -> StorageError:
+    """The one sentence for a write that failed: what, why, and what to do."""
+    detail = getattr(exc, "strerror", None) or str(exc)
+    return StorageError(
+        f"Cannot write {what} ({detail}): is the disk full? The run stopped; nothing recorded "
+        "so far is lost. Free some space, then run the same command again to resume."
+    )
 
 
 class LayoutError(CoupaAsyncError, ValueError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from coupa_async.errors import InputFileError, JournalError
+from coupa_async.errors import InputFileError, JournalError, storage_error
 from coupa_async.metrics import MetricSample, RunEvent
 from coupa_async.result import Outcome, PoResult, SavedFile, Source
 
@@ -298,13 +298,22 @@ class Journal:
 
     @contextlib.contextmanager
     def _transaction(self):  # type: ignore[no-untyped-def]
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write transaction; a write the disk refuses is a StorageError (the run stops,
+        what was committed before stays)."""
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            raise storage_error(f"the journal {self.path}", exc) from exc
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from rich.console import Console
 from coupa_async.contact import ensure_contact
 from coupa_async.coupa.job import PoTask
 from coupa_async.downloader import Downloader
-from coupa_async.errors import CoupaAsyncError, ExitCode, InputFileError
+from coupa_async.errors import CoupaAsyncError, ExitCode, InputFileError, StorageError
 from coupa_async.htmlreport import report_data, write_html_report
 from coupa_async.journal import Journal, ResumePlan
 from coupa_async.log import get_logger
@@ -136,16 +138,30 @@ async def run_table(
     finally:
         labels = {row.po.label for row in table.rows if row.po is not None}
         summary.pending = len(labels - set(summary.results))
-        await asyncio.to_thread(journal.end_run, run_id, "finished" if finished else "interrupted")
+        # Each step on its own: a full disk must not hide why the run stopped, nor keep the
+        # reports that can still be written from being written.
+        with _unless_storage_fails("run_end_not_recorded"):
+            state = "finished" if finished else "interrupted"
+            await asyncio.to_thread(journal.end_run, run_id, state)
         live.close()  # before write_reports replaces report.csv (Windows cannot replace it open)
-        summary.reports = await asyncio.to_thread(
-            write_reports, settings.out, table.rows, summary.results, table.columns
-        )
+        with _unless_storage_fails("report_not_written"):
+            summary.reports = await asyncio.to_thread(
+                write_reports, settings.out, table.rows, summary.results, table.columns
+            )
         html = await asyncio.to_thread(write_html_report_from, journal, table.rows)
         if html is not None:
             summary.reports.append(html)
         journal.close()
     return summary
+
+
+@contextlib.contextmanager
+def _unless_storage_fails(event: str) -> Iterator[None]:
+    """Log a write that the disk refused, and go on."""
+    try:
+        yield
+    except (OSError, StorageError) as exc:
+        log.warning(event, reason=str(exc))
 
 
 def write_html_report_from(journal: Journal, rows: list[InputRow] | None = None) -> Path | None:
@@ -190,7 +206,8 @@ async def _download(
     async def keep_saving_metrics() -> None:
         while True:
             await asyncio.sleep(METRICS_SAVE_INTERVAL_S)
-            await save_metrics()
+            with _unless_storage_fails("metrics_not_saved"):  # the POs' records matter more
+                await save_metrics()
 
     async with Downloader(settings, check_contact=False) as downloader:
         downloader.add_listener(record)
@@ -217,7 +234,8 @@ async def _download(
                 await downloader.stop(settings.timeouts.shutdown_s)
         finally:
             downloader.metrics.take(downloader.status())  # the run as it ends
-            await save_metrics()
+            with _unless_storage_fails("metrics_not_saved"):
+                await save_metrics()
 
 
 def print_summary(summary: RunSummary, console: Console) -> None:

@@ -15,6 +15,7 @@ from coupa_async.errors import (
     RateLimitedError,
     SessionExpiredError,
     TransientError,
+    storage_error,
 )
 
 TASK_TIMEOUT_S = 300.0
@@ -215,6 +216,7 @@ def test_is_browser_fault(text: str, gone: bool) -> None:
         (Action.RETRY, True),
         (Action.RETRY_NEW_PAGE, True),
         (Action.DEFECT, True),
+        (Action.STOP_RUN, False),
     ],
 )
 def test_which_actions_charge_an_attempt(action: Action, charges: bool) -> None:
@@ -230,4 +232,11 @@ def test_every_action_is_in_the_charges_table() -> None:
         "retry",
         "retry_new_page",
         "defect",
+        "stop_run",
     }
+
+
+def test_a_full_disk_stops_the_run_without_charging_the_item() -> None:
+    verdict = action_for(storage_error("a file", OSError(28, "No space left on device")), 60)
+    assert verdict.action is Action.STOP_RUN and not verdict.charges
+    assert "No space left on device" in verdict.reason

@@ -26,6 +26,7 @@ from coupa_async.errors import (
     RunStoppedError,
     SessionExpiredError,
     TransientError,
+    storage_error,
 )
 
 from .enginekit import (
@@ -384,6 +385,21 @@ async def test_a_failed_renewal_with_the_host_up_stops_the_run() -> None:
     assert collector.keys == ["a"]
     assert [run.key for run in job.runs] == ["a", "b"]
     assert supervisor.pending_on_stop == ["b", "c", "d"]
+
+
+async def test_a_full_disk_stops_the_run_and_leaves_the_item_pending_uncharged() -> None:
+    fakes = await make_fakes()
+    full = storage_error("a file into out/Acme", OSError(28, "No space left on device"))
+    job = ToyJob(failures={"b": [full]})
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        for priority, key in enumerate("abc"):
+            supervisor.submit(key, priority)
+        await asyncio.wait_for(supervisor.join(), 2)
+        assert supervisor.fatal is full
+    assert collector.keys == ["a"]
+    assert [run.key for run in job.runs] == ["a", "b"]
+    assert supervisor.pending_on_stop == ["b", "c"]
 
 
 async def test_a_failed_renewal_while_the_host_is_down_waits_instead_of_stopping() -> None:

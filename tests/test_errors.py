@@ -32,6 +32,7 @@ def test_exit_codes_are_the_documented_numbers() -> None:
         "ATTENTION": 3,
         "AUTH": 4,
         "OUTAGE": 5,
+        "STORAGE": 6,
         "INTERRUPTED": 130,
     }
 

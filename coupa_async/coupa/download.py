@@ -26,7 +26,12 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import classify, parse_html, raise_for_verdict
-from coupa_async.errors import CoupaAsyncError, HostUnreachableError, TransientError
+from coupa_async.errors import (
+    CoupaAsyncError,
+    HostUnreachableError,
+    TransientError,
+    storage_error,
+)
 from coupa_async.layout import OutputLayout
 from coupa_async.outage import is_network_failure
 
@@ -187,7 +192,7 @@ async def _stream(
     except OSError as exc:
         temp.unlink(missing_ok=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            raise FileRefused(f"the disk is full ({exc.strerror}); free space and rerun") from exc
+            raise storage_error(f"a file into {folder}", exc) from exc
         raise FileRefused(f"cannot write {folder}: {exc.strerror}") from exc
     except BaseException:
         temp.unlink(missing_ok=True)

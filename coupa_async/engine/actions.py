@@ -12,6 +12,7 @@ from coupa_async.errors import (
     HostUnreachableError,
     RateLimitedError,
     SessionExpiredError,
+    StorageError,
     TransientError,
 )
 from coupa_async.log import error_summary
@@ -30,6 +31,7 @@ class Action(StrEnum):
     RETRY = "retry"  # charge an attempt; retry after a backoff, or give up
     RETRY_NEW_PAGE = "retry_new_page"  # as RETRY, and the page (stuck) is not reused
     DEFECT = "defect"  # as RETRY, logged with its traceback: a bug, not the host
+    STOP_RUN = "stop_run"  # put back; the run stops (a full disk: nothing more can be saved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ def action_for(exc: BaseException, task_timeout_s: float) -> Verdict:
     reason = error_summary(exc)
     if isinstance(exc, SessionExpiredError):
         return Verdict(Action.RENEW_SESSION, reason)
+    if isinstance(exc, StorageError):
+        return Verdict(Action.STOP_RUN, reason)
     if isinstance(exc, RateLimitedError):
         return Verdict(Action.PAUSE_HOST, reason, exc.retry_after_s)
     if isinstance(exc, BrowserFaultError):

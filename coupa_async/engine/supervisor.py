@@ -388,6 +388,9 @@ class Supervisor(Generic[T, R]):
             case Action.RETRY_NEW_PAGE:
                 slot.discard()  # a page stuck mid-navigation is not reused
                 await self._charge(entry, verdict.reason)
+            case Action.STOP_RUN:
+                self.queue.put_back(entry)  # not the item's fault: it waits for the rerun
+                self.fail(exc)
             case Action.DEFECT:
                 log.error("po_job_error", po=key, exc_info=exc)
                 await self._charge(entry, verdict.reason)
