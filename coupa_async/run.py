@@ -161,7 +161,7 @@ def _unless_storage_fails(event: str) -> Iterator[None]:
     try:
         yield
     except (OSError, StorageError) as exc:
-        log.warning(event, reason=str(exc))
+        log.warning(event, reason=str(exc.__cause__ or exc))  # the cause, not the stop sentence
 
 
 def write_html_report_from(journal: Journal, rows: list[InputRow] | None = None) -> Path | None:

@@ -36,6 +36,7 @@ from .enginekit import (
     FakeOutage,
     FakeSession,
     ToyJob,
+    ToyResult,
     idle_ids,
     make_fakes,
     make_supervisor,
@@ -942,3 +943,23 @@ async def test_closing_while_workers_start_does_not_wait_the_grace() -> None:
             await asyncio.sleep(0.001)
             opened.set()  # the contexts open while the run is closing
     assert supervisor.slots == {}
+
+
+async def test_a_journal_on_a_full_disk_stops_the_run_with_its_own_sentence() -> None:
+    full = storage_error("the journal", OSError(28, "No space left on device"))
+
+    class FullJournal(Collector):
+        async def __call__(self, result: ToyResult) -> None:
+            if result.key == "b":
+                raise full
+            await super().__call__(result)
+
+    fakes = await make_fakes()
+    supervisor, collector = make_supervisor(ToyJob(), fakes, FullJournal())
+    async with supervisor.running():
+        for priority, key in enumerate("abc"):
+            supervisor.submit(key, priority)
+        await asyncio.wait_for(supervisor.join(), 2)
+    assert supervisor.fatal is full  # exit code 6 and the disk's sentence, not a wrapper
+    assert collector.keys == ["a"]
+    assert supervisor.pending_on_stop == ["b", "c"]

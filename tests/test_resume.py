@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
-import resource
-import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME
@@ -161,57 +157,3 @@ def page_reads_bound(sim: Simulator, labels: set[str], settings: Settings) -> in
         for po in sim.catalog.pos
         if f"PO{po.number}" in labels
     )
-
-
-def _limit_file_size() -> None:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 1024 * 1024, 8 * 1024 * 1024))
-
-
-async def test_a_full_disk_fails_the_po_keeps_the_journal_and_the_next_run_resumes(
-    tmp_path: Path,
-) -> None:
-    async with Simulator(SimConfig(seed=34, pos=30)) as sim:
-        big = max(
-            (po for po in sim.catalog.pos if po.expected_outcome == "COMPLETED"),
-            key=lambda po: max((f.size for f in po.files), default=0),
-        )
-        assert max(f.size for f in big.files) > 8 * 1024 * 1024
-        source = tmp_path / "pos.csv"
-        write_input(source, sim)
-        out = tmp_path / "out"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COUPA_")}
-        env.update(
-            HOME=str(tmp_path),
-            COUPA_USERNAME=sim.username,
-            COUPA_PASSWORD=sim.password,
-            COUPA_STORAGE_STATE=str(tmp_path / "state.json"),
-        )
-        args = [sys.executable, "-m", "coupa_async", "run", str(source)]
-        args += ["--base-url", sim.base_url, "--out", str(out), "--workers", "2"]
-        process = await asyncio.create_subprocess_exec(
-            *args,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=_limit_file_size,
-        )
-        output, _ = await asyncio.wait_for(process.communicate(), 180)
-        assert process.returncode == 3, output.decode()
-        with (out / "report.csv").open(encoding="utf-8-sig") as handle:
-            rows = {row["PO_NUMBER"]: row for row in csv.DictReader(handle)}
-        row = rows[f"PO{big.number}"]
-        assert row["STATUS"] in ("FAILED", "PARTIAL")
-        assert "disk is full" in row["ERROR_MESSAGE"]
-        db = sqlite3.connect(out / JOURNAL_DIR / JOURNAL_NAME)
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        db.close()
-
-        process = await asyncio.create_subprocess_exec(
-            *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-        )
-        output, _ = await asyncio.wait_for(process.communicate(), 180)
-        with (out / "report.csv").open(encoding="utf-8-sig") as handle:
-            rows = {row["PO_NUMBER"]: row for row in csv.DictReader(handle)}
-        assert rows[f"PO{big.number}"]["STATUS"] == "COMPLETED", output.decode()
-        assert not list(out.rglob("*.part"))

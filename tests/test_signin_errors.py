@@ -26,7 +26,15 @@ WRONG = "wrong-Password-7f3a9c"
 async def _run_and_time(sim: Simulator, tmp_path: Path) -> tuple[int, str, float]:
     """Run the CLI with a wrong password; seconds from the start of signing in to the exit."""
     source = write_input(tmp_path / "pos.csv", [f"PO{po.number}" for po in sim.catalog.pos])
-    env = cli_env(tmp_path, COUPA_USERNAME=sim.username, COUPA_PASSWORD=WRONG)
+    # A deadline of 120 s for an answer: a tool that waited for it instead of reading the
+    # refusal off the page could not exit within the 60 s this test waits (no wall-clock
+    # figure is asserted: these machines are shared).
+    env = cli_env(
+        tmp_path,
+        COUPA_USERNAME=sim.username,
+        COUPA_PASSWORD=WRONG,
+        COUPA_TIMEOUTS__NAVIGATION_S="120",
+    )
     args = ("run", str(source), "--base-url", sim.base_url, "--out", str(tmp_path / "out"))
     process = await start_cli(tmp_path, *args, "--log-level", "debug", env=env)
     communicate = asyncio.ensure_future(process.communicate())
@@ -48,7 +56,6 @@ async def _run_and_time(sim: Simulator, tmp_path: Path) -> tuple[int, str, float
         f"wrong password: answered {answered - signing_in:.2f} s into the sign-in, exit 4 "
         f"{ended - answered:.2f} s later"
     )
-    assert ended - answered < 2.0  # detection ~0.15 s; the rest is closing the browser
     return process.returncode or 0, out.decode() + err.decode(), ended - signing_in
 
 
@@ -58,7 +65,7 @@ async def test_a_wrong_password_exits_4_at_once(tmp_path: Path, sso: bool) -> No
         code, output, took = await _run_and_time(sim, tmp_path)
     assert code == 4, output
     assert f"Coupa refused the username or password for {sim.username}" in output
-    assert took < 3.0, took  # typically 0.6-0.7 s on an idle machine; not the 30 s deadline
+    assert took < 60  # within the test's wait, far short of the 120 s deadline
     assert "Traceback" not in output and WRONG not in output
 
 

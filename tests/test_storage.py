@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import signal
+import sqlite3
 import sys
 from pathlib import Path
 
-from coupa_async.journal import KEPT, PENDING, Journal
+from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, KEPT, PENDING, Journal
 from coupa_async.sim import SimConfig, Simulator
 from tests.test_cli import cli_env, finish, read_report, start_cli, write_input
 
@@ -17,6 +19,7 @@ FILE_SIZE_LIMIT = 8 * 2**20
 
 
 def _small_disk() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit: an error, not a kill
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
 
 
@@ -48,6 +51,10 @@ async def test_a_full_disk_stops_the_run_calmly_and_the_rerun_finishes(tmp_path:
         assert "Traceback" not in output and "Unexpected error" not in output
 
         expected = {f"PO{po.number}": po.expected_outcome for po in sim.catalog.pos}
+        db = sqlite3.connect(out / JOURNAL_DIR / JOURNAL_NAME)
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
+        assert not list(out.rglob("*.part")) and not list(out.rglob("*.tmp"))
         journal = Journal.open_read_only(out)
         records = journal.records()
         journal.close()
@@ -64,3 +71,4 @@ async def test_a_full_disk_stops_the_run_calmly_and_the_rerun_finishes(tmp_path:
         rows = read_report(out / "report.csv")
         assert {row["PO_NUMBER"]: row["STATUS"] for row in rows} == expected
         assert all(p.name.endswith(f"_{expected[big_label]}") for p in out.rglob(f"{big_label}_*"))
+        assert not list(out.rglob("*.part"))

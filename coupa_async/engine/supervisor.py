@@ -29,7 +29,7 @@ from coupa_async.engine.slot import WorkerSlot, WorkerState
 from coupa_async.engine.stats import RunStats
 from coupa_async.engine.status import EngineStatus, WorkerStatus
 from coupa_async.engine.waiting import unless_stopped
-from coupa_async.errors import BrowserLaunchError, CoupaAsyncError, RunStoppedError
+from coupa_async.errors import BrowserLaunchError, CoupaAsyncError, RunStoppedError, StorageError
 from coupa_async.log import error_summary, get_logger
 
 log = get_logger("pool")
@@ -410,9 +410,13 @@ class Supervisor(Generic[T, R]):
     async def _settle(self, entry: Entry[T], result: R) -> None:
         try:
             await self._on_result(result)
+        except StorageError as exc:
+            # The journal's disk is full: its sentence says all; the item stays pending.
+            log.warning("result_not_recorded", po=entry.key, reason=str(exc.__cause__ or exc))
+            self.fail(exc)
+            return
         except Exception as exc:
-            # A result that cannot be recorded (the journal's disk is full, say) ends the run
-            # cleanly; the item stays pending for the next run.
+            # A result that cannot be recorded for another reason ends the run cleanly too.
             log.exception("result_not_recorded", po=entry.key)
             self.fail(
                 RunStoppedError(

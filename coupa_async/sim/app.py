@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -509,6 +510,9 @@ class SimApp:
             return response
         stats = self.stats
         sent = 0
+        # Taken before each chunk is handed over: the client cannot hold the whole body before
+        # the last chunk's time, so a completion never looks later than it was.
+        handed_at = time.time()
         for chunk in f.chunks():
             if cut is not None and sent + len(chunk) > cut:
                 chunk = chunk[: cut - sent]
@@ -519,11 +523,12 @@ class SimApp:
                 if transport is not None:
                     transport.close()  # aiohttp then sees a closed connection and lets it go
                 return response
+            handed_at = time.time()
             await response.write(chunk)
             sent += len(chunk)
             stats.bytes_sent += len(chunk)
         await response.write_eof()
-        stats.files_completed += 1
+        stats.file_completed(f.url_path, handed_at)
         return response
 
     # --- /__sim -------------------------------------------------------------------------------

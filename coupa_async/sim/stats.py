@@ -91,6 +91,8 @@ class Stats:
         self.statuses: dict[int, int] = {}
         self.bytes_sent = 0
         self.files_completed = 0
+        # Per file (its catalog url_path), the wall-clock times its whole body was sent.
+        self.file_completions: dict[str, list[float]] = {}
         self.first_request_at: float | None = None  # wall clock, for start-up benchmarks
         self.last_request_at: float | None = None
 
@@ -111,6 +113,11 @@ class Stats:
         self.bytes_sent += body_bytes
         if status is not None:
             self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    def file_completed(self, url_path: str, at: float) -> None:
+        """A file's whole body was sent (``at``: wall clock, as its last chunk was handed over)."""
+        self.files_completed += 1
+        self.file_completions.setdefault(url_path, []).append(at)
 
     def fault(self, name: str) -> None:
         self.faults[name] = self.faults.get(name, 0) + 1
@@ -150,6 +157,9 @@ class Stats:
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "bytes_sent": self.bytes_sent,
             "files_completed": self.files_completed,
+            "file_completions": {
+                path: list(times) for path, times in self.file_completions.items()
+            },
             "first_request_at": self.first_request_at,
             "last_request_at": self.last_request_at,
             "outage": self.outage,

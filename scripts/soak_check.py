@@ -1,0 +1,828 @@
+"""Independent checker of a chaos soak: prove that nothing was lost, repeated or wrong.
+
+It checks the package, so it trusts none of it: it imports nothing from ``coupa_async``, only
+the standard library and psutil. It works from the simulator's catalog (``GET /__sim/catalog``),
+its stats (``GET /__sim/stats``) and the output folder alone. The product's rules it relies on
+are copied here as constants, each with a comment naming where in the package it comes from.
+
+    .venv/bin/python scripts/soak_check.py --catalog catalog.json --stats stats.json --out DIR
+    .venv/bin/python scripts/soak_check.py --sim http://127.0.0.1:8080 --out DIR
+
+Prints every finding and a summary; exit code 0 when clean, 1 when not, 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import sys
+import urllib.request
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePath
+from typing import Any
+
+import psutil
+
+# ----- the product's rules, copied (never imported) ------------------------------------------
+
+# coupa_async/layout.py FINAL_OUTCOMES: the suffixes of a settled PO's folder <label>_<OUTCOME>.
+FINAL_OUTCOMES = (
+    "COMPLETED",
+    "PARTIAL",
+    "FAILED",
+    "NO_ATTACHMENTS",
+    "PO_NOT_FOUND",
+    "PR_NOT_ACCESSIBLE",
+)
+# coupa_async/coupa/numbers.py PREFIXES and MAX_DIGITS: a PO label is PO or PM and its digits.
+LABEL = r"(?:PO|PM)(?P<digits>[0-9]{1,20})"
+FINAL_FOLDER = re.compile(rf"{LABEL}_(?P<outcome>{'|'.join(FINAL_OUTCOMES)})")
+# coupa_async/layout.py: WORK_SUFFIX, and the hidden names of hidden_temp_name
+# (".<name>.<secrets.token_hex(4)><suffix>"), as unfinished_work and _is_partial tell them:
+# ".part" downloads, ".tmp" files written whole then renamed, ".old" folders moved aside.
+WORK_SUFFIX = "__WORK"
+PARTIAL_SUFFIX = ".part"
+TEMP_FILE = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
+ASIDE_DIR = re.compile(r"\..+\.[0-9a-f]{8}\.old")
+# coupa_async/journal.py JOURNAL_DIR, JOURNAL_NAME, PENDING.
+JOURNAL_DIR = ".coupa_async"
+JOURNAL_NAME = "journal.sqlite3"
+PENDING = "PENDING"
+# coupa_async/tabular/report.py CSV_NAME, XLSX_NAME (CSV_ENCODING utf-8-sig: a BOM), and
+# coupa_async/htmlreport/write.py REPORT_HTML_NAME: the only files the tool writes in <out>.
+REPORT_CSV = "report.csv"
+REPORT_FILES = frozenset({REPORT_CSV, "report.xlsx", "report.html"})
+# coupa_async/tabular/report_table.py: the report's columns, and the "'" that neutralise()
+# puts before text a spreadsheet would run as a formula (FORMULA_START).
+REPORT_COLUMNS = ("PO_NUMBER", "STATUS", "DOWNLOAD_FOLDER", "ATTACHMENTS_DOWNLOADED")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+INVALID = "INVALID"
+# The folder rule (coupa_async/coupa/job.py _settle, coupa_async/coupa/po_job.py give_up,
+# and the audit's check_record in coupa_async/audit/offline.py): every PO the job settles gets
+# exactly one final folder, PO_NOT_FOUND included. Only a PO the engine gives up on after its
+# retries (PoJob.give_up) settles without one: it is FAILED, the journal records no folder and
+# no file, and the report has an empty DOWNLOAD_FOLDER. So a missing folder is fine only for
+# that FAILED, never for another outcome.
+NO_FOLDER_OUTCOME = "FAILED"
+
+HASH_THREADS = 4
+CHROMIUM_NAMES = ("chrom", "headless_shell", "msedge")
+TOOL_MARK = "coupa_async"
+
+
+# ----- results -------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckResult:
+    """The findings, each a sentence naming the PO, file or path, in four categories."""
+
+    lost: list[str] = field(default_factory=list)
+    repeated: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+    other: list[str] = field(default_factory=list)
+    pos_checked: int = 0
+    files_hashed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.repeated or self.wrong or self.other)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.lost)} lost, {len(self.repeated)} repeated, {len(self.wrong)} wrong, "
+            f"{len(self.other)} other"
+        )
+
+    def findings(self) -> Iterator[tuple[str, str]]:
+        """(category, sentence) of every finding."""
+        for category in ("lost", "repeated", "wrong", "other"):
+            for sentence in getattr(self, category):
+                yield category, sentence
+
+
+# ----- what the catalog expects --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpectedFile:
+    sha256: str
+    size: int
+    source: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CatalogPo:
+    """One PO of the catalog: what a correct run ends with, and the URLs of all its files."""
+
+    number: str
+    outcome: str
+    files: tuple[ExpectedFile, ...]
+    file_paths: tuple[tuple[str, str], ...]  # (url_path, name) of every PO and PR file
+
+    @property
+    def label(self) -> str:
+        return f"PO{self.number}"
+
+
+def catalog_pos(catalog: dict[str, Any]) -> list[CatalogPo]:
+    """The POs of ``/__sim/catalog`` (coupa_async/sim/catalog.py ``SimPO.to_dict``)."""
+    pos = []
+    for po in catalog["pos"]:
+        files = [*po["files"], *((po.get("requisition") or {}).get("files") or [])]
+        pos.append(
+            CatalogPo(
+                number=str(po["number"]),
+                outcome=po["expected_outcome"],
+                files=tuple(
+                    ExpectedFile(f["sha256"], f["size"], f["source"], f["name"])
+                    for f in po["expected_files"]
+                ),
+                file_paths=tuple((f["url_path"], f["expected_name"]) for f in files),
+            )
+        )
+    return pos
+
+
+# ----- what lies on disk ---------------------------------------------------------------------
+
+
+@dataclass
+class Tree:
+    """The final PO folders under ``out`` (paths relative to it) and the files of each."""
+
+    finals: dict[str, list[PurePath]] = field(default_factory=dict)  # digits -> folders
+    files: dict[PurePath, list[str]] = field(default_factory=dict)  # folder -> file names
+
+
+def scan_tree(out: Path, result: CheckResult) -> Tree:
+    """Walk ``out`` (not the journal's folder): final folders, their files, and what is amiss."""
+    tree = Tree()
+    for root, dirs, files in os.walk(out):
+        here = Path(root)
+        rel = PurePath(os.path.relpath(here, out))
+        if rel == PurePath("."):
+            dirs[:] = [name for name in dirs if name != JOURNAL_DIR]
+        in_po = rel != PurePath(".") and FINAL_FOLDER.fullmatch(here.name) is not None
+        if in_po:
+            tree.files.setdefault(rel, [])
+        for name in sorted(dirs):
+            if not _keep_dir(out, here / name, in_po, tree, result):
+                dirs.remove(name)
+        for name in sorted(files):
+            _note_file(out, here / name, in_po, tree, result)
+    return tree
+
+
+def _keep_dir(out: Path, path: Path, in_po: bool, tree: Tree, result: CheckResult) -> bool:
+    """Note a folder; whether to walk into it."""
+    rel = _rel(path, out)
+    if path.is_symlink():
+        result.other.append(_symlink_finding(out, path))
+        return False
+    name = path.name
+    if name.endswith(WORK_SUFFIX) and name != WORK_SUFFIX:
+        result.other.append(f"{rel}: a work folder left by a run that did not finish the PO")
+        return False
+    if ASIDE_DIR.fullmatch(name):
+        result.other.append(f"{rel}: an earlier folder of a PO, moved aside and never deleted")
+        return False
+    if in_po:
+        result.other.append(f"{rel}: a folder inside a PO folder (the tool makes none)")
+        return False
+    match = FINAL_FOLDER.fullmatch(name)
+    if match is not None:
+        tree.finals.setdefault(match["digits"], []).append(rel)
+    return True
+
+
+def _note_file(out: Path, path: Path, in_po: bool, tree: Tree, result: CheckResult) -> None:
+    rel = _rel(path, out)
+    name = path.name
+    if path.is_symlink():
+        result.other.append(_symlink_finding(out, path))
+    elif name.startswith(".") and name.endswith(PARTIAL_SUFFIX) and name != PARTIAL_SUFFIX:
+        result.other.append(f"{rel}: a partial download left behind")
+    elif TEMP_FILE.fullmatch(name):
+        result.other.append(f"{rel}: a temporary file of an interrupted write")
+    elif in_po and not path.is_file():
+        result.other.append(f"{rel}: not a regular file")
+    elif in_po and name.startswith("."):
+        # layout.safe_file_name never starts a name with ".": not a file the tool saved.
+        result.other.append(f"{rel}: a hidden file in a PO folder (the tool saves none)")
+    elif in_po:
+        tree.files[rel.parent].append(name)
+    elif not (rel.parent == PurePath(".") and name in REPORT_FILES):
+        result.other.append(f"{rel}: a file outside any PO folder")
+
+
+def _symlink_finding(out: Path, path: Path) -> str:
+    rel = _rel(path, out)
+    root = os.path.realpath(out)
+    target = os.path.realpath(path)
+    if os.path.commonpath([root, target]) != root or target == root:
+        return f"{rel}: a symlink that resolves outside the output folder, to {target}"
+    return f"{rel}: a symlink (the tool makes none), to {target}"
+
+
+def _rel(path: Path, out: Path) -> PurePath:
+    return PurePath(os.path.relpath(path, out))
+
+
+def hash_files(out: Path, paths: Iterable[PurePath]) -> dict[PurePath, tuple[str, int]]:
+    """(sha256, size) of each file, a few hashed at once (hashlib lets go of the GIL)."""
+
+    def one(rel: PurePath) -> tuple[PurePath, tuple[str, int]]:
+        try:
+            with open(out / rel, "rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            return rel, (digest, (out / rel).stat().st_size)
+        except OSError as exc:
+            return rel, (f"unreadable: {exc.strerror}", -1)
+
+    with ThreadPoolExecutor(HASH_THREADS) as pool:
+        return dict(pool.map(one, list(paths)))
+
+
+# ----- the journal ---------------------------------------------------------------------------
+
+
+@dataclass
+class JournalPo:
+    label: str
+    state: str
+    folder: str  # relative to out; "" for none
+    finished_at: str  # ISO time, "" while pending
+    files: list[tuple[str, str, int]]  # (path relative to out, sha256, size)
+
+
+def read_journal(out: Path) -> dict[str, list[JournalPo]]:
+    """The journal's POs by digits, read without writing a byte (raises sqlite3.Error, OSError)."""
+    path = out / JOURNAL_DIR / JOURNAL_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no journal at {path}")
+    with contextlib.closing(sqlite3.connect(_read_only_uri(path), uri=True)) as db:
+        rows = db.execute("SELECT label, state, folder, finished_at FROM pos").fetchall()
+        files = db.execute("SELECT label, path, sha256, size FROM files ORDER BY rowid").fetchall()
+    by_label = {row[0]: JournalPo(*row, files=[]) for row in rows}
+    for label, rel, sha256, size in files:
+        if label in by_label:
+            by_label[label].files.append((rel, sha256, size))
+    pos: dict[str, list[JournalPo]] = {}
+    for record in by_label.values():
+        pos.setdefault(_digits(record.label) or record.label, []).append(record)
+    return pos
+
+
+def _read_only_uri(path: Path) -> str:
+    # As coupa_async/journal.py _read_only_uri: a closed journal is read "immutable" (no -wal or
+    # -shm created beside it); one with a -wal left by a killed run needs SQLite to read the WAL.
+    wal = Path(f"{path}-wal")
+    has_wal = wal.is_file() and wal.stat().st_size > 0
+    return f"{path.absolute().as_uri()}?mode=ro" + ("" if has_wal else "&immutable=1")
+
+
+def _digits(label: str) -> str | None:
+    match = re.fullmatch(LABEL, label)
+    return match["digits"] if match else None
+
+
+# ----- the report ----------------------------------------------------------------------------
+
+
+def read_report(out: Path) -> list[tuple[int, dict[str, str]]]:
+    """(line number, values by column) of each row of report.csv (UTF-8, with a BOM or not)."""
+    with open(out / REPORT_CSV, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in REPORT_COLUMNS if column not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"{REPORT_CSV} has no column {', '.join(missing)}")
+        return [
+            (number, {key: _plain(value or "") for key, value in row.items() if key})
+            for number, row in enumerate(reader, start=2)
+        ]
+
+
+def _plain(text: str) -> str:
+    if text.startswith("'") and text[1:].startswith(FORMULA_START):
+        return text[1:]
+    return text
+
+
+def report_digits(raw: str) -> str | None:
+    """The digits of a PO number as the input had it (``PO1``, ``po 1``, ``1``, ``PM1``)."""
+    match = re.fullmatch(r"(?:[Pp][OoMm])?\s*([0-9]{1,20})", raw.strip())
+    return match.group(1) if match else None
+
+
+# ----- one PO against the catalog ------------------------------------------------------------
+
+
+@dataclass
+class Settled:
+    """What a PO came to on disk: its outcome and its folder (None: given up without one)."""
+
+    outcome: str | None  # None: nothing says what became of it
+    folder: PurePath | None
+    files: dict[str, tuple[str, int]] = field(default_factory=dict)  # name -> (sha256, size)
+
+
+def settle_po(
+    po: CatalogPo, tree: Tree, journal: dict[str, list[JournalPo]] | None, result: CheckResult
+) -> Settled:
+    """The PO's one final folder (or the accepted lack of one), its outcome against the
+    catalog's, and extra final folders."""
+    folders = tree.finals.get(po.number, [])
+    records = (journal or {}).get(po.number, [])
+    chosen = _chosen_folder(folders, records)
+    if len(folders) > 1:
+        shown = ", ".join(str(folder) for folder in folders)
+        result.repeated.append(f"{po.label}: {len(folders)} final folders: {shown}")
+    if chosen is None:
+        return _without_folder(po, records, result)
+    match = FINAL_FOLDER.fullmatch(chosen.name)
+    assert match is not None  # scan_tree keeps only such names
+    outcome = match["outcome"]
+    if outcome != po.outcome:
+        result.wrong.append(
+            f"{po.label}: folder {chosen} says {outcome}, the catalog expects {po.outcome}"
+        )
+    return Settled(outcome, chosen)
+
+
+def _chosen_folder(folders: list[PurePath], records: list[JournalPo]) -> PurePath | None:
+    """The folder the journal names, if it is one of them, else the first."""
+    named = {PurePath(record.folder) for record in records if record.folder}
+    return next((f for f in folders if f in named), folders[0] if folders else None)
+
+
+def _without_folder(po: CatalogPo, records: list[JournalPo], result: CheckResult) -> Settled:
+    record = records[0] if len(records) == 1 else None
+    given_up = (
+        record is not None
+        and record.state == NO_FOLDER_OUTCOME
+        and not record.folder
+        and not record.files
+    )
+    if not given_up:
+        result.lost.append(
+            f"{po.label}: no final folder PO{po.number}_<OUTCOME> under the output folder "
+            f"(the catalog expects {po.outcome})"
+        )
+        return Settled(None, None)
+    if po.outcome != NO_FOLDER_OUTCOME:
+        result.wrong.append(
+            f"{po.label}: given up as {NO_FOLDER_OUTCOME} without a folder, the catalog expects "
+            f"{po.outcome}"
+        )
+    return Settled(NO_FOLDER_OUTCOME, None)
+
+
+def check_files(
+    po: CatalogPo, settled: Settled, catalog_files: dict[str, str], result: CheckResult
+) -> None:
+    """The folder's files as a multiset of SHA-256 against the files the catalog expects:
+    a missing copy is lost, an extra copy repeated, other content wrong."""
+    if settled.outcome is None:
+        return  # lost already: no folder to look in
+    on_disk: dict[str, list[str]] = {}
+    for name, (sha256, _) in sorted(settled.files.items()):
+        on_disk.setdefault(sha256, []).append(name)
+    where = settled.folder if settled.folder is not None else "(no folder)"
+    wanted: dict[str, list[ExpectedFile]] = {}
+    for f in po.files:
+        wanted.setdefault(f.sha256, []).append(f)
+    for sha256, files in wanted.items():
+        have = len(on_disk.get(sha256, []))
+        for f in files[have:]:
+            result.lost.append(
+                f"{po.label}: {f.name!r} ({f.source} file, {f.size:,} bytes, sha256 "
+                f"{sha256[:12]}…) is not in {where}"
+            )
+    for sha256, names in on_disk.items():
+        expected = len(wanted.get(sha256, []))
+        if expected and len(names) > expected:
+            result.repeated.append(
+                f"{po.label}: {where} holds the same content {len(names)} times "
+                f"(expected {expected}): {', '.join(names)}"
+            )
+        elif not expected:
+            owner = catalog_files.get(sha256)
+            whose = f"it is {owner}" if owner else "no file of the catalog has it"
+            result.wrong += [
+                f"{po.label}: {where}/{name} is not a file of this PO (sha256 {sha256[:12]}…: "
+                f"{whose})"
+                for name in names
+            ]
+
+
+def check_report_rows(
+    pos: list[CatalogPo],
+    settled: dict[str, Settled],
+    rows: list[tuple[int, dict[str, str]]],
+    result: CheckResult,
+    *,
+    one_row_per_po: bool,
+) -> None:
+    """One row per PO whose STATUS, DOWNLOAD_FOLDER and ATTACHMENTS_DOWNLOADED say what the
+    disk holds."""
+    by_po: dict[str, list[tuple[int, dict[str, str]]]] = {}
+    known = {po.number for po in pos}
+    for number, row in rows:
+        digits = report_digits(row.get("PO_NUMBER", ""))
+        if digits is None:
+            if row.get("STATUS") != INVALID:
+                result.other.append(
+                    f"{REPORT_CSV} line {number}: {row.get('PO_NUMBER')!r} is no PO number, "
+                    f"yet its STATUS is {row.get('STATUS')!r}"
+                )
+            continue
+        if digits not in known:
+            result.other.append(f"{REPORT_CSV} line {number}: PO{digits} is not in the catalog")
+            continue
+        by_po.setdefault(digits, []).append((number, row))
+    for po in pos:
+        found = by_po.get(po.number, [])
+        if not found:
+            result.lost.append(f"{po.label}: no row in {REPORT_CSV}")
+            continue
+        if one_row_per_po and len(found) > 1:
+            lines = ", ".join(str(number) for number, _ in found)
+            result.repeated.append(f"{po.label}: {len(found)} rows in {REPORT_CSV} (lines {lines})")
+        for number, row in found:
+            _check_row(po, settled[po.number], number, row, result)
+
+
+def _check_row(
+    po: CatalogPo, settled: Settled, number: int, row: dict[str, str], result: CheckResult
+) -> None:
+    where = f"{po.label}: {REPORT_CSV} line {number}"
+    status = row.get("STATUS", "")
+    expected = settled.outcome or po.outcome
+    if status != expected:
+        said = "the folder says" if settled.folder is not None else "expected"
+        result.wrong.append(f"{where} has STATUS {status!r}, {said} {expected}")
+    reported = row.get("DOWNLOAD_FOLDER", "")
+    if not _same_folder(reported, settled.folder):
+        there = settled.folder or "no folder on disk"
+        result.wrong.append(f"{where} has DOWNLOAD_FOLDER {reported!r}, the PO has {there}")
+    count = str(len(settled.files))
+    if settled.outcome is not None and row.get("ATTACHMENTS_DOWNLOADED", "") != count:
+        result.wrong.append(
+            f"{where} has ATTACHMENTS_DOWNLOADED {row.get('ATTACHMENTS_DOWNLOADED')!r}, "
+            f"the folder holds {count} file(s)"
+        )
+
+
+def _same_folder(reported: str, folder: PurePath | None) -> bool:
+    # The report writes the folder's absolute path as the run saw it (report_table.report_row:
+    # str(result.folder), which layout.OutputLayout makes absolute). Compared by its last parts,
+    # below out, so a moved or copied output folder still agrees (as audit/reports.same_folder).
+    if folder is None or not reported:
+        return folder is None and not reported
+    below = folder.parts
+    return PurePath(reported).parts[-len(below) :] == below
+
+
+def check_journal_po(
+    po: CatalogPo, settled: Settled, records: list[JournalPo], result: CheckResult
+) -> None:
+    """The PO's journal row: its state, folder and files as on disk; nothing left PENDING."""
+    if not records:
+        result.lost.append(f"{po.label}: not in the journal")
+        return
+    if len(records) > 1:
+        labels = ", ".join(record.label for record in records)
+        result.repeated.append(f"{po.label}: {len(records)} rows in the journal ({labels})")
+    record = records[0]
+    if record.state == PENDING:
+        result.lost.append(f"{po.label}: still {PENDING} in the journal")
+        return
+    if settled.outcome is not None and record.state != settled.outcome:
+        result.wrong.append(
+            f"{po.label}: the journal says {record.state}, the folder says {settled.outcome}"
+        )
+    recorded_folder = PurePath(record.folder) if record.folder else None
+    if settled.outcome is not None and recorded_folder != settled.folder:
+        result.wrong.append(
+            f"{po.label}: the journal's folder is {recorded_folder or 'none'}, on disk it is "
+            f"{settled.folder or 'none'}"
+        )
+    if settled.folder is None:
+        return
+    recorded = Counter((PurePath(path), sha256, size) for path, sha256, size in record.files)
+    on_disk = Counter(
+        (settled.folder / name, sha256, size) for name, (sha256, size) in settled.files.items()
+    )
+    for path, sha256, size in sorted((recorded - on_disk).elements()):
+        result.wrong.append(
+            f"{po.label}: the journal records {path} ({size:,} bytes, sha256 {sha256[:12]}…), "
+            "the disk does not hold that"
+        )
+    for path, sha256, _ in sorted((on_disk - recorded).elements()):
+        result.wrong.append(
+            f"{po.label}: {path} (sha256 {sha256[:12]}…) is on disk but not so in the journal"
+        )
+
+
+# ----- the simulator's counters --------------------------------------------------------------
+
+
+def check_stats(
+    pos: list[CatalogPo],
+    stats: dict[str, Any],
+    journal: dict[str, list[JournalPo]] | None,
+    result: CheckResult,
+) -> None:
+    """No request while a 429's Retry-After ran; no file sent whole again once its PO settled.
+
+    What the product promises (coupa_async/run.py plan_tasks, journal.Journal.plan): a rerun
+    skips COMPLETED, NO_ATTACHMENTS and PO_NOT_FOUND POs whose folder and files are intact, and
+    retries the others, reusing the files the journal recorded (by URL, when size and SHA-256
+    still match); files of a PO interrupted before it settled are fetched again and deduplicated
+    on disk. So completions before a PO's last settle (its journal ``finished_at``, which every
+    settle rewrites) are retries and reruns, allowed. What is checked: none after it. A rerun
+    that fetches a recorded file again before settling once more is not caught here (the stats
+    do not say which run asked).
+    """
+    during = stats.get("requests_during_retry_after", 0)
+    if during:
+        result.other.append(
+            f"{during} request(s) reached the simulator while a 429's Retry-After ran"
+        )
+    completions = stats.get("file_completions")
+    if completions is None:
+        result.other.append(
+            "the stats have no file_completions (an older simulator?): repeats after a PO "
+            "settled cannot be checked"
+        )
+        return
+    for po in pos:
+        records = (journal or {}).get(po.number, [])
+        if len(records) != 1 or not records[0].finished_at:
+            continue
+        settled_at = _timestamp(records[0].finished_at)
+        if settled_at is None:
+            result.other.append(
+                f"{po.label}: the journal's finished_at {records[0].finished_at!r} is not a time"
+            )
+            continue
+        for url_path, name in po.file_paths:
+            late = [t for t in completions.get(url_path, ()) if t > settled_at]
+            if late:
+                first = datetime.fromtimestamp(min(late), UTC).isoformat()
+                result.repeated.append(
+                    f"{po.label}: {name!r} ({url_path}) was sent whole {len(late)} more time(s) "
+                    f"after the PO settled at {records[0].finished_at} (first at {first})"
+                )
+
+
+def _timestamp(iso: str) -> float | None:
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # journal._iso writes UTC times
+    return moment.timestamp()
+
+
+# ----- processes -----------------------------------------------------------------------------
+
+
+def leftover_processes(
+    tool_pids: Iterable[int | psutil.Process], profile_hint: str | None
+) -> list[str]:
+    """Tool processes still running, their descendants, and browsers or tool processes whose
+    command line mentions ``profile_hint``. Zombies are dead (only not reaped yet) and pass.
+
+    Pass ``psutil.Process`` objects taken while the tool ran to rule out a reused pid.
+    """
+    found: dict[int, str] = {}
+    for item in tool_pids:
+        proc = item if isinstance(item, psutil.Process) else _process(item)
+        if proc is None or not _alive(proc):
+            continue
+        found[proc.pid] = f"tool process {_describe(proc)} is still running"
+        for child in _children(proc):
+            if _alive(child):
+                found.setdefault(
+                    child.pid,
+                    f"process {_describe(child)}, a descendant of tool process {proc.pid}, "
+                    "is still running",
+                )
+    if profile_hint:
+        for proc in _hinted(profile_hint):
+            found.setdefault(
+                proc.pid, f"process {_describe(proc)} mentions {profile_hint!r}, still running"
+            )
+    return [found[pid] for pid in sorted(found)]
+
+
+def _hinted(hint: str) -> Iterator[psutil.Process]:
+    mine = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.pid in mine or not _alive(proc):
+            continue
+        cmdline = proc.info.get("cmdline") or []
+        text = " ".join(cmdline)
+        name = (proc.info.get("name") or "").lower()
+        program = os.path.basename(cmdline[0]).lower() if cmdline else ""
+        browser = any(mark in name or mark in program for mark in CHROMIUM_NAMES)
+        if hint in text and (browser or TOOL_MARK in text):
+            yield proc
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:
+        return None
+
+
+def _children(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return proc.children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _describe(proc: psutil.Process) -> str:
+    try:
+        cmdline = " ".join(proc.cmdline())[:160]
+    except psutil.Error:
+        cmdline = "?"
+    return f"{proc.pid} ({cmdline})"
+
+
+# ----- the whole check -----------------------------------------------------------------------
+
+
+def check(
+    catalog: dict[str, Any],
+    stats: dict[str, Any],
+    out: Path,
+    *,
+    tool_pids: Iterable[int | psutil.Process] = (),
+    profile_hint: str | None = None,
+    one_row_per_po: bool = True,
+) -> CheckResult:
+    """Check a soak's output folder against the simulator's catalog and stats.
+
+    ``one_row_per_po``: the input listed each PO once (the report has a row per input row).
+    """
+    result = CheckResult()
+    out = Path(out)
+    if not out.is_dir():
+        result.lost.append(f"{out}: the output folder does not exist")
+        return result
+    pos = catalog_pos(catalog)
+    result.pos_checked = len(pos)
+    tree = scan_tree(out, result)
+    journal = _journal_or_finding(out, result)
+    settled = {po.number: settle_po(po, tree, journal, result) for po in pos}
+    _hash_settled(out, tree, settled, result)
+    _extra_finals(pos, tree, journal, result)
+    catalog_files = {f.sha256: f"{po.label}'s {f.name!r}" for po in pos for f in po.files}
+    for po in pos:
+        check_files(po, settled[po.number], catalog_files, result)
+        if journal is not None:
+            check_journal_po(po, settled[po.number], journal.get(po.number, []), result)
+    _check_report(out, pos, settled, result, one_row_per_po=one_row_per_po)
+    check_stats(pos, stats, journal, result)
+    result.other += leftover_processes(tool_pids, profile_hint)
+    return result
+
+
+def _journal_or_finding(out: Path, result: CheckResult) -> dict[str, list[JournalPo]] | None:
+    try:
+        return read_journal(out)
+    except FileNotFoundError as exc:
+        result.lost.append(f"{out}: {exc}")
+    except (sqlite3.Error, OSError) as exc:
+        result.other.append(f"{out / JOURNAL_DIR / JOURNAL_NAME}: cannot be read: {exc}")
+    return None
+
+
+def _hash_settled(out: Path, tree: Tree, settled: dict[str, Settled], result: CheckResult) -> None:
+    folders = [s.folder for s in settled.values() if s.folder is not None]
+    paths = [folder / name for folder in folders for name in tree.files.get(folder, [])]
+    hashes = hash_files(out, paths)
+    result.files_hashed = len(hashes)
+    for s in settled.values():
+        if s.folder is not None:
+            s.files = {name: hashes[s.folder / name] for name in tree.files.get(s.folder, [])}
+
+
+def _extra_finals(
+    pos: list[CatalogPo],
+    tree: Tree,
+    journal: dict[str, list[JournalPo]] | None,
+    result: CheckResult,
+) -> None:
+    """Final folders and journal rows of POs the catalog does not have."""
+    known = {po.number for po in pos}
+    for digits, folders in sorted(tree.finals.items()):
+        if digits not in known:
+            result.other.append(f"{', '.join(map(str, folders))}: PO{digits} is not in the catalog")
+    for digits, records in sorted((journal or {}).items()):
+        if digits not in known:
+            labels = ", ".join(record.label for record in records)
+            result.other.append(f"the journal has {labels}, which the catalog does not")
+
+
+def _check_report(
+    out: Path,
+    pos: list[CatalogPo],
+    settled: dict[str, Settled],
+    result: CheckResult,
+    *,
+    one_row_per_po: bool,
+) -> None:
+    try:
+        rows = read_report(out)
+    except FileNotFoundError:
+        result.lost.append(f"{out / REPORT_CSV}: the report is missing")
+        return
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
+        result.other.append(f"{out / REPORT_CSV}: cannot be read: {exc}")
+        return
+    check_report_rows(pos, settled, rows, result, one_row_per_po=one_row_per_po)
+
+
+# ----- command line --------------------------------------------------------------------------
+
+
+def fetch_json(url: str, timeout: float = 120) -> Any:
+    """GET ``url`` and parse its JSON (the catalog takes a moment to hash on first call)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.load(response)
+
+
+def fetch_sim(base_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The simulator's catalog and stats."""
+    base = base_url.rstrip("/")
+    return fetch_json(f"{base}/__sim/catalog"), fetch_json(f"{base}/__sim/stats")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.sim:
+        catalog, stats = fetch_sim(args.sim)
+    elif args.catalog and args.stats:
+        catalog = json.loads(Path(args.catalog).read_text(encoding="utf-8"))
+        stats = json.loads(Path(args.stats).read_text(encoding="utf-8"))
+    else:
+        _parser().error("give --catalog and --stats, or --sim")
+    result = check(
+        catalog,
+        stats,
+        Path(args.out),
+        tool_pids=args.tool_pid,
+        profile_hint=args.profile_hint,
+        one_row_per_po=not args.repeated_input,
+    )
+    for category, sentence in result.findings():
+        print(f"{category.upper():8} {sentence}")
+    print(f"{result.pos_checked} PO(s), {result.files_hashed} file(s) hashed: {result.summary()}")
+    return 0 if result.ok else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--catalog", help="the simulator's catalog (JSON of /__sim/catalog)")
+    parser.add_argument("--stats", help="the simulator's stats (JSON of /__sim/stats)")
+    parser.add_argument("--sim", help="or the simulator's address, to fetch both from")
+    parser.add_argument("--out", required=True, help="the soak's output folder")
+    parser.add_argument(
+        "--tool-pid", type=int, action="append", default=[], help="a pid the tool ran as"
+    )
+    parser.add_argument(
+        "--profile-hint", help="text in the command line of the soak's browsers (a folder)"
+    )
+    parser.add_argument(
+        "--repeated-input", action="store_true", help="the input listed some PO more than once"
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
