@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import signal
 import sqlite3
 import subprocess
@@ -219,12 +218,15 @@ class Tool:
         """Files of the tool's process may not grow past ``limit`` bytes; None lifts the limit
         from the whole tree (a browser relaunched meanwhile inherited it; a full disk frees up
         for every process)."""
-        value = resource.RLIM_INFINITY if limit is None else limit
         targets = self.tree() if limit is None else self.tree()[:1]
         for process in targets:
             try:
-                process.rlimit(psutil.RLIMIT_FSIZE, (value, value))
-            except (psutil.Error, OSError):
+                # The soft limit only: raising a hard limit back needs a privilege that
+                # containers often lack, and a limit that stays would be a disk never freed.
+                _, hard = process.rlimit(psutil.RLIMIT_FSIZE)
+                soft = hard if limit is None else min(limit, hard)
+                process.rlimit(psutil.RLIMIT_FSIZE, (soft, hard))
+            except (psutil.Error, OSError, ValueError):
                 if limit is not None:
                     return False
         return bool(targets)
