@@ -330,15 +330,17 @@ class Soak:
 
     @property
     def imposed_s(self) -> float:
-        """Time the faults impose by themselves: the sleeps, the 429 waits, the stalls."""
-        total = 0.0
+        """Time the faults impose by themselves, whatever the tool does: the sleeps, each 429's
+        Retry-After (the host is paused for every one answered), the stalls, and the pause
+        before each rerun."""
+        total = self.restarts * RERUN_AFTER_S
         for fault in self.faults:
             if self.applied[fault.kind] == 0:
                 continue
             if fault.kind == "sleep":
                 total += self.sleep_s
             elif fault.kind == "storm_429":
-                total += fault.params["retry_after"]
+                total += fault.params["count"] * fault.params["retry_after"]
             elif fault.kind == "stall":
                 total += NAVIGATION_S
         return total
