@@ -93,8 +93,9 @@ class MetricsRecorder:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self.recent: deque[MetricSample] = deque(maxlen=RECENT_SAMPLES)
-        self._unsaved_samples: list[MetricSample] = []
-        self._unsaved_events: list[RunEvent] = []
+        # Bounded too: a library caller that never saves them must not grow without end.
+        self._unsaved_samples: deque[MetricSample] = deque(maxlen=RECENT_SAMPLES)
+        self._unsaved_events: deque[RunEvent] = deque(maxlen=RECENT_SAMPLES)
         self._last: PoolStatus | None = None
 
     def take(self, status: PoolStatus) -> MetricSample:
@@ -109,8 +110,9 @@ class MetricsRecorder:
 
     def unsaved(self) -> tuple[list[MetricSample], list[RunEvent]]:
         """The samples and events taken since the last call (for the journal)."""
-        samples, events = self._unsaved_samples, self._unsaved_events
-        self._unsaved_samples, self._unsaved_events = [], []
+        samples, events = list(self._unsaved_samples), list(self._unsaved_events)
+        self._unsaved_samples.clear()
+        self._unsaved_events.clear()
         return samples, events
 
     def recent_rate_per_min(self, window_s: float = 60.0) -> float | None:

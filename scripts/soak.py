@@ -27,6 +27,7 @@ varies). Loopback only; stops by itself (``--limit-minutes``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -55,6 +56,8 @@ MAX_RETRY_AFTER_S = 4
 RERUN_AFTER_S = MAX_RETRY_AFTER_S + 1.5
 # Exits the soak causes on purpose: its SIGKILL, and the full disk's exit code (6).
 RESTART_CODES = (-signal.SIGKILL, 6)
+# A process that ended before its signal is not an error of the soak.
+_gone_is_fine = contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError)
 # How often each kind of fault is drawn (``kill`` and ``sleep`` are placed apart, by count).
 WEIGHTS = {
     "browser_kill": 1.0,
@@ -193,7 +196,7 @@ class Tool:
         chosen = [p for p in self.tree() if process_kind(p) == kind]
         if not chosen:
             return False
-        with _gone_is_fine():
+        with _gone_is_fine:
             draw.choice(chosen).send_signal(signal.SIGKILL)
         return True
 
@@ -207,11 +210,11 @@ class Tool:
         """Stop the whole tree, as a closed laptop lid does, and wake it ``seconds`` later."""
         tree = self.tree()
         for process in tree:
-            with _gone_is_fine():
+            with _gone_is_fine:
                 process.send_signal(signal.SIGSTOP)
         time.sleep(seconds)
         for process in reversed(tree):
-            with _gone_is_fine():
+            with _gone_is_fine:
                 process.send_signal(signal.SIGCONT)
 
     def limit_file_size(self, limit: int | None) -> bool:
@@ -230,16 +233,6 @@ class Tool:
                 if limit is not None:
                     return False
         return bool(targets)
-
-
-class _gone_is_fine:
-    """A process that ended before its signal is not an error of the soak."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> bool:
-        return kind is not None and issubclass(kind, psutil.NoSuchProcess | ProcessLookupError)
 
 
 # ---------------------------------------------------------------------------------------------
