@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--min-workers", type=int)
     run.add_argument("--max-workers", type=int)
     run.add_argument("--mode", choices=["auto", "render", "fast"], help="page discovery mode")
+    run.add_argument(
+        "--emails",
+        choices=["pdf", "extract", "both", "off"],
+        help="saved .msg/.eml: a PDF beside each, their attachments extracted, both (default), off",
+    )
     again = run.add_mutually_exclusive_group()
     again.add_argument(
         "--fresh", action="store_true", help="start over: forget earlier runs (files are kept)"
@@ -146,6 +151,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "min_workers": "min_workers",
         "max_workers": "max_workers",
         "mode": "mode",
+        "emails": "convert.emails",
     }
     overrides = {key: getattr(args, attr) for attr, key in mapping.items() if hasattr(args, attr)}
     if getattr(args, "headed", None):

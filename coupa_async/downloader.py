@@ -24,6 +24,7 @@ from coupa_async.coupa.job import PoTask, request_limiter
 from coupa_async.coupa.numbers import InvalidPoNumber, parse_po_number
 from coupa_async.coupa.po_job import PoJob, rate_limit_watch
 from coupa_async.coupa.reader import PageReader
+from coupa_async.emails.service import EmailConverter
 from coupa_async.engine import BrowserSupervisor, EngineConfig, Services, Supervisor
 from coupa_async.engine.waiting import unless_stopped
 from coupa_async.errors import OutageGiveUpError, missing_base_url
@@ -80,6 +81,13 @@ class Downloader:
         self._outage: OutageWatch | None = None
         self._memory_watch: MemoryWatch | None = None
         self._heaps = PageHeaps()
+        convert = settings.convert
+        self._converter = EmailConverter(
+            convert.emails,
+            font_files=convert.font_files,
+            processes=convert.processes,
+            timeout_s=convert.timeout_s,
+        )
         self._listeners: list[ResultListener] = []
         # One sample of the run a second: recent rates for status(), the report's charts.
         self.metrics = MetricsRecorder()
@@ -141,6 +149,7 @@ class Downloader:
                 if not starting.cancelled():
                     starting.exception()  # told already, or the error told is another one
                 await self._heaps.close()
+                await self._converter.aclose()
                 await browser.close()
 
     async def _start_engine(
@@ -199,6 +208,7 @@ class Downloader:
             gate=self.gate,
             outage=self._outage,
             requests=request_limiter(settings),
+            converter=self._converter,
         )
         services = Services(
             browser=browser,
@@ -318,6 +328,8 @@ class Downloader:
             outages=len(outage.outages) if outage else 0,
             bytes_received=engine.job.bytes_received if isinstance(engine.job, PoJob) else 0,
             recent_per_min=self.metrics.recent_rate_per_min(),
+            emails_converted=self._converter.converted,
+            emails_failed=self._converter.failed,
         )
 
     @property

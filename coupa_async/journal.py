@@ -21,9 +21,10 @@ from coupa_async.errors import InputFileError, JournalError, storage_error
 from coupa_async.metrics import MetricSample, RunEvent
 from coupa_async.result import Outcome, PoResult, SavedFile, Source
 
-SCHEMA_VERSION = 2
-# Schema 1 had no metrics: it is read as it is, and upgraded when a run writes to it.
-READABLE_SCHEMAS = (1, 2)
+SCHEMA_VERSION = 3
+# Schema 1 had no metrics, schema 2 no conversion errors: both are read as they are, and
+# upgraded when a run writes to them.
+READABLE_SCHEMAS = (1, 2, 3)
 JOURNAL_DIR = ".coupa_async"
 JOURNAL_NAME = "journal.sqlite3"
 PENDING = "PENDING"
@@ -44,7 +45,8 @@ CREATE TABLE pos (
     attempts INTEGER NOT NULL DEFAULT 0,
     started_at TEXT NOT NULL DEFAULT '',
     finished_at TEXT NOT NULL DEFAULT '',
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    conversion_errors TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE files (
     label TEXT NOT NULL REFERENCES pos(label) ON DELETE CASCADE,
@@ -57,6 +59,7 @@ CREATE TABLE files (
     PRIMARY KEY (label, name)
 );
 """
+_ADD_CONVERSION_ERRORS = "ALTER TABLE pos ADD COLUMN conversion_errors TEXT NOT NULL DEFAULT ''"
 _METRICS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
@@ -129,6 +132,7 @@ class PoRecord:
     attempts: int
     finished_at: str
     files: tuple[SavedFile, ...]
+    conversion_errors: tuple[str, ...] = ()
 
     def intact(self) -> bool:
         """The final folder and every recorded file are still there, with their sizes."""
@@ -162,6 +166,7 @@ class PoRecord:
             folder=self.folder,
             finished_at=finished,
             attempts=self.attempts,
+            conversion_errors=list(self.conversion_errors),
         )
         return result
 
@@ -233,9 +238,10 @@ class Journal:
                 db.execute("PRAGMA journal_mode=WAL")
                 with self._transaction():
                     self._create(_SCHEMA + _METRICS_SCHEMA)
-            elif version == 1:
+            elif version in (1, 2):
                 with self._transaction():
-                    self._create(_METRICS_SCHEMA)
+                    self._create(_METRICS_SCHEMA if version == 1 else "")
+                    db.execute(_ADD_CONVERSION_ERRORS)
             elif version != SCHEMA_VERSION:
                 self._db.close()
                 raise JournalError(
@@ -336,14 +342,15 @@ class Journal:
         with self._transaction():
             self._db.execute(
                 """INSERT INTO pos (label, state, supplier, folder, message, po_url, pr_url,
-                       found, attempts, started_at, finished_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       found, attempts, started_at, finished_at, updated_at, conversion_errors)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(label) DO UPDATE SET state=excluded.state,
                        supplier=excluded.supplier, folder=excluded.folder,
                        message=excluded.message, po_url=excluded.po_url, pr_url=excluded.pr_url,
                        found=excluded.found, attempts=pos.attempts + excluded.attempts,
                        started_at=excluded.started_at, finished_at=excluded.finished_at,
-                       updated_at=excluded.updated_at""",
+                       updated_at=excluded.updated_at,
+                       conversion_errors=excluded.conversion_errors""",
                 (
                     result.po_number,
                     result.outcome.value,
@@ -357,6 +364,7 @@ class Journal:
                     _iso(result.started_at),
                     _iso(result.finished_at or datetime.now(UTC)),
                     time.time(),
+                    "\n".join(result.conversion_errors),
                 ),
             )
             self._db.execute("DELETE FROM files WHERE label = ?", (result.po_number,))
@@ -387,9 +395,12 @@ class Journal:
 
     def records(self, labels: list[str] | None = None) -> dict[str, PoRecord]:
         """Every PO the journal knows (or those of ``labels``) with its files."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(pos)")}
+        # A journal of schema 1 or 2, read without upgrading it, has no conversion errors.
+        errors = "conversion_errors" if "conversion_errors" in columns else "''"
         rows = self._db.execute(
             "SELECT label, state, supplier, folder, message, po_url, pr_url, found, attempts,"
-            " finished_at FROM pos"
+            f" finished_at, {errors} FROM pos"
         ).fetchall()
         files: dict[str, list[SavedFile]] = {}
         for label, name, path, size, sha256, source, url in self._db.execute(
@@ -413,6 +424,7 @@ class Journal:
                 attempts=row[8],
                 finished_at=row[9],
                 files=tuple(files.get(row[0], ())),
+                conversion_errors=tuple(row[10].splitlines()),
             )
             for row in rows
             if wanted is None or row[0] in wanted

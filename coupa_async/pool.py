@@ -26,6 +26,10 @@ class PoolStatus(EngineStatus):
     bytes_received: int = 0
     # POs settled per minute over the last minute (None until two metric samples exist).
     recent_per_min: float | None = None
+    # Saved e-mails converted (PDF, attachments) and those whose conversion failed, this run;
+    # ``following`` (the engine's) counts POs waiting for their conversions.
+    emails_converted: int = 0
+    emails_failed: int = 0
 
     @classmethod
     def of(cls, engine: EngineStatus, **run: object) -> PoolStatus:

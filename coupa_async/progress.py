@@ -176,7 +176,21 @@ def _outcomes_line(status: PoolStatus) -> Text:
     line = Text(outcomes, style="dim")
     if status.waiting_retry:
         line.append(f"  retries waiting {status.waiting_retry}", style="yellow")
+    if emails := _emails(status):
+        line.append(f"  {emails}", style="yellow" if status.emails_failed else "dim")
     return line
+
+
+def _emails(status: PoolStatus) -> str:
+    """E-mails converted and failed, and POs waiting for theirs; empty before the first."""
+    if not (status.emails_converted or status.emails_failed or status.following):
+        return ""
+    text = f"e-mails converted {status.emails_converted}"
+    if status.emails_failed:
+        text += f", {status.emails_failed} not convertible"
+    if status.following:
+        text += f", {status.following} PO(s) converting"
+    return text
 
 
 def _workers(workers: tuple[WorkerStatus, ...], now: float) -> Table:
@@ -214,6 +228,8 @@ def status_line(
         f"{_size(status.bytes_received)} at {_speed(bytes_per_s)}",
         f"{busy}/{status.target_workers} workers busy",
     ]
+    if emails := _emails(status):
+        parts.append(emails)
     if status.paused_s > 0:
         parts.append(_pause(status))
     if status.unreachable_since is not None:

@@ -71,6 +71,8 @@ class PoResult:
     finished_at: datetime | None = None
     attempts: int = 1
     mode: str = ""
+    # One sentence per saved e-mail that could not be converted; never changes the outcome.
+    conversion_errors: list[str] = field(default_factory=list)
 
     @property
     def found(self) -> int:

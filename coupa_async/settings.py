@@ -175,6 +175,28 @@ class NetworkSettings(_Section):
         return value
 
 
+class ConvertSettings(_Section):
+    """What is done with saved e-mails (``.msg``, ``.eml``) once a PO's files are in.
+
+    ``pdf`` writes ``<name>.pdf`` beside each e-mail; ``extract`` saves the e-mail's own
+    attachments into ``<name>_attachments/``; ``both`` does the two; ``off`` neither.
+    """
+
+    emails: Literal["pdf", "extract", "both", "off"] = Field(
+        default="both", description="pdf, extract, both or off."
+    )
+    font_files: list[Path] = Field(
+        default_factory=list,
+        description="TrueType fonts to use in the PDFs before those found on the machine.",
+    )
+    processes: int = Field(
+        default=1, ge=1, le=16, description="Processes converting e-mails side by side."
+    )
+    timeout_s: float = Field(
+        default=120.0, gt=0, description="Deadline for one e-mail; past it, a conversion error."
+    )
+
+
 def default_storage_state(base_url: str | None) -> Path:
     """The saved sign-in of a tenant: one file per host, so tenants never replace each other.
 
@@ -223,6 +245,7 @@ class Settings(BaseSettings):
     markers: CoupaMarkers = Field(default_factory=CoupaMarkers)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
+    convert: ConvertSettings = Field(default_factory=ConvertSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -31,3 +31,16 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 echo "setup: looking for a browser" >&2
 .venv/bin/python -m coupa_async browser --install >&2
+# Fonts for the PDFs of saved e-mails: one covering Latin, Greek and Cyrillic, and one covering
+# Chinese, Japanese and Korean. Installed as root on Debian/Ubuntu when missing; elsewhere the
+# machine's own fonts serve (see the README, "E-mails").
+if [ ! -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] ||
+    ! ls /usr/share/fonts/truetype/droid/DroidSansFallback*.ttf /usr/share/fonts/opentype/noto/NotoSansCJK*.tt? >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing fonts for the e-mails' PDFs (fonts-dejavu-core, fonts-droid-fallback)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-dejavu-core fonts-droid-fallback >/dev/null 2>&1 ||
+            { apt-get update -q >/dev/null 2>&1 &&
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-dejavu-core fonts-droid-fallback >/dev/null 2>&1; } ||
+            echo "setup: could not install the fonts; e-mails in Chinese, Japanese or Korean will show '?' in their PDFs" >&2
+    fi
+fi

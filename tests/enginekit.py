@@ -230,7 +230,9 @@ class ToyJob:
         sleep_s: float = 0.0,
         use_page: bool = False,
         hook: Hook | None = None,
+        follow: Callable[[str, ToyResult], Awaitable[ToyResult]] | None = None,
     ) -> None:
+        self.follow = follow
         self.failures = failures or {}
         self.hold = hold or {}
         self.sleep_s = sleep_s
@@ -266,6 +268,9 @@ class ToyJob:
             raise error
         self.finished.append(item)
         return ToyResult(item, "ok", attempt)
+
+    def follow_up(self, item: str, result: ToyResult) -> Awaitable[ToyResult] | None:
+        return None if self.follow is None else self.follow(item, result)
 
     def give_up(self, item: str, attempts: int, reason: str) -> ToyResult:
         self.gave_up.append((item, attempts, reason))

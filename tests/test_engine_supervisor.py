@@ -963,3 +963,111 @@ async def test_a_journal_on_a_full_disk_stops_the_run_with_its_own_sentence() ->
     assert supervisor.fatal is full  # exit code 6 and the disk's sentence, not a wrapper
     assert collector.keys == ["a"]
     assert supervisor.pending_on_stop == ["b", "c"]
+
+
+# ----- follow-ups: work after the worker, before the result settles ----------------------------
+
+
+async def test_a_follow_up_frees_the_worker_and_the_item_settles_only_when_it_ends() -> None:
+    fakes = await make_fakes()
+    gates = {"a": asyncio.Event(), "b": asyncio.Event()}
+
+    async def follow(item: str, result: ToyResult) -> ToyResult:
+        await gates[item].wait()
+        return dataclasses.replace(result, reason=f"followed {item}")
+
+    job = ToyJob(follow=lambda item, result: follow(item, result) if item in gates else None)
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        for key in ("a", "b", "c"):
+            supervisor.submit(key, 0)
+        # One worker ran all three while a and b were still in their follow-ups.
+        await wait_until(lambda: job.finished == ["a", "b", "c"], "the worker to run all three")
+        assert collector.keys == ["c"]
+        assert supervisor.status().following == 2
+        assert supervisor.status().in_flight == 2
+        joined = asyncio.create_task(supervisor.join())
+        await asyncio.sleep(0.01)
+        assert not joined.done()  # join waits for the follow-ups
+        gates["b"].set()
+        await wait_until(lambda: collector.keys == ["c", "b"], "b to settle")
+        gates["a"].set()
+        await joined
+    assert collector.keys == ["c", "b", "a"]
+    assert collector.by_key()["a"].reason == "followed a"
+    assert supervisor.stats.done == 3 and supervisor.status().following == 0
+    assert supervisor.pending_on_stop == []
+
+
+async def test_close_lets_a_follow_up_finish_within_the_grace() -> None:
+    fakes = await make_fakes()
+
+    async def follow(item: str, result: ToyResult) -> ToyResult:
+        await asyncio.sleep(0.02)
+        return dataclasses.replace(result, reason="followed")
+
+    job = ToyJob(follow=follow)
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        supervisor.submit("a", 0)
+        await wait_until(lambda: supervisor.status().following == 1, "the follow-up")
+        await supervisor.close(5.0)
+    assert collector.keys == ["a"] and collector.results[0].reason == "followed"
+    assert supervisor.pending_on_stop == []
+
+
+async def test_a_follow_up_past_the_grace_is_cancelled_and_its_item_stays_pending() -> None:
+    fakes = await make_fakes()
+    cancelled: list[str] = []
+
+    async def follow(item: str, result: ToyResult) -> ToyResult:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(item)
+            raise
+        return result
+
+    job = ToyJob(follow=follow)
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        supervisor.submit("a", 0)
+        supervisor.submit("b", 1)
+        await wait_until(lambda: supervisor.status().following == 2, "two follow-ups")
+        await supervisor.close(0.01)
+    assert cancelled == ["a", "b"]
+    assert collector.results == []
+    assert supervisor.pending_on_stop == ["a", "b"]
+
+
+async def test_a_failing_follow_up_settles_the_result_as_it_was(logs: Logs) -> None:
+    fakes = await make_fakes()
+
+    async def follow(item: str, result: ToyResult) -> ToyResult:
+        raise ValueError("a defect in the follow-up")
+
+    job = ToyJob(follow=follow)
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        supervisor.submit("a", 0)
+        await supervisor.join()
+    assert collector.keys == ["a"] and collector.results[0].outcome == "ok"
+    assert supervisor.fatal is None
+    assert [entry["po"] for entry in events(logs, "follow_up_failed")] == ["a"]
+
+
+async def test_a_full_disk_in_a_follow_up_stops_the_run_and_leaves_the_item_pending() -> None:
+    fakes = await make_fakes()
+
+    async def follow(item: str, result: ToyResult) -> ToyResult:
+        raise storage_error("the output folder", OSError(28, "No space left on device"))
+
+    job = ToyJob(follow=follow)
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        supervisor.submit("a", 0)
+        supervisor.submit("b", 1)
+        await supervisor.join()
+    assert collector.results == []
+    assert supervisor.fatal is not None and "space" in str(supervisor.fatal).lower()
+    assert "a" in supervisor.pending_on_stop

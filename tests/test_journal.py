@@ -139,3 +139,41 @@ def test_output_folder_that_is_a_file_is_explained(tmp_path: Path) -> None:
     blocker.write_text("a file where the output folder should be")
     with pytest.raises(JournalError, match="Cannot create"):
         Journal.open(blocker)
+
+
+def test_conversion_errors_round_trip_and_a_schema_2_journal_is_read_then_upgraded(
+    tmp_path: Path,
+) -> None:
+    journal = Journal.open(tmp_path)
+    result = settle(tmp_path, "PO1", Outcome.COMPLETED, {"q.msg": b"\xd0\xcf\x11\xe0junk"})
+    result.conversion_errors = ["q.msg could not be read", "second; with a semicolon"]
+    journal.record(result)
+    record = journal.records()["PO1"]
+    assert record.conversion_errors == ("q.msg could not be read", "second; with a semicolon")
+    assert record.as_result().conversion_errors == list(record.conversion_errors)
+    journal.close()
+
+    # Make it a journal of schema 2, as the previous version wrote it.
+    path = tmp_path / JOURNAL_DIR / JOURNAL_NAME
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE pos DROP COLUMN conversion_errors")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+
+    reader = Journal.open_read_only(tmp_path)
+    assert reader.records()["PO1"].conversion_errors == ()
+    assert reader.records()["PO1"].state == "COMPLETED"
+    reader.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2  # reading changed nothing
+    db.close()
+
+    journal = Journal.open(tmp_path)
+    assert journal.records()["PO1"].conversion_errors == ()
+    journal.record(result)
+    assert journal.records()["PO1"].conversion_errors == tuple(result.conversion_errors)
+    journal.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    db.close()

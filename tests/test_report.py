@@ -60,9 +60,10 @@ def _results(out: Path) -> dict[str, PoResult]:
             "PO1",
             Outcome.COMPLETED,
             supplier="Acme Corp",
-            files=[saved("a.pdf"), saved("b.pdf")],
+            files=[saved("a.pdf"), saved("b.pdf"), saved("q.msg")],
             message="",
             po_url="https://t.coupahost.com/order_headers/1",
+            conversion_errors=["q.msg could not be read as an Outlook message", "=x"],
             folder=out / "Acme_Corp" / "PO1_COMPLETED",
             started_at=FINISHED,
             finished_at=FINISHED,
@@ -208,16 +209,20 @@ def test_csv_round_trip(tmp_path: Path) -> None:
     first = records[0]
     assert first["SUPPLIER"] == "Acme Corp"
     assert first["SUPPLIER_INPUT"] == "Acme in"
-    assert first["ATTACHMENTS_FOUND"] == "2"
-    assert first["ATTACHMENTS_DOWNLOADED"] == "2"
-    assert first["AttachmentName"] == "a.pdf; b.pdf"
+    assert first["ATTACHMENTS_FOUND"] == "3"
+    assert first["ATTACHMENTS_DOWNLOADED"] == "3"
+    assert first["AttachmentName"] == "a.pdf; b.pdf; q.msg"
+    # An e-mail not converted is noted beside the PO's own outcome, which stays COMPLETED.
+    assert first["CONVERSION_ERRORS"] == "q.msg could not be read as an Outlook message; =x"
+    others = [r["CONVERSION_ERRORS"] for i, r in enumerate(records) if i not in (0, 3)]
+    assert others == [""] * 6  # row 3 is PO1 again
     assert first["LAST_PROCESSED"] == LOCAL
     assert first["DOWNLOAD_FOLDER"] == str(out / "Acme_Corp" / "PO1_COMPLETED")
     assert first["COUPA_URL"] == "https://t.coupahost.com/order_headers/1"
     # The duplicate row gets the same result, with its own input values.
     same = ("STATUS", "SUPPLIER", "AttachmentName", "LAST_PROCESSED", "DOWNLOAD_FOLDER")
     assert [records[3][k] for k in same] == [first[k] for k in same]
-    assert records[3]["ATTACHMENTS_DOWNLOADED"] == "2"
+    assert records[3]["ATTACHMENTS_DOWNLOADED"] == "3"
     assert records[3]["Status_INPUT"] == "x"
     invalid = records[1]
     assert "only digits" in invalid["ERROR_MESSAGE"]
@@ -270,10 +275,11 @@ def test_xlsx_round_trip_and_styles(tmp_path: Path) -> None:
         "PO5",
         "PO6",
     ]
-    assert values[1][3] == 2 and values[1][4] == 2  # numbers, not text
+    assert values[1][3] == 3 and values[1][4] == 3  # numbers, not text
     assert isinstance(values[1][3], float)
     assert values[1][6] == datetime.strptime(LOCAL, "%Y-%m-%d %H:%M:%S")
-    assert values[1][2] == "Acme Corp" and values[1][5] == "a.pdf; b.pdf"
+    assert values[1][2] == "Acme Corp" and values[1][5] == "a.pdf; b.pdf; q.msg"
+    assert values[1][10].startswith("q.msg could not be read")
     assert values[1][8] == str(out / "Acme_Corp" / "PO1_COMPLETED")
     assert values[5][7] == "page timeout\ufffd\ufffd"  # control characters cannot go in XLSX
     assert values[2][3] == "" and values[2][6] == ""  # an invalid row has no count, no time
@@ -287,7 +293,7 @@ def test_xlsx_round_trip_and_styles(tmp_path: Path) -> None:
     assert pane is not None
     assert (pane.get("state"), pane.get("ySplit"), pane.get("topLeftCell")) == ("frozen", "1", "A2")
     auto_filter = xml.sheet.find(f"{_MAIN}autoFilter")
-    assert auto_filter is not None and auto_filter.get("ref") == f"A1:N{len(table.rows) + 1}"
+    assert auto_filter is not None and auto_filter.get("ref") == f"A1:O{len(table.rows) + 1}"
     widths = xml.widths()
     assert set(widths) == set(range(1, 15))
     assert all(0 < width <= 61 for width in widths.values())  # 60 characters, and padding
@@ -453,8 +459,9 @@ def test_widths_come_from_a_sample_of_rows(tmp_path: Path, monkeypatch: pytest.M
     table = read_input(tmp_path / "in.csv")
     monkeypatch.setattr(report_xlsx, "WIDTH_SAMPLE", 2)
     path = write_report_xlsx(tmp_path / "r.xlsx", table.rows, {}, table.columns)
-    assert round(_XlsxXml(path).widths()[11]) == 20 + 2 + 1  # XlsxWriter adds its padding
-    assert _xlsx_values(path)[3][10] == "x" * 40  # every value is written all the same
+    notes = len(REPORT_COLUMNS)  # the input's column comes after ours
+    assert round(_XlsxXml(path).widths()[notes + 1]) == 20 + 2 + 1  # XlsxWriter adds padding
+    assert _xlsx_values(path)[3][notes] == "x" * 40  # every value is written all the same
 
 
 def test_xlsx_keeps_long_text_and_odd_characters_readable(tmp_path: Path) -> None:
@@ -463,6 +470,6 @@ def test_xlsx_keeps_long_text_and_odd_characters_readable(tmp_path: Path) -> Non
     (tmp_path / "in.csv").write_text(text, encoding="utf-8")
     table = read_input(tmp_path / "in.csv")
     path = write_report_xlsx(tmp_path / "r.xlsx", table.rows, {}, table.columns)
-    notes = [row[10] for row in _xlsx_values(path)[1:]]
+    notes = [row[len(REPORT_COLUMNS)] for row in _xlsx_values(path)[1:]]
     assert len(notes[0]) == 32_767 and notes[0].endswith("…")
     assert notes[1:] == ["a\ufffdb\ufffdc", "tab\there"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -13,19 +13,24 @@ from coupa_async.coupa.http import ReceivedBytes
 from coupa_async.coupa.job import JobEnv, PoTask, process_po
 from coupa_async.coupa.pages import retry_after_seconds
 from coupa_async.coupa.reader import PageReader
+from coupa_async.emails.service import EmailConverter, is_email
 from coupa_async.engine.slot import WorkerSlot
 from coupa_async.gate import HostGate
 from coupa_async.layout import OutputLayout
+from coupa_async.log import get_logger
 from coupa_async.outage import OutageWatch
-from coupa_async.result import Outcome, PoResult
+from coupa_async.result import Outcome, PoResult, SavedFile
 from coupa_async.settings import Settings
+
+log = get_logger("emails")
 
 
 class PoJob:
     """Finds, fetches and files one PO's attachments on a worker (see ``process_po``).
 
     It tells the worker's slot what it is doing (``slot.doing``) and counts the bytes of the
-    files it receives over the run (``bytes_received``).
+    files it receives over the run (``bytes_received``). Saved e-mails are converted after the
+    worker is free (``follow_up``); the PO settles once they are.
     """
 
     def __init__(
@@ -38,6 +43,7 @@ class PoJob:
         gate: HostGate,
         outage: OutageWatch,
         requests: asyncio.Semaphore | None = None,
+        converter: EmailConverter | None = None,
     ) -> None:
         self.settings = settings
         self.reader = reader
@@ -46,6 +52,7 @@ class PoJob:
         self.gate = gate
         self.outage = outage
         self.requests = requests
+        self.converter = converter
         self.received = ReceivedBytes()
 
     @property
@@ -73,6 +80,28 @@ class PoJob:
         )
         result = await process_po(env, item, final_attempt=final)
         result.attempts = attempt
+        return result
+
+    def follow_up(self, item: PoTask, result: PoResult) -> Awaitable[PoResult] | None:
+        converter = self.converter
+        if converter is None or not converter.enabled or result.folder is None:
+            return None
+        emails = [saved for saved in result.files if is_email(saved.name)]
+        return self._convert(converter, result, emails) if emails else None
+
+    async def _convert(
+        self, converter: EmailConverter, result: PoResult, emails: list[SavedFile]
+    ) -> PoResult:
+        outcomes = await asyncio.gather(*(converter.convert(saved.path) for saved in emails))
+        for outcome in outcomes:
+            if outcome.error is not None:
+                log.warning(
+                    "email_not_converted",
+                    po=result.po_number,
+                    file=outcome.source,
+                    reason=outcome.error,
+                )
+                result.conversion_errors.append(outcome.error)
         return result
 
     def give_up(self, item: PoTask, attempts: int, reason: str) -> PoResult:

@@ -30,6 +30,12 @@ class Job(Protocol[T, R]):
         """Settle ``item`` to a result, or raise for the engine to act on (see actions)."""
         ...
 
+    def follow_up(self, item: T, result: R) -> Awaitable[R] | None:
+        """Work that must end before ``result`` settles but needs no worker (converting saved
+        files, say), giving the result to settle; None when there is none. It raises only
+        ``StorageError`` (which stops the run); anything else settles ``result`` as it was."""
+        ...
+
     def give_up(self, item: T, attempts: int, reason: str) -> R:
         """The result of an item whose attempts are all used."""
         ...

@@ -38,3 +38,4 @@ class EngineStatus:
     paused_s: float
     session_renewals: int
     browser_relaunches: int
+    following: int = 0  # items off their worker, in their follow-up (converting e-mails)

@@ -75,6 +75,7 @@ class Supervisor(Generic[T, R]):
         self._scopes: set[anyio.CancelScope] = set()  # every task's own scope
         self._running: set[asyncio.Event] = set()  # set when each task has finished
         self._worker_done: dict[int, asyncio.Event] = {}
+        self._following: dict[str, asyncio.Event] = {}  # items in their follow-up, by key
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -151,11 +152,13 @@ class Supervisor(Generic[T, R]):
         if self.services.outage.down:
             grace = 0  # items in flight wait for a host that does not answer: back to pending
         busy = list(self._running)
-        workers_done = list(self._worker_done.values())
-        if workers_done and grace > 0:
+        if grace > 0:
             with anyio.move_on_after(grace):
-                for done in workers_done:
-                    await done.wait()
+                # Items in flight on workers, then their follow-ups (started meanwhile, too).
+                while self._worker_done or self._following:
+                    for done in [*self._worker_done.values(), *self._following.values()]:
+                        await done.wait()
+            busy = list(self._running)
         for scope in list(self._scopes):
             scope.cancel()
         for done in busy:
@@ -273,6 +276,7 @@ class Supervisor(Generic[T, R]):
             paused_s=self.services.gate.remaining_pause_s,
             session_renewals=self.services.session.renewals,
             browser_relaunches=self.services.browser.relaunches,
+            following=len(self._following),
         )
 
     # ----- workers ----------------------------------------------------------------------------
@@ -340,7 +344,13 @@ class Supervisor(Generic[T, R]):
             verdict = action_for(exc, self.config.task_timeout_s)
             await self._act(slot, entry, verdict, exc, cookie_generation)
         else:
-            await self._settle(entry, result)
+            follow_up = self.job.follow_up(entry.item, result)
+            if follow_up is None:
+                await self._settle(entry, result)
+            elif self._closed:
+                await self._follow(entry, result, follow_up)  # stopping: within the grace
+            else:
+                self._start_follow_up(entry, result, follow_up)
         finally:
             with anyio.CancelScope(shield=True):
                 await slot.end_task()
@@ -396,6 +406,32 @@ class Supervisor(Generic[T, R]):
                 await self._charge(entry, verdict.reason)
             case Action.RETRY:
                 await self._charge(entry, verdict.reason)
+
+    def _start_follow_up(self, entry: Entry[T], result: R, work: Awaitable[R]) -> None:
+        """Run the item's follow-up off the worker; the item stays in flight until it settles
+        (so ``join`` waits for it, and a stop leaves it pending)."""
+        done = asyncio.Event()
+        self._following[entry.key] = done
+
+        async def follow() -> None:
+            try:
+                await self._follow(entry, result, work)
+            finally:
+                self._following.pop(entry.key, None)
+                done.set()
+
+        self.spawn(follow(), f"follow-up {entry.key}")
+
+    async def _follow(self, entry: Entry[T], result: R, work: Awaitable[R]) -> None:
+        try:
+            result = await work
+        except StorageError as exc:
+            log.warning("result_not_recorded", po=entry.key, reason=str(exc.__cause__ or exc))
+            self.fail(exc)  # the item stays in flight: pending for the rerun
+            return
+        except Exception:
+            log.exception("follow_up_failed", po=entry.key)  # the result settles as it was
+        await self._settle(entry, result)
 
     async def _charge(self, entry: Entry[T], reason: str) -> None:
         attempt = entry.attempt

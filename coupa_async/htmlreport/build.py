@@ -71,7 +71,8 @@ def _po_of(record: PoRecord, out_dir: Path, levels: tuple[str, ...] = ()) -> Rep
         supplier=record.supplier,
         levels=levels,
         folder_href=_href(record.folder, out_dir) if record.folder is not None else None,
-        message=record.message,
+        # An e-mail that could not be converted is said after the PO's own message.
+        message="; ".join(filter(None, (record.message, *record.conversion_errors))),
         po_url=record.po_url,
         attempts=record.attempts,
         finished_at=record.finished_at,

@@ -1,7 +1,7 @@
 """What the report holds: its columns, one row of values per input row, and values as CSV text.
 
-Columns are the reference's (REPORT_COLUMNS), then the input's other columns; an input column
-named like a reference column gets the suffix ``_INPUT``.
+Columns are the reference's, then CONVERSION_ERRORS (REPORT_COLUMNS), then the input's other
+columns; an input column named like one of ours gets the suffix ``_INPUT``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ REPORT_COLUMNS = (
     "ERROR_MESSAGE",
     "DOWNLOAD_FOLDER",
     "COUPA_URL",
+    "CONVERSION_ERRORS",
 )
 CLASH_SUFFIX = "_INPUT"
 PENDING = "PENDING"
@@ -68,7 +69,7 @@ def report_row(row: InputRow, result: PoResult | None, columns: Sequence[str]) -
         status = INVALID if row.po is None else PENDING
         message = row.error if row.po is None else NOT_PROCESSED
         values: list[Value] = [row.raw_po, status, row.supplier or "", None, None, "", None]
-        values += [message, "", ""]
+        values += [message, "", "", ""]
     else:
         values = [
             row.raw_po,
@@ -81,6 +82,7 @@ def report_row(row: InputRow, result: PoResult | None, columns: Sequence[str]) -
             result.message,
             str(result.folder) if result.folder else "",
             result.po_url,
+            "; ".join(result.conversion_errors),
         ]
     values += [row.extra.get(column, "") for column in columns]
     return values

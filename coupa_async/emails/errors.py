@@ -1,0 +1,15 @@
+"""Problems with a mail's content, as opposed to problems of the disk (``OSError``)."""
+
+from __future__ import annotations
+
+
+class MailError(Exception):
+    """A mail could not be read or rendered; ``str()`` is one plain sentence."""
+
+
+class LimitExceeded(MailError):
+    """A bound of ``ConversionLimits`` was reached; ``bound`` is the field's name."""
+
+    def __init__(self, bound: str, sentence: str) -> None:
+        super().__init__(sentence)
+        self.bound = bound
