@@ -286,7 +286,7 @@ def test_xlsx_round_trip_and_styles(tmp_path: Path) -> None:
 
     xml = _XlsxXml(path)
     assert xml.number_format("G2") == "yyyy-mm-dd hh:mm:ss"
-    for column in "ABCDEFGHIJKLMN":
+    for column in "ABCDEFGHIJKLMNO":
         assert xml.font(f"{column}1").find(f"{_MAIN}b") is not None
         assert xml.fill(f"{column}1") == "305496"
     pane = xml.sheet.find(f".//{_MAIN}pane")
@@ -295,7 +295,7 @@ def test_xlsx_round_trip_and_styles(tmp_path: Path) -> None:
     auto_filter = xml.sheet.find(f"{_MAIN}autoFilter")
     assert auto_filter is not None and auto_filter.get("ref") == f"A1:O{len(table.rows) + 1}"
     widths = xml.widths()
-    assert set(widths) == set(range(1, 15))
+    assert set(widths) == set(range(1, 16))
     assert all(0 < width <= 61 for width in widths.values())  # 60 characters, and padding
     assert widths[9] > widths[2]  # the folder column is wider than STATUS
 
