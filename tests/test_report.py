@@ -153,9 +153,11 @@ class _XlsxXml:
         }
 
     def widths(self) -> dict[int, float]:
+        # One <col> may cover several adjacent columns of the same width.
         return {
-            int(c.get("min", "0")): float(c.get("width", "0"))
+            column: float(c.get("width", "0"))
             for c in self.sheet.iter(f"{_MAIN}col")
+            for column in range(int(c.get("min", "0")), int(c.get("max", c.get("min", "0"))) + 1)
         }
 
 
