@@ -1,9 +1,15 @@
 """Converting saved e-mails in worker processes: off the event loop, and off the workers.
 
 A conversion parses and renders in pure Python, which would hold the event loop (and, in a
-thread, the interpreter lock the browser's traffic needs). It runs in a small process pool
-started on the first e-mail. A conversion past its deadline is stopped in its process by a
-timer; should that not end it, the process is killed and a new pool serves the next e-mail.
+thread, the interpreter lock the browser's traffic needs). It runs in converting processes
+(``coupa_async.emails.worker``), started on the first e-mail and spoken to over pipes: not
+``multiprocessing``, whose spawned children import the caller's main script again (a library
+must not ask its callers for an ``if __name__ == "__main__"`` guard).
+
+A conversion past its deadline is stopped in its process by a timer; should that not end it,
+the process is killed and a new one serves the next e-mail. A process that dies under a
+conversion (killed from outside, out of memory) gets one more try in a fresh process before
+the e-mail is blamed.
 """
 
 from __future__ import annotations
@@ -11,24 +17,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import multiprocessing
-import signal
+import json
+import subprocess
+import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict
 from pathlib import Path
-from types import FrameType
+from typing import Any
 
-from coupa_async.emails import (
-    ConversionLimits,
-    ConversionOutcome,
-    EmailMode,
-    FontSet,
-    convert_email,
-    find_fonts,
-)
+from coupa_async.emails.fonts import FontSet, find_fonts
+from coupa_async.emails.options import ConversionLimits, EmailMode, is_email
+from coupa_async.emails.outcome import ConversionOutcome
+from coupa_async.emails.worker import fonts_data
 from coupa_async.errors import storage_error
 from coupa_async.log import get_logger
+
+__all__ = ["EmailConverter", "is_email"]
 
 log = get_logger("emails")
 
@@ -37,41 +41,73 @@ log = get_logger("emails")
 KILL_MARGIN_S = 5.0
 # A process converts this many e-mails, then a fresh one takes over (bounds any leak).
 TASKS_PER_PROCESS = 200
-CLOSE_WAIT_S = 3.0
 # Errors of the disk itself stop the run (the run's sentence for a full disk); other errors
 # writing a conversion are the conversion's.
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+# Tries of one e-mail when its process dies under it.
+TRIES_ON_CRASH = 2
 
 
-class ConversionTimeout(Exception):
-    """Raised in the converting process when its deadline passes."""
+class ProcessGone(Exception):
+    """The converting process ended (or stopped answering) under a conversion."""
 
 
-def _on_alarm(signum: int, frame: FrameType | None) -> None:
-    raise ConversionTimeout
+class ConverterProcess:
+    """One converting process and its pipes; one request at a time."""
 
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.served = 0
 
-def convert_with_deadline(
-    path: Path, mode: EmailMode, fonts: FontSet, limits: ConversionLimits, timeout_s: float
-) -> ConversionOutcome:
-    """``convert_email`` stopped after ``timeout_s`` (run in the converting process)."""
-    timer = getattr(signal, "setitimer", None)
-    if timer is None:  # Windows: the parent's deadline kills the process instead
-        return convert_email(path, mode, fonts, limits)
-    signal.signal(signal.SIGALRM, _on_alarm)
-    timer(signal.ITIMER_REAL, timeout_s)
-    try:
-        return convert_email(path, mode, fonts, limits)
-    except ConversionTimeout:
-        return _failed(path, f"{path.name} was not converted within {timeout_s:g} s")
-    finally:
-        timer(signal.ITIMER_REAL, 0)
+    @classmethod
+    async def start(cls) -> ConverterProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "coupa_async.emails.worker",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        return cls(process)
 
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None
 
-def _failed(path: Path, sentence: str) -> ConversionOutcome:
-    return ConversionOutcome(
-        source=path.name, pdf=None, extracted=[], skipped=False, error=sentence
-    )
+    async def ask(self, request: dict[str, Any], deadline_s: float) -> dict[str, Any]:
+        """The answer to ``request``; ProcessGone when the process ends first, TimeoutError
+        past ``deadline_s`` (the process is killed then)."""
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        self.served += 1
+        try:
+            stdin.write(json.dumps(request).encode() + b"\n")
+            await stdin.drain()
+            async with asyncio.timeout(deadline_s):
+                line = await stdout.readline()
+        except TimeoutError:
+            self.kill()
+            raise
+        except (ConnectionError, OSError) as exc:
+            raise ProcessGone(str(exc)) from None
+        if not line:
+            raise ProcessGone("no answer")
+        return json.loads(line)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+
+    async def close(self, wait_s: float) -> None:
+        """Close its stdin (it ends after the conversion in hand); killed after ``wait_s``."""
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), wait_s)
+        except TimeoutError:
+            self.kill()
+            await self.process.wait()
 
 
 class EmailConverter:
@@ -94,10 +130,11 @@ class EmailConverter:
         self.converted = 0
         self.failed = 0
         self._fonts: FontSet | None = None
-        self._pool: ProcessPoolExecutor | None = None
-        # As many conversions in flight as processes: a deadline concerns one known e-mail.
+        self._idle: list[ConverterProcess] = []
+        self._all: set[ConverterProcess] = set()
         self._slots = asyncio.Semaphore(processes)
         self._warned_fonts = False
+        self._closed = False
 
     @property
     def enabled(self) -> bool:
@@ -108,33 +145,77 @@ class EmailConverter:
 
         Raises StorageError when the disk is full.
         """
-        async with self._slots:
-            fonts = await self._fonts_found()
-            pool = self._ensure_pool()
-            future = asyncio.get_running_loop().run_in_executor(
-                pool, convert_with_deadline, path, self.mode, fonts, self.limits, self.timeout_s
-            )
+        request = {
+            "path": str(path),
+            "mode": self.mode,
+            "fonts": fonts_data(await self._fonts_found()),
+            "limits": asdict(self.limits),
+            "timeout_s": self.timeout_s,
+        }
+        answer: dict[str, Any] | None = None
+        for _ in range(TRIES_ON_CRASH):
             try:
-                outcome = await asyncio.wait_for(future, self.timeout_s + KILL_MARGIN_S)
+                answer = await self._ask(request)
+                break
+            except ProcessGone as exc:
+                log.debug("email_converter_gone", file=path.name, detail=str(exc))
             except TimeoutError:
-                self._kill_pool()
-                outcome = _failed(
-                    path, f"{path.name} was not converted within {self.timeout_s:g} s"
-                )
-            except BrokenProcessPool:
-                self._pool = None
-                outcome = _failed(
-                    path,
-                    f"The converting process ended while converting {path.name} (out of memory?)",
-                )
-            except OSError as exc:
-                if exc.errno in DISK_FULL:
-                    raise storage_error(f"the conversion of {path.name}", exc) from exc
-                outcome = _failed(
-                    path, f"The conversion of {path.name} could not be written: {exc.strerror}"
-                )
+                answer = {"error": f"{path.name} was not converted within {self.timeout_s:g} s"}
+                break
+        outcome = self._outcome(path, answer)
         self._count(outcome)
         return outcome
+
+    def _outcome(self, path: Path, answer: dict[str, Any] | None) -> ConversionOutcome:
+        if answer is None:
+            return ConversionOutcome(
+                source=path.name,
+                error=f"The converting process ended twice while converting {path.name} "
+                "(out of memory?)",
+            )
+        if "outcome" in answer:
+            return ConversionOutcome(**answer["outcome"])
+        if "os_error" in answer:
+            code, reason = answer["os_error"], answer["strerror"]
+            if code in DISK_FULL:
+                raise storage_error(f"the conversion of {path.name}", OSError(code, reason))
+            return ConversionOutcome(
+                source=path.name,
+                error=f"The conversion of {path.name} could not be written: {reason}",
+            )
+        return ConversionOutcome(source=path.name, error=str(answer.get("error")))
+
+    async def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        async with self._slots:
+            process = await self._take()
+            try:
+                answer = await process.ask(request, self.timeout_s + KILL_MARGIN_S)
+            except BaseException:
+                process.kill()  # a cancelled or failed request leaves the process unusable
+                self._all.discard(process)
+                raise
+            self._give_back(process)
+            return answer
+
+    async def _take(self) -> ConverterProcess:
+        while self._idle:
+            process = self._idle.pop()
+            if process.alive:
+                return process
+            self._all.discard(process)
+        if self._closed:  # the run's follow-ups all end before it closes
+            raise RuntimeError("the e-mail converter is closed")
+        process = await ConverterProcess.start()
+        self._all.add(process)
+        return process
+
+    def _give_back(self, process: ConverterProcess) -> None:
+        if process.alive and process.served < TASKS_PER_PROCESS and not self._closed:
+            self._idle.append(process)
+        else:
+            self._all.discard(process)
+            if process.process.stdin is not None:
+                process.process.stdin.close()  # it ends on its own
 
     def _count(self, outcome: ConversionOutcome) -> None:
         if outcome.error is not None:
@@ -160,41 +241,10 @@ class EmailConverter:
             )
         return self._fonts
 
-    def _ensure_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # Spawned, not forked: a fork of a process with the event loop's threads and the
-            # browser's pipes would inherit them.
-            self._pool = ProcessPoolExecutor(
-                self.processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                max_tasks_per_child=TASKS_PER_PROCESS,
-            )
-        return self._pool
-
-    def _kill_pool(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        # The executor has no public way to stop a busy process before Python 3.14.
-        for process in list(getattr(pool, "_processes", {}).values()):
-            with contextlib.suppress(Exception):
-                process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
-
-    async def aclose(self) -> None:
-        """Stop the processes: one still converting gets ``CLOSE_WAIT_S``, then is killed (the
-        e-mail's PO was not recorded, so the rerun converts it)."""
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        processes = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-
-        def wait_or_kill() -> None:
-            for process in processes:
-                process.join(CLOSE_WAIT_S)
-                if process.is_alive():
-                    process.kill()
-                    process.join(CLOSE_WAIT_S)
-
-        await asyncio.to_thread(wait_or_kill)
+    async def aclose(self, wait_s: float = 3.0) -> None:
+        """End the processes: one still converting gets ``wait_s``, then is killed (its PO
+        was not recorded, so the rerun converts it)."""
+        self._closed = True
+        processes, self._idle = list(self._all), []
+        self._all.clear()
+        await asyncio.gather(*(process.close(wait_s) for process in processes))
