@@ -13,3 +13,8 @@ class LimitExceeded(MailError):
     def __init__(self, bound: str, sentence: str) -> None:
         super().__init__(sentence)
         self.bound = bound
+
+
+def reason(exc: BaseException) -> str:
+    """An exception's message on one line, or its type's name when it has none."""
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -10,7 +10,8 @@ class Attachment:
     """One attachment: its name as the mail gives it (unsafe) and its bytes.
 
     ``data`` is None when the attachment holds nothing to save (a link, a broken entry);
-    ``note`` then says why. ``subject`` is set when the attachment is itself an e-mail.
+    ``note`` then says why, and ``broken`` whether that is a problem of the mail.
+    ``subject`` is set when the attachment is itself an e-mail.
     """
 
     name: str
@@ -18,6 +19,7 @@ class Attachment:
     is_mail: bool = False
     subject: str | None = None
     note: str | None = None
+    broken: bool = False
 
     @property
     def size(self) -> int:

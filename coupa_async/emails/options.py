@@ -31,3 +31,6 @@ class ConversionLimits:
     max_attachments: int = 500
     max_total_bytes: int = 512 * 2**20
     max_depth: int = 3
+
+
+DEFAULT_LIMITS = ConversionLimits()
