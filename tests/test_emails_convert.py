@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import format_datetime
+from html import escape
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
 from coupa_async.emails import (
@@ -19,6 +25,7 @@ from coupa_async.emails import (
     find_fonts,
     is_email,
 )
+from coupa_async.emails.units import human_size
 from coupa_async.sim.outlook import MailAttachment, MailSpec, eml_bytes, msg_bytes
 
 FONTS = find_fonts()
@@ -471,3 +478,193 @@ def test_outputs_of_a_mail_that_became_unreadable_are_removed(tmp_path: Path) ->
     assert outcome.error is not None and outcome.pdf is None and outcome.extracted == []
     assert [p.name for p in tmp_path.iterdir()] == ["Quote.msg"]
     assert path.read_bytes() == damaged
+
+
+# A worker converts mails of many languages one after another, the fonts parsed once. Each PDF
+# must show every line as written, in the face meant for it: fpdf2's fallback fonts once left a
+# line beginning with Latin letters after a line ending in Chinese drawn in the bold of the last
+# header label with the regular font's glyph codes ("Sam，您好：" came out as "b7m，您好：").
+
+
+@dataclass(frozen=True)
+class LanguageCase:
+    stem: str
+    spec: MailSpec
+    body_lines: tuple[str, ...]  # the body's lines as the PDF shows them
+
+
+def _language_case(
+    stem: str,
+    subject: str,
+    sender: tuple[str, str],
+    to: tuple[str, ...],
+    body: tuple[str, ...],
+    attachments: tuple[str, ...],
+    html: bool = False,
+) -> LanguageCase:
+    text = "\n".join(body)
+    markup = "".join(f"<p>{escape(line)}</p>" for line in body)
+    mail = MailSpec(
+        subject=subject,
+        sender_name=sender[0],
+        sender_address=sender[1],
+        to=to,
+        date=DATE,
+        body_text=None if html else text,
+        body_html=f"<html><body>{markup}</body></html>" if html else None,
+        attachments=tuple(MailAttachment(name, name.encode() * 3) for name in attachments),
+    )
+    return LanguageCase(stem, mail, body)
+
+
+LANGUAGE_CASES = (
+    _language_case(
+        "english",
+        "Quote for PO 4711",
+        ("Anna Smith", "anna@supplier.example"),
+        ("Sam Lee <sam@buyer.example>",),
+        ("Hello Sam,", "please find our quote for PO 4711 attached.", "Best regards, Anna"),
+        ("Quote 4711.pdf",),
+    ),
+    _language_case(
+        "german",
+        "Angebot für Straßenbau – Größe XL",
+        ("Jürgen Groß", "juergen@lieferant.example"),
+        ("Anna Müller <anna@buyer.example>", "Bernd Weiß <bernd@buyer.example>"),
+        ("Sehr geehrte Frau Müller,", "anbei das Angebot für die Straße 5.", "Grüße, Jürgen Groß"),
+        ("Übersicht Maße.xlsx",),
+        html=True,
+    ),
+    _language_case(
+        "portuguese",
+        "Cotação nº 4711 – ação imediata",
+        ("José Conceição", "jose@fornecedor.example"),
+        ("João Simões <joao@buyer.example>",),
+        ("Olá João,", "segue a cotação com preço e condições.", "Atenciosamente, Conceição"),
+        ("cotação preço.pdf", "condições.txt"),
+    ),
+    _language_case(
+        "chinese",
+        "采购订单 15756862 报价",
+        ("王小明", "wang@supplier.example"),
+        ("Sam Lee <sam@buyer.example>", "陈静 <chen@buyer.example>"),
+        (
+            "Sam，您好：",
+            "附件是采购订单 15756862 的报价单。",
+            "PO 4711 的 Excel 文件（价格表）请查收！",
+            "Thanks，王小明",
+        ),
+        ("价格表.xlsx", "Quote（报价）v2.pdf"),
+    ),
+    _language_case(
+        "chinese-html",
+        "RE: Anna，报价单（PO 4711）",
+        ("陈静", "chen@buyer.example"),
+        ("陈静 <chen@buyer.example>", "Anna Smith <anna@supplier.example>"),
+        ("Anna，你好：", "请看 Excel 表格（附件），PO 4711。", "谢谢！Best regards"),
+        ("报价单 PO4711.pdf",),
+        html=True,
+    ),
+)
+
+
+def squash(text: str) -> str:
+    return "".join(text.split())
+
+
+TO_SEPARATORS = {"msg": "; ", "eml": ", "}  # how each kind of mail lists its recipients
+
+
+def expected_lines(case: LanguageCase, kind: str) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """The title, the header lines as (label, value), and the other lines of the PDF."""
+    mail = case.spec
+    headers = [
+        ("From:", f"{mail.sender_name} <{mail.sender_address}>"),
+        ("To:", TO_SEPARATORS[kind].join(mail.to)),
+        ("Date:", format_datetime(mail.date)),
+        ("Subject:", mail.subject),
+    ]
+    names = [f"• {a.name} — {human_size(len(a.data or b''))}" for a in mail.attachments]
+    return mail.subject, headers, [*case.body_lines, *names]
+
+
+def bold_font_name() -> str | None:
+    """The name fpdf2 gives the bold font in a PDF (as in its /BaseFont), if there is one."""
+    if FONTS.bold is None:
+        return None
+    with TTFont(FONTS.bold, lazy=True) as font:
+        return re.sub("[ ()]", "", font["name"].getBestFullName())
+
+
+def drawn_lines(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """Each line of text drawn in the PDF (its text without white space) → its runs as
+    (text, font name), read by pypdf with the font in effect for each."""
+    lines = {}
+    for page in PdfReader(path).pages:
+        runs: dict[float, list[tuple[float, str, str]]] = {}
+
+        def visit(text: str, cm: list[float], tm: list[float], font: Any, size: float) -> None:
+            if text.strip():
+                name = str(font["/BaseFont"]).split("+")[-1] if font else ""
+                y = round(tm[5] + cm[5], 1)
+                runs.setdefault(y, []).append((tm[4] + cm[4], text, name))  # noqa: B023
+
+        page.extract_text(visitor_text=visit)
+        for parts in runs.values():
+            ordered = [(text, name) for _, text, name in sorted(parts)]
+            lines[squash("".join(text for text, _ in ordered))] = ordered
+    return lines
+
+
+def check_language_pdf(case: LanguageCase, kind: str, pdf: Path) -> None:
+    """Every line of ``case``'s PDF is its exact text, and only title and labels are bold."""
+    title, headers, lines = expected_lines(case, kind)
+    extracted = {squash(line) for line in pdf_text(pdf).splitlines()}
+    expected = [title, *(f"{label} {value}" for label, value in headers), *lines]
+    for line in expected:
+        assert squash(line) in extracted, f"{case.stem}: {line!r} not in the PDF's text"
+    bold = bold_font_name()
+    if bold is None:
+        return
+    drawn = drawn_lines(pdf)
+    title_runs = drawn[squash(title)]
+    assert any(name == bold for _, name in title_runs), (case.stem, title_runs)
+    # The title is bold where the bold face has the characters, else in a fallback font.
+    regular = {name for runs in drawn.values() for _, name in runs} - {bold}
+    assert all(name == bold or name in regular for _, name in title_runs)
+    for label, value in headers:
+        runs = drawn[squash(f"{label} {value}")]
+        assert squash("".join(t for t, name in runs if name == bold)) == squash(label), (
+            case.stem,
+            runs,
+        )
+    for line in lines:
+        runs = drawn[squash(line)]
+        assert all(name != bold for _, name in runs), (case.stem, line, runs)
+    heading = drawn[squash(f"Attachments ({len(case.spec.attachments)})")]
+    assert all(name == bold for _, name in heading)
+
+
+def language_sequence(folder: Path, kind: str) -> list[tuple[LanguageCase, Path]]:
+    """The mails of LANGUAGE_CASES saved in ``folder``: (case, its PDF to be)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        (case, save(folder, kind, case.spec, stem=case.stem).with_suffix(f".{kind}.pdf"))
+        for case in LANGUAGE_CASES
+    ]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_mails_of_many_languages_in_one_process_keep_their_text_and_faces(
+    tmp_path: Path, kind: str
+) -> None:
+    fonts = cjk_font_or_skip()
+    sequence = language_sequence(tmp_path, kind)
+    # Twice in a row, the second round with the fonts parsed and lent many times already.
+    for round_ in range(2):
+        for _case, pdf in sequence:
+            pdf.unlink(missing_ok=True)
+            outcome = convert_email(pdf.with_suffix(""), "pdf", fonts)
+            assert outcome.error is None and not outcome.missing_font, (round_, outcome)
+        for case, pdf in sequence:
+            check_language_pdf(case, kind, pdf)

@@ -4,6 +4,12 @@ fpdf2 parses a font file on every ``add_font`` (a CJK font takes a tenth of a se
 and subsets the parsed font in place when the PDF is written, so a parsed font cannot simply be
 shared. Here the parsed font object is copied per PDF with its per-document state fresh and a
 lazily loaded copy of the font file to subset; only the cheap parts are redone.
+
+What a copy shares with the others is what fpdf2 only reads once the font is added: the
+character map, glyph ids and widths. Everything fpdf2 changes while writing one PDF is the
+copy's own: the subset and its missing glyphs, the fontTools font it subsets and saves, and the
+font descriptor (written into the PDF with that PDF's object number). A color font (drawn as a
+Type 3 font whose glyphs fpdf2 collects per document) is parsed anew for each PDF.
 """
 
 from __future__ import annotations
@@ -50,7 +56,8 @@ def load_font(path: Path, family: str, style: str) -> LoadedFont | None:
     if not isinstance(template, TTFFont):
         return None
     # fpdf2 draws a .notdef glyph into fonts lacking one; a fresh copy would lack it.
-    glyph_order = order if ".notdef" in fresh.getGlyphOrder() else None
+    lendable = ".notdef" in fresh.getGlyphOrder() and template.color_font is None
+    glyph_order = order if lendable else None
     if glyph_order is not None:
         template.ttfont = None  # each PDF gets its own; the parsed tables are large
     return LoadedFont(path, family, style, frozenset(template.cmap), template, data, glyph_order)
@@ -67,6 +74,7 @@ def add_loaded_font(pdf: FPDF, font: LoadedFont) -> None:
     lent.missing_glyphs = []
     lent.biggest_size_pt = 0
     lent._hbfont = None
+    lent.desc = copy.copy(font.template.desc)
     lent.ttfont = _parse(font.data)
     lent.ttfont.setGlyphOrder(list(font.glyph_order))
     for tag in _UNUSED_TABLES:  # else the subsetter decodes them, for nothing

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 
 from coupa_async.emails.errors import MailError, reason
-from coupa_async.emails.font_cache import add_loaded_font
+from coupa_async.emails.font_cache import LoadedFont, add_loaded_font
 from coupa_async.emails.fonts import FontSet
 from coupa_async.emails.model import Attachment, Mail
 from coupa_async.emails.outputs import CREATOR, KEYWORDS_PREFIX
-from coupa_async.emails.pdf_text import MAIN_FAMILY, TextFilter
+from coupa_async.emails.pdf_text import TextFilter
 from coupa_async.emails.units import human_size
 from coupa_async.emails.wrap import wrap
 
@@ -32,19 +31,113 @@ class RenderedPdf:
 
 
 class _MailPdf(FPDF):
-    def __init__(self, family: str, footer_text: str) -> None:
+    """The mail's PDF; all its text is drawn by ``_Writer``."""
+
+    def __init__(self, text_filter: TextFilter, footer_text: str) -> None:
         super().__init__(format="A4")
-        self.text_family = family
+        # The core font's text is filtered to Windows-1252, which its encoding in the PDF is.
+        self.core_fonts_encoding = "windows-1252"
+        self.writer = _Writer(self, text_filter)
         self.footer_text = footer_text
 
     def footer(self) -> None:
         self.set_y(-_MARGIN_MM + 3)
-        self.set_font(self.text_family, "", 8)
         self.set_text_color(110)
-        self.cell(0, 4, self.footer_text, align="L")
-        self.set_x(self.l_margin)
+        self.writer.line(self.footer_text, self.l_margin, size=8, height=4)
+        self.writer.set_font(bold=False, size=8)
         self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="R")
         self.set_text_color(0)
+
+
+class _Writer:
+    """Lines of text drawn run by run, each run in the font chosen for its characters.
+
+    fpdf2's fallback fonts (``set_fallback_fonts``) are not used: fpdf2 2.8.9 sets the font of a
+    line beginning with fallback text inside the line's ``q … Q`` and then takes it as the page's
+    font, so the next line in the main font is drawn in whatever font was set before (the bold
+    of a header label, say) with the main font's glyph codes: wrong letters in the wrong face.
+    Here every change of font goes through ``set_font`` and is written outside any ``q … Q``.
+    """
+
+    def __init__(self, pdf: FPDF, text_filter: TextFilter) -> None:
+        self.pdf = pdf
+        self.text_filter = text_filter
+        self.has_bold = text_filter.bold is not None or text_filter.unicode is None
+
+    def set_font(
+        self, font: LoadedFont | None = None, bold: bool = False, size: float = _SIZE
+    ) -> None:
+        """Select ``font`` (None: the main font, or the core font) in ``size`` points."""
+        if font is None:
+            font = self.text_filter.bold if bold and self.has_bold else self.text_filter.unicode
+        if font is None:
+            self.pdf.set_font(CORE, "B" if bold else "", size)
+        else:
+            self.pdf.set_font(font.family, font.style, size)
+
+    def widths(self, text: str, bold: bool, size: float) -> dict[str, float]:
+        """The width of each character of ``text`` as drawn, in the page's unit."""
+        pdf = self.pdf
+        scale = size * 0.001 / pdf.k
+        widths = {}
+        for ch in set(text):
+            font = self.text_filter.font_for(ord(ch), bold)
+            if font is None:
+                self.set_font(None, bold, size)
+                widths[ch] = pdf.get_string_width(ch)
+            else:
+                widths[ch] = font.template.cw.get(ord(ch), 0) * scale
+        return widths
+
+    def line(
+        self,
+        text: str,
+        x: float,
+        bold: bool = False,
+        size: float = _SIZE,
+        height: float = _LINE_MM,
+        widths: dict[str, float] | None = None,
+    ) -> None:
+        """Draw one line of ``text`` in a box from ``x`` on the current line.
+
+        The text starts and sits where fpdf2's ``cell`` of ``height`` would put it; the current
+        position stays.
+        """
+        pdf = self.pdf
+        bold = bold and self.has_bold
+        if widths is None:
+            widths = self.widths(text, bold, size)
+        x += pdf.c_margin
+        baseline = pdf.y + 0.5 * height + 0.3 * size / pdf.k
+        for font, run in self.text_filter.runs(text, bold):
+            self.set_font(font, bold, size)
+            pdf.text(x, baseline, run)
+            x += sum(widths[ch] for ch in run)
+
+    def paragraphs(
+        self,
+        text: str,
+        indent: float = 0.0,
+        bold: bool = False,
+        size: float = _SIZE,
+        height: float = _LINE_MM,
+    ) -> None:
+        """``text`` (already filtered) wrapped, from the current line on, a new page as needed."""
+        pdf = self.pdf
+        bold = bold and self.has_bold
+        x = pdf.l_margin + indent
+        width = pdf.w - pdf.r_margin - x - pdf.c_margin
+        widths = self.widths(text, bold, size)
+        # A little slack for the rounding of the positions written in the PDF.
+        for line in wrap(text, widths, width - 0.5):
+            self.new_line_room(height)
+            self.line(line, x, bold, size, height, widths)
+            pdf.ln(height)
+
+    def new_line_room(self, height: float) -> None:
+        """A new page if a line of ``height`` does not fit on this one."""
+        if self.pdf.will_page_break(height):
+            self.pdf.add_page(same=True)
 
 
 def render_pdf(mail: Mail, fonts: FontSet, source_name: str) -> RenderedPdf:
@@ -62,8 +155,11 @@ def _render(mail: Mail, fonts: FontSet, source_name: str) -> RenderedPdf:
     body, cut = _cut(mail.body)
     texts = _texts(mail, body, cut, source_name)
     text_filter = TextFilter.for_texts(texts, fonts, bold_texts=(mail.subject, cut))
-    pdf = _MailPdf(MAIN_FAMILY if text_filter.unicode else CORE, text_filter(source_name))
-    _add_fonts(pdf, text_filter)
+    pdf = _MailPdf(text_filter, text_filter(source_name))
+    for font in (text_filter.unicode, text_filter.bold, *text_filter.fallbacks):
+        if font is not None:
+            add_loaded_font(pdf, font)
+    writer = pdf.writer
     pdf.set_margins(_MARGIN_MM, _MARGIN_MM, _MARGIN_MM)
     pdf.set_auto_page_break(True, _MARGIN_MM)
     pdf.set_creator(CREATOR)
@@ -72,14 +168,11 @@ def _render(mail: Mail, fonts: FontSet, source_name: str) -> RenderedPdf:
     pdf.set_keywords(f"{KEYWORDS_PREFIX}{to_extract}")
     pdf.set_title(text_filter(mail.subject) or source_name)
     pdf.add_page()
-    bold = "B" if text_filter.bold or not text_filter.unicode else ""
-    family = pdf.text_family
 
-    pdf.set_font(family, bold, 13)
     title = text_filter(mail.subject) or "(no subject)"
     if len(title) > MAX_TITLE_CHARS:
         title = title[:MAX_TITLE_CHARS] + "…"
-    pdf.multi_cell(0, 6.5, title, align="L", **_NEXT_LINE)
+    writer.paragraphs(title, bold=True, size=13, height=6.5)
     pdf.ln(2)
     for label, value in (
         ("From", mail.sender),
@@ -89,24 +182,21 @@ def _render(mail: Mail, fonts: FontSet, source_name: str) -> RenderedPdf:
         ("Subject", mail.subject),
     ):
         if value:
-            _header_line(pdf, text_filter, bold, label, text_filter(value))
+            writer.new_line_room(_LINE_MM)
+            writer.line(f"{label}:", pdf.l_margin, bold=True)
+            writer.paragraphs(text_filter(value), indent=_LABEL_MM)
     pdf.ln(2)
     _rule(pdf)
-    _paragraphs(pdf, text_filter, text_filter(body) or "(no text)")
+    writer.paragraphs(text_filter(body) or "(no text)")
     if cut:
-        pdf.set_font(family, bold, _SIZE)
-        pdf.multi_cell(0, _LINE_MM, text_filter(cut), align="L", **_NEXT_LINE)
+        writer.paragraphs(text_filter(cut), bold=True)
     if mail.attachments:
         pdf.ln(3)
         _rule(pdf)
-        pdf.set_font(family, bold, _SIZE)
-        pdf.multi_cell(0, _LINE_MM, f"Attachments ({len(mail.attachments)})", **_NEXT_LINE)
+        writer.paragraphs(f"Attachments ({len(mail.attachments)})", bold=True)
         lines = "\n".join(attachment_line(attachment) for attachment in mail.attachments)
-        _paragraphs(pdf, text_filter, text_filter(lines))
+        writer.paragraphs(text_filter(lines))
     return RenderedPdf(bytes(pdf.output()), text_filter.missing)
-
-
-_NEXT_LINE = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}
 
 
 def attachment_line(attachment: Attachment) -> str:
@@ -131,45 +221,6 @@ def _texts(mail: Mail, body: str, cut: str, source_name: str) -> list[str]:
     lines = [attachment_line(a) for a in mail.attachments]
     headers = [mail.sender, mail.to, mail.cc, mail.date, mail.subject]
     return [*headers, body, cut, source_name, *lines]
-
-
-def _add_fonts(pdf: FPDF, text_filter: TextFilter) -> None:
-    for font in (text_filter.unicode, text_filter.bold, *text_filter.fallbacks):
-        if font is not None:
-            add_loaded_font(pdf, font)
-    if text_filter.fallbacks:
-        # Not exact: bold text falls back to the regular face of a fallback font.
-        names = [font.family for font in text_filter.fallbacks]
-        pdf.set_fallback_fonts(names, exact_match=False)
-
-
-def _header_line(pdf: FPDF, text_filter: TextFilter, bold: str, label: str, value: str) -> None:
-    pdf.set_font(pdf.text_family, bold, _SIZE)
-    pdf.cell(_LABEL_MM, _LINE_MM, f"{label}:")
-    _paragraphs(pdf, text_filter, value, indent=_LABEL_MM)
-
-
-def _paragraphs(pdf: _MailPdf, text_filter: TextFilter, text: str, indent: float = 0.0) -> None:
-    """``text`` (already filtered) in the regular style, wrapped, from the current line on."""
-    pdf.set_font(pdf.text_family, "", _SIZE)
-    x = pdf.l_margin + indent
-    width = pdf.w - pdf.r_margin - x
-    # A little slack: the widths summed here ignore the tiny rounding of the PDF's own.
-    for line in wrap(text, _widths(pdf, text_filter, text), width - 0.5):
-        pdf.set_x(x)
-        pdf.cell(width, _LINE_MM, line, **_NEXT_LINE)
-
-
-def _widths(pdf: FPDF, text_filter: TextFilter, text: str) -> dict[str, float]:
-    """The width of each character of ``text`` in the current font, in the page's unit."""
-    widths = {}
-    for ch in set(text):
-        font = text_filter.font_for(ord(ch))
-        if font is None:
-            widths[ch] = pdf.get_string_width(ch)
-        else:
-            widths[ch] = font.template.cw[ord(ch)] * pdf.font_size_pt * 0.001 / pdf.k
-    return widths
 
 
 def _rule(pdf: FPDF) -> None:

@@ -17,6 +17,7 @@ from coupa_async.emails.fonts import FontSet
 MAIN_FAMILY = "mailsans"
 REPLACEMENT = "?"
 _NEWLINE = ord("\n")
+_SPACE = ord(" ")
 _LINE_ENDS = re.compile(r"\r\n?|[\u2028\u2029\x0b\x0c\x85]")
 _INVISIBLE = re.compile(
     "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
@@ -39,6 +40,8 @@ class TextFilter:
     fallbacks: tuple[LoadedFont, ...] = ()
     missing: bool = False
     _table: dict[int, str] = field(default_factory=dict)
+    _fonts_regular: dict[str, LoadedFont | None] = field(default_factory=dict, repr=False)
+    _fonts_bold: dict[str, LoadedFont | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_texts(
@@ -73,11 +76,44 @@ class TextFilter:
         table = dict.fromkeys(needed, REPLACEMENT)
         return cls(regular, bold, tuple(fallbacks), bool(needed), table)
 
-    def font_for(self, codepoint: int) -> LoadedFont | None:
-        """The font drawing ``codepoint`` in regular style (None: core font or no font)."""
-        if self.unicode is None or codepoint in self.unicode.codepoints:
+    def font_for(self, codepoint: int, bold: bool = False) -> LoadedFont | None:
+        """The font drawing ``codepoint`` (None: the core font).
+
+        Bold text uses the bold face for what it has; everything else, and what the main font
+        lacks, comes from the regular face of the first fallback that has it. A character no
+        font has (only "?" reaches a PDF in its place) is given the main font.
+        """
+        main = self.bold if bold and self.bold is not None else self.unicode
+        if main is None or codepoint in main.codepoints:
+            return main
+        if self.unicode is not None and codepoint in self.unicode.codepoints:
             return self.unicode
-        return next((f for f in self.fallbacks if codepoint in f.codepoints), None)
+        return next((f for f in self.fallbacks if codepoint in f.codepoints), main)
+
+    def runs(self, text: str, bold: bool = False) -> list[tuple[LoadedFont | None, str]]:
+        """``text`` (already filtered) cut where the font drawing it changes.
+
+        fpdf2's own fallback-font switching is not used: each run is drawn with its font set
+        explicitly, so the PDF's text state never depends on fpdf2's bookkeeping of it.
+        """
+        fonts = self._fonts_bold if bold else self._fonts_regular
+        runs: list[tuple[LoadedFont | None, str]] = []
+        current: LoadedFont | None = None
+        start = 0
+        for i, ch in enumerate(text):
+            font = fonts.get(ch)
+            if font is None and ch not in fonts:
+                font = fonts[ch] = self.font_for(ord(ch), bold)
+            if font is current or i == 0:
+                current = font
+                continue
+            if ch == " " and current is not None and _SPACE in current.codepoints:
+                continue  # a space between two runs of another font stays in its run
+            runs.append((current, text[start:i]))
+            current, start = font, i
+        if text:
+            runs.append((current, text[start:]))
+        return runs
 
     def __call__(self, text: str) -> str:
         text = clean(text)

@@ -6,6 +6,10 @@ outcome variant (late lists included: every shape, start and failure), so any ca
 more POs holds each variant at least once; later POs repeat recipes chosen at random.
 `SimConfig.recipes` replaces this order with a given list of recipe names. The details
 (supplier, file names, sizes, late-list timings) are drawn from the seed too.
+
+E-mail files (`.msg`, `.eml`) are real messages whose size is their content's; a recipe's
+`MailTraits` say what one must hold (language, attachments, a nested e-mail, a hostile
+attachment name, or a malformed `.msg`), and `SimFile.email` summarizes it for tests.
 """
 
 from __future__ import annotations
@@ -20,7 +24,18 @@ from typing import Any, Generic, Literal, NamedTuple, TypeVar
 from urllib.parse import quote
 
 from .config import SimConfig
-from .content import CHUNK_SIZE, CONTENT_TYPES, FileType, content_sha256, iter_content
+from .content import (
+    CHUNK_SIZE,
+    CONTENT_TYPES,
+    MAIL_TYPES,
+    FileType,
+    MailSummary,
+    MailTraits,
+    content_sha256,
+    content_size,
+    iter_content,
+    mail_summary,
+)
 
 Disposition = Literal["filename", "filename_star", "both", "none"]
 Markup = Literal[
@@ -151,6 +166,7 @@ class SimFile:
     duplicate_link: bool = False  # linked a second time (absolute, download attribute)
     serves_html: bool = False  # the URL answers an HTML error page with HTTP 200 instead
     seed: int = 0
+    mail: MailTraits | None = None  # an e-mail file's traits (None: drawn entirely)
 
     @property
     def url_path(self) -> str:
@@ -225,11 +241,24 @@ class SimFile:
     @cached_property
     def sha256(self) -> str:
         """Hex SHA-256 of the file's bytes (computed on first use, then cached)."""
-        return content_sha256(self.seed, self.id, self.type, self.size)
+        return content_sha256(self.seed, self.id, self.type, self.size, mail=self.mail)
+
+    @property
+    def is_email(self) -> bool:
+        """An `.msg` or `.eml` file (malformed or not)."""
+        return self.type in MAIL_TYPES
+
+    @cached_property
+    def email(self) -> MailSummary | None:
+        """What the e-mail holds (subject, sender, body start, attachments by SHA-256);
+        None for other files."""
+        if not self.is_email:
+            return None
+        return mail_summary(self.seed, self.id, self.type, self.mail)
 
     def chunks(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         """The file's bytes in pieces."""
-        return iter_content(self.seed, self.id, self.type, self.size, chunk_size)
+        return iter_content(self.seed, self.id, self.type, self.size, chunk_size, self.mail)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -249,6 +278,7 @@ class SimFile:
             "duplicate_link": self.duplicate_link,
             "serves_html": self.serves_html,
             "source": self.source,
+            "email": self.email.to_dict() if self.email else None,
         }
 
 
@@ -571,6 +601,7 @@ class _FileSpec:
     big: bool = False
     size: int | None = None
     absolute: bool | None = None  # drawn at random when None
+    mail: MailTraits | None = None  # e-mail files: what the e-mail must hold
 
 
 @dataclass(frozen=True)
@@ -621,6 +652,7 @@ def _check_late(traits: Sequence[Trait], files: Sequence[_FileSpec]) -> None:
 
 
 F = _FileSpec
+M = MailTraits
 T = TypeVar("T")
 LONG_NAME = ("Quarterly maintenance agreement and service level annex " * 6)[:296] + ".pdf"
 
@@ -651,7 +683,10 @@ RECIPES: tuple[_Recipe, ...] = (
         "click_nav",
         supplier_markup="info",
         traits=("notice",),
-        files=(F("pdf", "click_nav", "filename"), F("msg", "attachment_href", "both")),
+        files=(
+            F("pdf", "click_nav", "filename"),
+            F("msg", "attachment_href", "both", mail=M(language="en", attachments=2, body="both")),
+        ),
     ),
     _Recipe(
         "click_anchor",
@@ -734,7 +769,10 @@ RECIPES: tuple[_Recipe, ...] = (
         pr=_PRSpec(
             "ok",
             "requisition",
-            files=(F("pdf", "attachment_href"), F("msg", "download_href", "filename_star")),
+            files=(
+                F("pdf", "attachment_href"),
+                F("msg", "download_href", "filename_star", mail=M(nested=True, body="html")),
+            ),
         ),
     ),
     _Recipe(
@@ -774,7 +812,10 @@ RECIPES: tuple[_Recipe, ...] = (
     _Recipe(
         "not_pdf_no_pr",
         supplier_markup="none",
-        files=(F("msg", "attachment_href", "both"), F("xlsx", "download_href")),
+        files=(
+            F("msg", "attachment_href", "both", mail=M(language="zh", attachments=1, body="plain")),
+            F("xlsx", "download_href"),
+        ),
     ),
     _Recipe(
         "all_traits",
@@ -800,7 +841,17 @@ RECIPES: tuple[_Recipe, ...] = (
             F("pdf", "download_href", "filename_star"),
             F("docx", "download_attr", "none"),
             F("xlsx", "attachment_href", "both"),
-            F("msg", "download_href"),
+            F(
+                "eml",
+                "download_href",
+                mail=M(
+                    language="pt",
+                    attachments=2,
+                    nested=True,
+                    body="both",
+                    hostile_name="../../escape.txt",
+                ),
+            ),
             F("txt", "icon", "none"),
         ),
     ),
@@ -822,7 +873,12 @@ RECIPES: tuple[_Recipe, ...] = (
         traits=("late_fragment", "notice"),
         files=(
             F("pdf", "download_attr", "none"),
-            F("msg", "click_anchor", "filename_star"),
+            F(
+                "msg",
+                "click_anchor",
+                "filename_star",
+                mail=M(language="de", attachments=1, body="html", hostile_name="..\\..\\evil.bat"),
+            ),
             F("pdf", "download_href", "filename", absolute=True),
         ),
     ),
@@ -866,7 +922,7 @@ RECIPES: tuple[_Recipe, ...] = (
             traits=("late_two_parts",),
             files=(
                 F("pdf", "attachment_href", absolute=True),
-                F("msg", "download_attr", "none"),
+                F("msg", "download_attr", "none", mail=M(malformed=True)),
                 F("pdf", "click_nav", "filename_star"),
             ),
         ),
@@ -900,6 +956,7 @@ SUPPLIERS: tuple[str, ...] = (
 _NAME_STEMS: dict[str, tuple[str, ...]] = {
     "pdf": ("Purchase Order", "Quote", "Invoice", "Scan_0001", "Proposta comercial", "Angebot"),
     "msg": ("RE Order confirmation", "FW: Delivery date", "Approval"),
+    "eml": ("RE Quote", "Approval request", "Delivery confirmation"),
     "docx": ("Delivery note", "Statement of work", "Contrato de serviço"),
     "xlsx": ("Price list", "Cotização 2024", "Bill of materials"),
     "txt": ("notes", "readme", "shipping"),
@@ -1051,8 +1108,13 @@ class _Builder:
         else:
             size = self._random_size(spec.type)
         absolute = spec.absolute if spec.absolute is not None else rng.random() < 0.25
+        file_id = self._file_id()
+        mail = (spec.mail or MailTraits()) if spec.type in MAIL_TYPES else None
+        # An e-mail's size is its content's; the size drawn above still moves the generator,
+        # so the files after it are drawn as before.
+        size = content_size(self.seed, file_id, spec.type, mail) or size
         return SimFile(
-            id=self._file_id(),
+            id=file_id,
             type=spec.type,
             size=size,
             name=name,
@@ -1064,6 +1126,7 @@ class _Builder:
             duplicate_link=spec.duplicate_link,
             serves_html=spec.serves_html,
             seed=self.seed,
+            mail=mail,
         )
 
     def _random_name(self, file_type: str, markup: Markup) -> str:

@@ -318,7 +318,7 @@ def _extension(name: str) -> str:
 
 def transport_headers(spec: MailSpec) -> str:
     """The RFC 822 header block an Outlook message keeps as PR_TRANSPORT_MESSAGE_HEADERS."""
-    head = EmailMessage(policy=policy.default)
+    head = EmailMessage(policy=_MAIL_POLICY)
     _set_headers(head, spec)
     text = head.as_string(policy=_WIRE_POLICY)
     return text.split("\r\n\r\n", 1)[0] + "\r\n\r\n"
@@ -343,14 +343,17 @@ def _attachment(index: int, att: MailAttachment) -> CfbTree:
     p = _Props()
     p.long(0x0E21, index)  # PR_ATTACH_NUM
     p.long(0x370B, 0xFFFFFFFF)  # PR_RENDERING_POSITION: not shown inside the body
-    p.string(0x3001, att.name)  # PR_DISPLAY_NAME
     tree: CfbTree = {}
     if att.mail is not None:
+        # Outlook names an embedded message by its display name, without the extension.
+        display = att.name[:-4] if att.name.lower().endswith(".msg") else att.name
+        p.string(0x3001, display)  # PR_DISPLAY_NAME
         p.long(0x3705, ATTACH_EMBEDDED_MSG)
         p.object(0x3701)
         tree["__substg1.0_3701000D"] = _message(att.mail, embedded=True)
     else:
         p.long(0x3705, ATTACH_BY_VALUE)
+        p.string(0x3001, att.name)  # PR_DISPLAY_NAME
         p.long(0x0E20, len(att.data))  # PR_ATTACH_SIZE
         p.string(0x3707, att.name)  # PR_ATTACH_LONG_FILENAME
         p.string(0x3704, _short_name(att.name, index))  # PR_ATTACH_FILENAME
@@ -417,7 +420,9 @@ def msg_bytes(spec: MailSpec) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # RFC 5322 (.eml)
 
-_WIRE_POLICY = policy.default.clone(linesep="\r\n")
+# Bodies are built 7-bit clean (quoted-printable or base64), so any reader takes the file.
+_MAIL_POLICY = policy.default.clone(cte_type="7bit")
+_WIRE_POLICY = _MAIL_POLICY.clone(linesep="\r\n")
 
 
 def _digest(spec: MailSpec) -> str:
@@ -460,8 +465,9 @@ def _set_boundaries(part: EmailMessage, tag: str, counter: Iterator[int]) -> Non
 
 
 def email_message(spec: MailSpec) -> EmailMessage:
-    """The e-mail as an `EmailMessage` (policy default); nested mails as message/rfc822."""
-    msg = EmailMessage(policy=policy.default)
+    """The e-mail as an `EmailMessage` (policy default, 7-bit bodies); nested mails as
+    message/rfc822."""
+    msg = EmailMessage(policy=_MAIL_POLICY)
     _set_headers(msg, spec)
     if spec.body_text is not None:
         msg.set_content(spec.body_text)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+import hashlib
+import html
 import json
+import re
 import time
+from email.message import EmailMessage
+from pathlib import Path
 from urllib.parse import unquote
 
+import extract_msg
 import pytest
 from sim_testkit import LATE_RECIPES, N_RECIPES
 
@@ -29,7 +37,15 @@ from coupa_async.sim.catalog import (
     _Recipe,
     late_part,
 )
-from coupa_async.sim.content import FILE_TYPES, OLE_MAGIC, ZIP_MAGIC, content_bytes
+from coupa_async.sim.content import (
+    FILE_TYPES,
+    MAIL_TYPES,
+    OLE_MAGIC,
+    ZIP_MAGIC,
+    MailSummary,
+    MailTraits,
+    content_bytes,
+)
 
 SEEDS = (1, 7, 2024)
 HOSTILE = ("../../x.pdf", "C:\\x.pdf", "CON.pdf")
@@ -218,14 +234,18 @@ def test_huge_file_catalog_is_lazy() -> None:
     assert f.size == 200 * 2**20
 
 
-@pytest.mark.parametrize("file_type", FILE_TYPES)
+MALFORMED = MailTraits(malformed=True)
+
+
+@pytest.mark.parametrize("file_type", [t for t in FILE_TYPES if t != "eml"])
 @pytest.mark.parametrize("size", [5, 14, 399, 1024, 65_536, 200_003])
 def test_file_bytes_have_the_format_signature(file_type: str, size: int) -> None:
-    data = content_bytes(9, 123, file_type, size)
+    mail = MALFORMED if file_type == "msg" else None  # a real .msg has the size it has
+    data = content_bytes(9, 123, file_type, size, mail)
     assert len(data) == size
-    assert data == content_bytes(9, 123, file_type, size)
+    assert data == content_bytes(9, 123, file_type, size, mail)
     if size >= 399:  # room for more than the format's fixed bytes
-        assert data != content_bytes(9, 124, file_type, size)
+        assert data != content_bytes(9, 124, file_type, size, mail)
     if file_type == "pdf" and size >= 14:
         assert data.startswith(b"%PDF-1.4") and data.endswith(b"%%EOF")
     elif file_type == "msg" and size >= 8:
@@ -365,3 +385,119 @@ def test_recipes_with_inconsistent_late_traits_are_refused() -> None:
         _PRSpec("error", "number", traits=("late_json",))
     late = LateFill("late_json", "inline", 300)
     assert late.data_path("/order_headers/1") == "/order_headers/1/attachments.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# E-mail files
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _snippet(text: str | None, html_body: str | None) -> str:
+    if text is None:
+        text = html.unescape(re.sub(r"<[^>]*>", " ", html_body or ""))
+    return " ".join(text.split())[:40]
+
+
+def _check_msg(msg: extract_msg.Message, summary: MailSummary) -> None:
+    """The `.msg` as extract-msg reads it holds what the catalog says."""
+    assert (msg.subject, msg.sender) == (summary.subject, summary.sender)
+    html_body = msg.htmlBody.decode() if msg.htmlBody and msg.body is None else None
+    assert _snippet(msg.body, html_body) == summary.body_snippet
+    nested = iter(summary.nested)
+    assert len(msg.attachments) == len(summary.attachments)
+    for att, part in zip(msg.attachments, summary.attachments, strict=True):
+        if part.nested:
+            assert att.name == part.name
+            _check_msg(att.data, next(nested))
+        else:
+            assert att.longFilename == part.name
+            assert (_sha(att.data), len(att.data)) == (part.sha256, part.size)
+
+
+def _check_eml(msg: EmailMessage, summary: MailSummary) -> None:
+    """The `.eml` as the email package reads it holds what the catalog says."""
+    assert (msg["Subject"], str(msg["From"])) == (summary.subject, summary.sender)
+    plain, rich = msg.get_body(("plain",)), msg.get_body(("html",))
+    text = plain.get_content() if plain is not None else None
+    assert _snippet(text, rich.get_content() if rich is not None else None) == (
+        summary.body_snippet
+    )
+    nested = iter(summary.nested)
+    parts = list(msg.iter_attachments())
+    assert len(parts) == len(summary.attachments)
+    for part, want in zip(parts, summary.attachments, strict=True):
+        assert part.get_filename() == want.name
+        if want.nested:
+            inner = part.get_content()
+            raw = inner.as_bytes(policy=email.policy.default.clone(linesep="\r\n"))
+            assert (_sha(raw), len(raw)) == (want.sha256, want.size)
+            _check_eml(inner, next(nested))
+        else:
+            data = part.get_payload(decode=True)
+            assert (_sha(data), len(data)) == (want.sha256, want.size)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_email_files_are_real_emails(seed: int, tmp_path: Path) -> None:
+    catalog = build(seed=seed, pos=N_RECIPES)
+    mails = [f for f in catalog.files if f.type in MAIL_TYPES]
+    for f in catalog.files:
+        assert (f.email is None) == (f.type not in MAIL_TYPES)
+        assert f.to_dict()["email"] == (f.email.to_dict() if f.email else None)
+    summaries = []
+    for f in mails:
+        data = b"".join(f.chunks(chunk_size=1000))
+        assert (len(data), _sha(data)) == (f.size, f.sha256)
+        assert len(data) <= 300 * 1024 or f.email.malformed
+        summary = f.email
+        assert summary is not None
+        summaries.append(summary)
+        if summary.malformed:
+            assert data.startswith(OLE_MAGIC) and f.type == "msg"
+            assert summary.to_dict() == {
+                "malformed": True,
+                "subject": "",
+                "sender": "",
+                "body_snippet": "",
+                "attachments": [],
+                "nested": [],
+            }
+        elif f.type == "msg":
+            path = tmp_path / f"{f.id}.msg"
+            path.write_bytes(data)
+            with extract_msg.openMsg(str(path)) as msg:
+                _check_msg(msg, summary)
+        else:
+            msg = email.message_from_bytes(data, policy=email.policy.default)
+            _check_eml(msg, summary)  # type: ignore[arg-type]
+    # The recipes cover what a converter meets.
+    ok = [(f, f.email) for f in mails if f.email and not f.email.malformed]
+    assert sum(1 for f in mails if f.email and f.email.malformed) == 1
+    assert any(f.type == "msg" and any(not a.nested for a in s.attachments) for f, s in ok)
+    assert any(
+        f.type == "msg" and any(any(not a.nested for a in n.attachments) for n in s.nested)
+        for f, s in ok
+    )
+    assert any(f.type == "eml" and s.attachments for f, s in ok)
+    texts = [s.subject + s.body_snippet for _, s in ok]
+    assert any("采购订单" in t for t in texts)
+    assert any(c in t for t in texts for c in "çãßü")
+    names = {a.name for _, s in ok for a in s.attachments}
+    assert {"../../escape.txt", "..\\..\\evil.bat"} <= names
+    json.loads(catalog.to_json())
+
+
+def test_email_files_are_deterministic_and_vary() -> None:
+    a = build(seed=3, pos=N_RECIPES)
+    b = build(seed=3, pos=N_RECIPES)
+    c = build(seed=4, pos=N_RECIPES)
+    mails_a = [f for f in a.files if f.type in MAIL_TYPES]
+    assert [(f.size, f.sha256) for f in mails_a] == [
+        (f.size, f.sha256) for f in b.files if f.type in MAIL_TYPES
+    ]
+    assert {f.sha256 for f in mails_a}.isdisjoint(f.sha256 for f in c.files if f.type in MAIL_TYPES)
+    with pytest.raises(ValueError, match="bytes, not"):
+        content_bytes(3, mails_a[0].id, mails_a[0].type, mails_a[0].size + 1, mails_a[0].mail)
