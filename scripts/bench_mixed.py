@@ -28,6 +28,9 @@ disk). Then the issue's targets, PASS or FAIL. Loopback only; about 5 minutes on
 
     .venv/bin/python scripts/bench_mixed.py [--latency 0 100] [--workers 1 4] [--rounds 1] [--keep]
 
+``--emails-off`` also runs the tool with ``convert.emails=off`` at each point, to measure what
+converting the mix's saved e-mails (PDF and attachments) costs the run.
+
 Left out of the mix: lists that never arrive (the late_broken recipes: about 3 attempts x 5 s
 each, they would be most of the wall time), and a file of about 12 MB: the simulator's only big
 file is 20-30 MB (this seed: 27 MiB). Crawlee's PlaywrightCrawler is not compared here.
@@ -206,7 +209,7 @@ class FirstPoPage:
 
 @dataclass
 class Measured:
-    who: str  # "tool" or "floor"
+    who: str  # "tool", "tool-off" (e-mails not converted) or "floor"
     workers: int
     latency_ms: float
     exit_code: int
@@ -274,10 +277,12 @@ TOOL_ENV: dict[str, str] = {}  # --tool-env: settings or flags to try, on the to
 
 
 def tool_command(
-    source: Path, base_url: str, out: Path, workers: int
+    source: Path, base_url: str, out: Path, workers: int, emails: str | None = None
 ) -> tuple[list[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUPA_")}
     env.update(TOOL_ENV)
+    if emails is not None:
+        env["COUPA_CONVERT__EMAILS"] = emails
     env.update(
         HOME=str(out.parent),
         COUPA_USERNAME=DEFAULT_USERNAME,
@@ -320,6 +325,14 @@ def tool_results(out: Path) -> dict[str, tuple[str, list[Path]]]:
         return results
     finally:
         db.close()
+
+
+def count_conversions(out: Path) -> str:
+    """How many e-mails the run saved, converted to PDF and could not convert."""
+    mails = [p for p in out.rglob("*") if p.suffix.lower() in (".msg", ".eml") and p.is_file()]
+    top = [p for p in mails if not p.parent.name.endswith("_attachments")]
+    pdfs = sum(1 for p in top if p.with_name(f"{p.name}.pdf").is_file())
+    return f"{len(top)} e-mails saved, {pdfs} with their PDF"
 
 
 def floor_results(out: Path) -> dict[str, tuple[str, list[Path]]]:
@@ -579,12 +592,18 @@ def one_run(
     round_: int,
 ) -> Measured:
     out = work / f"{who}-{latency_ms:g}ms-{workers}w-r{round_}"
-    build = tool_command if who == "tool" else floor_command
-    command, env = build(source, base_url, out, workers)
+    if who == "floor":
+        command, env = floor_command(source, base_url, out, workers)
+    else:
+        command, env = tool_command(
+            source, base_url, out, workers, "off" if who == "tool-off" else None
+        )
     log = out.with_name(f"{out.name}.log")
     run = measure(who, command, env, log, base_url, faults, workers, latency_ms)
     try:
-        results = tool_results(out) if who == "tool" else floor_results(out)
+        results = floor_results(out) if who == "floor" else tool_results(out)
+        if who == "tool":
+            run.check += f"; {count_conversions(out)}"
         run.check = check(catalog, results)
     except (OSError, sqlite3.Error, json.JSONDecodeError) as exc:
         run.check = f"no results: {exc}"
@@ -620,7 +639,7 @@ def print_table(latency_ms: float, rows: dict[tuple[str, int], Measured]) -> Non
     print(head)
     print("-" * len(head))
     for (who, workers), run in sorted(
-        rows.items(), key=lambda item: (item[0][0] != "tool", item[0][1])
+        rows.items(), key=lambda item: (("tool", "tool-off", "floor").index(item[0][0]), item[0][1])
     ):
         floor = rows.get(("floor", workers))
         ratio = f"{run.wall_s / floor.wall_s:.2f}" if floor else "-"
@@ -637,6 +656,16 @@ def verdict(ok: bool | None) -> str:
 
 def print_targets(table: dict[float, dict[tuple[str, int], Measured]]) -> None:
     print("\ntargets")
+    for latency, rows in table.items():
+        for (who, workers), off in sorted(rows.items()):
+            on = rows.get(("tool", workers))
+            if who != "tool-off" or on is None:
+                continue
+            r = on.wall_s / off.wall_s
+            print(
+                f"  {verdict(r <= 1.1)}  {latency:g} ms, {workers} workers: e-mails converted "
+                f"<= 1.1x the run without ({r:.2f}x: {on.wall_s:.1f} s against {off.wall_s:.1f} s)"
+            )
 
     def ratio(latency: float, workers: int) -> float | None:
         rows = table.get(latency, {})
@@ -701,6 +730,11 @@ def main() -> None:
         help="an environment variable for the tool's runs, e.g. "
         "COUPA_BROWSER__ARGS='[\"--in-process-gpu\"]' (repeatable)",
     )
+    parser.add_argument(
+        "--emails-off",
+        action="store_true",
+        help="also run the tool with convert.emails=off, to compare the cost of converting",
+    )
     parser.add_argument("--floor-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     for pair in args.tool_env:
@@ -739,7 +773,9 @@ def main() -> None:
             runs: dict[tuple[str, int], list[Measured]] = {}
             for round_ in range(1, args.rounds + 1):
                 for workers in args.workers:
-                    for who in ("tool", "floor"):
+                    for who in (
+                        ("tool", "tool-off", "floor") if args.emails_off else ("tool", "floor")
+                    ):
                         run = one_run(
                             who, base_url, catalog, faults, source, work, workers, latency, round_
                         )
