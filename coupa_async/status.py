@@ -34,6 +34,13 @@ def print_status(out: Path, console: Console) -> ExitCode:
             console.print(f"  {record.label}: {record.state} — {record.message[:160]}")
         if len(failed) > 50:
             console.print(f"  … and {len(failed) - 50} more (see report.csv)")
+    unconverted = [r for r in records.values() if r.conversion_errors]
+    if unconverted:
+        console.print(f"{len(unconverted)} PO(s) have e-mails that could not be converted:")
+        for record in unconverted[:20]:
+            console.print(f"  {record.label}: {'; '.join(record.conversion_errors)[:160]}")
+        if len(unconverted) > 20:
+            console.print(f"  … and {len(unconverted) - 20} more (see CONVERSION_ERRORS)")
     skipped = sum(1 for r in records.values() if r.state in KEPT and r.intact())
     damaged = sum(1 for r in records.values() if r.state in KEPT and not r.intact())
     pending = counts.get(PENDING, 0)

@@ -6,7 +6,10 @@ its stats (``GET /__sim/stats``) and the output folder alone. The product's rule
 are copied here as constants, each with a comment naming where in the package it comes from.
 
     .venv/bin/python scripts/soak_check.py --catalog catalog.json --stats stats.json --out DIR
-    .venv/bin/python scripts/soak_check.py --sim http://127.0.0.1:8080 --out DIR
+    .venv/bin/python scripts/soak_check.py --sim http://127.0.0.1:8080 --out DIR [--emails pdf]
+
+Saved e-mails are checked as converted per ``--emails`` (the tool's ``convert.emails``): a PDF
+beside each and its attachments extracted, against the catalog's summary of each e-mail.
 
 Prints every finding and a summary; exit code 0 when clean, 1 when not, 2 for bad usage.
 """
@@ -64,7 +67,13 @@ REPORT_CSV = "report.csv"
 REPORT_FILES = frozenset({REPORT_CSV, "report.xlsx", "report.html"})
 # coupa_async/tabular/report_table.py: the report's columns, and the "'" that neutralise()
 # puts before text a spreadsheet would run as a formula (FORMULA_START).
-REPORT_COLUMNS = ("PO_NUMBER", "STATUS", "DOWNLOAD_FOLDER", "ATTACHMENTS_DOWNLOADED")
+REPORT_COLUMNS = (
+    "PO_NUMBER",
+    "STATUS",
+    "DOWNLOAD_FOLDER",
+    "ATTACHMENTS_DOWNLOADED",
+    "CONVERSION_ERRORS",
+)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 INVALID = "INVALID"
 # The folder rule (coupa_async/coupa/job.py _settle, coupa_async/coupa/po_job.py give_up,
@@ -74,6 +83,30 @@ INVALID = "INVALID"
 # no file, and the report has an empty DOWNLOAD_FOLDER. So a missing folder is fine only for
 # that FAILED, never for another outcome.
 NO_FOLDER_OUTCOME = "FAILED"
+# coupa_async/emails/options.py EMAIL_MODES, EMAIL_SUFFIXES (is_email: by suffix, any case),
+# wants_pdf and wants_extract; ConversionLimits.max_depth: an e-mail nested deeper ends the
+# extraction with an error.
+EMAIL_MODES = ("both", "pdf", "extract", "off")
+EMAIL_SUFFIXES = (".msg", ".eml")
+PDF_MODES = ("both", "pdf")
+EXTRACT_MODES = ("both", "extract")
+MAX_NESTING = 3
+# coupa_async/emails/outputs.py: a mail's PDF and attachments folder are named by pdf_names and
+# folder_names (fit() shortens to layout.FILE_NAME_MAX_BYTES); a conversion at work uses hidden
+# folders (PARTIAL, STALE) and marks an extraction that ended in an error with INCOMPLETE.
+# (Its PDFs, written through layout's TEMP_FILE names, are caught as such.)
+FILE_NAME_MAX_BYTES = 240
+PDF_SUFFIX = ".pdf"
+FOLDER_SUFFIX = "_attachments"
+ALTERNATE = " (e-mail)"
+ALTERNATES = range(2, 10)
+PARTIAL_DIR = re.compile(r"\..+\.partial")
+STALE_DIR = re.compile(r"\..+\.stale")
+INCOMPLETE = ".incomplete"
+PDF_MAGIC = b"%PDF-"
+# Names only a conversion gives: what one left when its e-mail is not beside it.
+EMAIL_PDF = re.compile(r"(?i).+\.(?:msg|eml)(?: \(e-mail(?: [2-9])?\))?\.pdf")
+EMAIL_FOLDER = re.compile(r"(?i).+\.(?:msg|eml)(?: \(e-mail(?: [2-9])?\))?_attachments")
 
 HASH_THREADS = 4
 CHROMIUM_NAMES = ("chrom", "headless_shell", "msedge")
@@ -123,6 +156,55 @@ class ExpectedFile:
 
 
 @dataclass(frozen=True)
+class MailPart:
+    name: str  # as the sender gave it
+    sha256: str  # a nested e-mail: of the simulator's bytes of it (a .msg differs on disk)
+    nested: bool
+
+
+@dataclass(frozen=True)
+class MailInfo:
+    """An e-mail file as the catalog summarises it (``coupa_async/sim/content.py MailSummary``)."""
+
+    malformed: bool
+    parts: tuple[MailPart, ...] = ()
+    nested: tuple[MailInfo, ...] = ()  # one per part that is an e-mail, in that order
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> MailInfo:
+        return cls(
+            bool(data["malformed"]),
+            tuple(
+                MailPart(p["name"], p["sha256"], bool(p["nested"]))
+                for p in data.get("attachments") or ()
+            ),
+            tuple(cls.of(n) for n in data.get("nested") or ()),
+        )
+
+    @property
+    def plain(self) -> Counter[str]:
+        """The SHA-256 of the attachments that are not e-mails, with their counts."""
+        return Counter(p.sha256 for p in self.parts if not p.nested)
+
+    @property
+    def nested_parts(self) -> list[tuple[MailPart, MailInfo]]:
+        return list(zip([p for p in self.parts if p.nested], self.nested, strict=False))
+
+    @property
+    def depth(self) -> int:
+        return 1 + max(n.depth for n in self.nested) if self.nested else 0
+
+    @property
+    def convertible(self) -> bool:
+        """The mail and every one nested in it convert without an error."""
+        return (
+            not self.malformed
+            and self.depth <= MAX_NESTING
+            and all(n.convertible for n in self.nested)
+        )
+
+
+@dataclass(frozen=True)
 class CatalogPo:
     """One PO of the catalog: what a correct run ends with, and the URLs of all its files."""
 
@@ -130,6 +212,8 @@ class CatalogPo:
     outcome: str
     files: tuple[ExpectedFile, ...]
     file_paths: tuple[tuple[str, str], ...]  # (url_path, name) of every PO and PR file
+    # sha256 -> the e-mail's summary (None: not an e-mail), for every file that has one
+    emails: dict[str, MailInfo | None] = field(default_factory=dict, compare=False)
 
     @property
     def label(self) -> str:
@@ -150,6 +234,11 @@ def catalog_pos(catalog: dict[str, Any]) -> list[CatalogPo]:
                     for f in po["expected_files"]
                 ),
                 file_paths=tuple((f["url_path"], f["expected_name"]) for f in files),
+                emails={
+                    f["sha256"]: MailInfo.of(f["email"]) if f["email"] else None
+                    for f in files
+                    if "email" in f
+                },
             )
         )
     return pos
@@ -164,6 +253,7 @@ class Tree:
 
     finals: dict[str, list[PurePath]] = field(default_factory=dict)  # digits -> folders
     files: dict[PurePath, list[str]] = field(default_factory=dict)  # folder -> file names
+    dirs: dict[PurePath, list[str]] = field(default_factory=dict)  # folder -> subfolder names
 
 
 def scan_tree(out: Path, result: CheckResult) -> Tree:
@@ -177,6 +267,7 @@ def scan_tree(out: Path, result: CheckResult) -> Tree:
         in_po = rel != PurePath(".") and FINAL_FOLDER.fullmatch(here.name) is not None
         if in_po:
             tree.files.setdefault(rel, [])
+            tree.dirs.setdefault(rel, [])
         for name in sorted(dirs):
             if not _keep_dir(out, here / name, in_po, tree, result):
                 dirs.remove(name)
@@ -199,7 +290,11 @@ def _keep_dir(out: Path, path: Path, in_po: bool, tree: Tree, result: CheckResul
         result.other.append(f"{rel}: an earlier folder of a PO, moved aside and never deleted")
         return False
     if in_po:
-        result.other.append(f"{rel}: a folder inside a PO folder (the tool makes none)")
+        leftover = _leftover_dir(name)
+        if leftover is not None:
+            result.other.append(f"{rel}: {leftover}")
+        else:
+            tree.dirs[rel.parent].append(name)  # an attachments folder, checked with its e-mail
         return False
     match = FINAL_FOLDER.fullmatch(name)
     if match is not None:
@@ -225,6 +320,17 @@ def _note_file(out: Path, path: Path, in_po: bool, tree: Tree, result: CheckResu
         tree.files[rel.parent].append(name)
     elif not (rel.parent == PurePath(".") and name in REPORT_FILES):
         result.other.append(f"{rel}: a file outside any PO folder")
+
+
+def _leftover_dir(name: str) -> str | None:
+    """What a hidden folder left by a conversion is; None for a name that is not hidden."""
+    if PARTIAL_DIR.fullmatch(name):
+        return "an attachments folder an interrupted conversion left half-extracted"
+    if STALE_DIR.fullmatch(name):
+        return "an earlier attachments folder, moved aside and never deleted"
+    if name.startswith("."):
+        return "a hidden folder (the tool makes none)"
+    return None
 
 
 def _symlink_finding(out: Path, path: Path) -> str:
@@ -265,6 +371,7 @@ class JournalPo:
     folder: str  # relative to out; "" for none
     finished_at: str  # ISO time, "" while pending
     files: list[tuple[str, str, int]]  # (path relative to out, sha256, size)
+    conversion_errors: list[str] | None = None  # None: a journal of schema 2 has none
 
 
 def read_journal(out: Path) -> dict[str, list[JournalPo]]:
@@ -273,9 +380,17 @@ def read_journal(out: Path) -> dict[str, list[JournalPo]]:
     if not path.is_file():
         raise FileNotFoundError(f"no journal at {path}")
     with contextlib.closing(sqlite3.connect(_read_only_uri(path), uri=True)) as db:
-        rows = db.execute("SELECT label, state, folder, finished_at FROM pos").fetchall()
+        columns = {row[1] for row in db.execute("PRAGMA table_info(pos)")}
+        # coupa_async/journal.py: schema 3 added conversion_errors (newline-separated).
+        errors = "conversion_errors" if "conversion_errors" in columns else "NULL"
+        rows = db.execute(f"SELECT label, state, folder, finished_at, {errors} FROM pos").fetchall()
         files = db.execute("SELECT label, path, sha256, size FROM files ORDER BY rowid").fetchall()
-    by_label = {row[0]: JournalPo(*row, files=[]) for row in rows}
+    by_label = {
+        row[0]: JournalPo(
+            *row[:4], files=[], conversion_errors=None if row[4] is None else row[4].splitlines()
+        )
+        for row in rows
+    }
     for label, rel, sha256, size in files:
         if label in by_label:
             by_label[label].files.append((rel, sha256, size))
@@ -336,6 +451,7 @@ class Settled:
     outcome: str | None  # None: nothing says what became of it
     folder: PurePath | None
     files: dict[str, tuple[str, int]] = field(default_factory=dict)  # name -> (sha256, size)
+    mails: list[SavedMail] = field(default_factory=list)  # the saved e-mails among ``files``
 
 
 def settle_po(
@@ -437,7 +553,7 @@ def check_report_rows(
 ) -> None:
     """One row per PO whose STATUS, DOWNLOAD_FOLDER and ATTACHMENTS_DOWNLOADED say what the
     disk holds."""
-    by_po: dict[str, list[tuple[int, dict[str, str]]]] = {}
+    by_po = rows_by_po(rows)
     known = {po.number for po in pos}
     for number, row in rows:
         digits = report_digits(row.get("PO_NUMBER", ""))
@@ -447,11 +563,8 @@ def check_report_rows(
                     f"{REPORT_CSV} line {number}: {row.get('PO_NUMBER')!r} is no PO number, "
                     f"yet its STATUS is {row.get('STATUS')!r}"
                 )
-            continue
-        if digits not in known:
+        elif digits not in known:
             result.other.append(f"{REPORT_CSV} line {number}: PO{digits} is not in the catalog")
-            continue
-        by_po.setdefault(digits, []).append((number, row))
     for po in pos:
         found = by_po.get(po.number, [])
         if not found:
@@ -462,6 +575,18 @@ def check_report_rows(
             result.repeated.append(f"{po.label}: {len(found)} rows in {REPORT_CSV} (lines {lines})")
         for number, row in found:
             _check_row(po, settled[po.number], number, row, result)
+
+
+def rows_by_po(
+    rows: list[tuple[int, dict[str, str]]],
+) -> dict[str, list[tuple[int, dict[str, str]]]]:
+    """The report's rows by the digits of their PO number (rows of no PO left out)."""
+    by_po: dict[str, list[tuple[int, dict[str, str]]]] = {}
+    for number, row in rows:
+        digits = report_digits(row.get("PO_NUMBER", ""))
+        if digits is not None:
+            by_po.setdefault(digits, []).append((number, row))
+    return by_po
 
 
 def _check_row(
@@ -534,6 +659,422 @@ def check_journal_po(
         result.wrong.append(
             f"{po.label}: {path} (sha256 {sha256[:12]}…) is on disk but not so in the journal"
         )
+
+
+# ----- saved e-mails and their conversion ----------------------------------------------------
+
+
+def is_email(name: str) -> bool:
+    return name.lower().endswith(EMAIL_SUFFIXES)
+
+
+def _fit(name: str, suffix: str) -> str:
+    room = FILE_NAME_MAX_BYTES - len(suffix.encode())
+    encoded = name.encode("utf-8", "surrogatepass")
+    if len(encoded) > room:
+        name = encoded[:room].decode("utf-8", "ignore").rstrip(" .")
+    return name + suffix
+
+
+def pdf_names(mail: str) -> list[str]:
+    """The names a mail's PDF may have, in the converter's order of preference."""
+    tails = ["", ALTERNATE, *(f" (e-mail {n})" for n in ALTERNATES)]
+    return [_fit(mail, tail + PDF_SUFFIX) for tail in tails]
+
+
+def folder_names(mail: str) -> list[str]:
+    """The names a mail's attachments folder may have, in the converter's order."""
+    tails = ["", ALTERNATE, *(f" (e-mail {n})" for n in ALTERNATES)]
+    return [_fit(mail, tail + FOLDER_SUFFIX) for tail in tails]
+
+
+@dataclass
+class Folder:
+    """The regular files (with their SHA-256 and size) and the subfolders of one folder."""
+
+    path: PurePath  # relative to out
+    files: dict[str, tuple[str, int]]
+    dirs: list[str]
+
+
+@dataclass
+class Outputs:
+    """What a conversion left beside a mail: names present in its folder."""
+
+    pdf: str | None
+    folder: str | None
+    extra: list[str]  # more PDFs or folders under the mail's other output names
+
+    @property
+    def files(self) -> set[str]:
+        return {self.pdf} if self.pdf else set()
+
+
+def claim_outputs(folder: Folder, mail: str, content: set[str]) -> Outputs:
+    """The outputs of ``mail``: its PDF is the first of its names not taken by ``content`` (the
+    files that are no conversion's, which the converter steps past), its folder the first not
+    taken by a file."""
+    pdfs, folders = pdf_names(mail), folder_names(mail)
+    pdf = next((name for name in pdfs if name not in content), None)
+    sub = next((name for name in folders if name not in folder.files), None)
+    extra = [name for name in pdfs if name != pdf and name in folder.files and name not in content]
+    extra += [name for name in folders if name != sub and name in folder.dirs]
+    return Outputs(pdf if pdf in folder.files else None, sub if sub in folder.dirs else None, extra)
+
+
+@dataclass
+class SavedMail:
+    """A saved e-mail in a PO folder, what the catalog says it is, and its outputs."""
+
+    name: str
+    info: MailInfo | None  # None: not an e-mail to the catalog, or a file it does not know
+    outputs: Outputs
+    unsummarized: bool = False  # a file of the catalog without its "email" (older simulator)
+
+
+def split_conversions(po: CatalogPo, settled: Settled, tree: Tree, result: CheckResult) -> None:
+    """Set the outputs of the PO folder's e-mails apart from its downloads (``settled.files``
+    keeps these); name conversion outputs whose e-mail is not there, and other subfolders."""
+    if settled.folder is None:
+        return
+    folder = Folder(settled.folder, dict(settled.files), tree.dirs.get(settled.folder, []))
+    expected = {f.sha256 for f in po.files}
+    content = {n for n, (sha256, _) in folder.files.items() if sha256 in expected or is_email(n)}
+    claimed: set[str] = set()
+    claimed_dirs: set[str] = set()
+    for name in sorted(n for n in folder.files if is_email(n)):
+        outputs = claim_outputs(folder, name, content)
+        sha256 = folder.files[name][0]
+        unsummarized = sha256 in expected and sha256 not in po.emails
+        settled.mails.append(SavedMail(name, po.emails.get(sha256), outputs, unsummarized))
+        claimed |= outputs.files | (set(outputs.extra) & folder.files.keys())
+        claimed_dirs |= {d for d in (outputs.folder, *outputs.extra) if d in folder.dirs}
+    for name in sorted(folder.files.keys() - content - claimed):
+        if EMAIL_PDF.fullmatch(name):
+            claimed.add(name)
+            result.other.append(f"{folder.path / name}: an e-mail's PDF with no e-mail beside it")
+    _unclaimed_dirs(folder, claimed_dirs, result)
+    settled.files = {n: v for n, v in settled.files.items() if n not in claimed}
+
+
+def _unclaimed_dirs(folder: Folder, claimed: set[str], result: CheckResult) -> None:
+    for name in sorted(set(folder.dirs) - claimed):
+        if EMAIL_FOLDER.fullmatch(name):
+            result.other.append(
+                f"{folder.path / name}: an attachments folder with no e-mail beside it"
+            )
+        else:
+            result.other.append(
+                f"{folder.path / name}: a folder the tool does not make (only e-mails' "
+                "attachments folders)"
+            )
+
+
+def names_file(text: str, name: str, names: Iterable[str]) -> bool:
+    """Whether ``text`` names the file ``name`` other than inside a longer one of ``names``."""
+    covered = [
+        (m.start(), m.end())
+        for other in names
+        if name in other and other != name
+        for m in re.finditer(re.escape(other), text)
+    ]
+    return any(
+        not any(start <= m.start() and m.end() <= end for start, end in covered)
+        for m in re.finditer(re.escape(name), text)
+    )
+
+
+def conversion_texts(
+    po: CatalogPo,
+    rows: list[tuple[int, dict[str, str]]],
+    records: list[JournalPo],
+    result: CheckResult,
+) -> list[tuple[str, str]]:
+    """(where, CONVERSION_ERRORS) of each report row of the PO and of its journal row; the
+    report and the journal must agree."""
+    texts = [(f"{REPORT_CSV} line {n}", row.get("CONVERSION_ERRORS", "")) for n, row in rows]
+    record = records[0] if len(records) == 1 else None
+    if record is None or record.conversion_errors is None or record.state == PENDING:
+        return texts
+    # The report joins the result's sentences with "; ", the journal with newlines
+    # (coupa_async/tabular/report_table.py report_row, coupa_async/journal.py).
+    journal = "; ".join(record.conversion_errors)
+    for where, text in texts:
+        if text != journal:
+            result.wrong.append(
+                f"{po.label}: {where} has CONVERSION_ERRORS {text!r}, the journal {journal!r}"
+            )
+    return [*texts, ("the journal", journal)]
+
+
+def check_conversion_errors(
+    po: CatalogPo, settled: Settled, texts: list[tuple[str, str]], mode: str, result: CheckResult
+) -> set[str]:
+    """Each e-mail that cannot be converted is named where conversion errors are told, and
+    nothing else is; the names of good e-mails said not to convert."""
+    mails = settled.mails if mode != "off" else []
+    names = [mail.name for mail in settled.mails]
+    failing = [m.name for m in mails if m.info is not None and not m.info.convertible]
+    good = [m.name for m in settled.mails if mode == "off" or (m.info and m.info.convertible)]
+    reported: set[str] = set()
+    for where, text in texts:
+        for name in failing:
+            if not names_file(text, name, names):
+                result.lost.append(
+                    f"{po.label}: {where} does not report that {settled.folder}/{name} could "
+                    "not be converted (the catalog's e-mail cannot be)"
+                )
+        named = [name for name in good if names_file(text, name, names)]
+        reported.update(named)
+        for name in named:
+            result.wrong.append(
+                f"{po.label}: {where} reports {name!r} as not converted, yet "
+                + ("conversion is off" if mode == "off" else "the catalog's e-mail converts")
+            )
+        if text and not failing and not named:
+            result.wrong.append(
+                f"{po.label}: {where} has CONVERSION_ERRORS {text!r}, yet none of its e-mails "
+                "fails to convert"
+            )
+    return reported
+
+
+@dataclass
+class MailCheck:
+    """Checks the outputs of one PO's e-mails, recursively into their attachments folders."""
+
+    out: Path
+    label: str
+    mode: str
+    result: CheckResult
+    folders: dict[PurePath, Folder] = field(default_factory=dict)
+    # The saved e-mail in hand converts whole: no extraction of its tree may end in an error.
+    strict: bool = True
+
+    def check(self, settled: Settled, reported: set[str]) -> None:
+        assert settled.folder is not None
+        for mail in settled.mails:
+            if mail.unsummarized:
+                self.result.other.append(
+                    f"{self.label}: the catalog has no e-mail summary of {mail.name!r} (an older "
+                    "simulator?): its conversion cannot be checked"
+                )
+            self.strict = mail.info is None or mail.info.convertible
+            self.outputs(
+                settled.folder, mail.name, mail.info, mail.outputs, reported=mail.name in reported
+            )
+
+    def outputs(
+        self,
+        where: PurePath,
+        mail: str,
+        info: MailInfo | None,
+        outputs: Outputs,
+        *,
+        reported: bool = False,
+    ) -> None:
+        """The PDF and attachments folder of the mail ``where/mail`` against its summary.
+
+        ``reported``: its failure is reported (a finding already, if wrongly), so a missing
+        output is not lost besides.
+        """
+        found = self.result
+        for name in outputs.extra:
+            found.repeated.append(
+                f"{self.label}: {where / name}: one more conversion output of {where / mail}"
+            )
+        pdf = where / outputs.pdf if outputs.pdf else None
+        sub = where / outputs.folder if outputs.folder else None
+        if info is None:
+            return  # not an e-mail the catalog knows: whatever the converter made of it
+        if info.malformed:
+            why = "which is malformed (the catalog's e-mail cannot be converted)"
+            wants_pdf = wants_extract = False
+        else:
+            why = f"though e-mails are converted as {self.mode!r}"
+            wants_pdf, wants_extract = self.mode in PDF_MODES, self.mode in EXTRACT_MODES
+        for path, what, wanted in (
+            (pdf, "a PDF", wants_pdf),
+            (sub, "an attachments folder", wants_extract),
+        ):
+            if path is not None and not wanted:
+                found.wrong.append(f"{self.label}: {path}: {what} of {where / mail}, {why}")
+        if wants_pdf:
+            if pdf is None and not reported:
+                found.lost.append(
+                    f"{self.label}: {where / mail} has no PDF ({pdf_names(mail)[0]!r} is missing)"
+                )
+            elif pdf is not None and not self._is_pdf(pdf):
+                found.wrong.append(
+                    f"{self.label}: {pdf}: not a PDF (no {PDF_MAGIC!r} at its start)"
+                )
+        if wants_extract:
+            if sub is None:
+                if info.parts and not reported:
+                    found.lost.append(
+                        f"{self.label}: {where / mail} has no attachments folder: its "
+                        f"{len(info.parts)} attachment(s) are not extracted"
+                    )
+            elif not info.parts:
+                found.wrong.append(
+                    f"{self.label}: {sub}: an attachments folder of {where / mail}, which has no "
+                    "attachments"
+                )
+            elif info.depth <= MAX_NESTING:
+                self.attachments(sub, where / mail, info)
+            # Deeper, the extraction stops partway (its error is checked): nothing to compare.
+
+    def attachments(self, rel: PurePath, mail: PurePath, info: MailInfo) -> None:
+        """An attachments folder against the mail's attachments: each plain one by SHA-256,
+        each nested e-mail as an e-mail file with its own outputs."""
+        folder = self.read(rel)
+        plain = info.plain
+        content = {n for n, (sha, _) in folder.files.items() if sha in plain or is_email(n)}
+        mails = sorted(n for n in folder.files if is_email(n))
+        outputs = {name: claim_outputs(folder, name, content) for name in mails}
+        claimed = set(mails)
+        claimed_dirs: set[str] = set()
+        for o in outputs.values():
+            claimed |= o.files | (set(o.extra) & folder.files.keys())
+            claimed_dirs |= {d for d in (o.folder, *o.extra) if d in folder.dirs}
+        # An e-mail file with the bytes of a plain attachment is that attachment.
+        nested = [n for n in mails if folder.files[n][0] not in plain]
+        claimed -= set(mails) - set(nested)
+        for name, sub in self.match_nested(folder, nested, outputs, info, mail):
+            self.outputs(rel, name, sub, outputs[name])
+        for name in sorted(folder.files.keys() - content - claimed):
+            if EMAIL_PDF.fullmatch(name):
+                claimed.add(name)
+                self.result.other.append(f"{rel / name}: an e-mail's PDF with no e-mail beside it")
+        _unclaimed_dirs(folder, claimed_dirs, self.result)
+        files = {n: v for n, v in folder.files.items() if n not in claimed}
+        self.plain_files(rel, mail, info, files)
+
+    def plain_files(
+        self, rel: PurePath, mail: PurePath, info: MailInfo, files: dict[str, tuple[str, int]]
+    ) -> None:
+        on_disk: dict[str, list[str]] = {}
+        for name, (sha256, _) in sorted(files.items()):
+            on_disk.setdefault(sha256, []).append(name)
+        for part in info.parts:
+            if not part.nested and not on_disk.get(part.sha256):
+                self.result.lost.append(
+                    f"{self.label}: {part.name!r} (an attachment of {mail}, sha256 "
+                    f"{part.sha256[:12]}…) is not in {rel}"
+                )
+        plain = info.plain
+        for sha256, names in on_disk.items():
+            want = plain.get(sha256, 0)
+            if want and len(names) > want:
+                self.result.repeated.append(
+                    f"{self.label}: {rel} holds the same content {len(names)} times (expected "
+                    f"{want}): {', '.join(names)}"
+                )
+            elif not want:
+                self.result.wrong += [
+                    f"{self.label}: {rel / name} is no attachment of {mail} (sha256 {sha256[:12]}…)"
+                    for name in names
+                ]
+            elif len(names) < want:
+                for _ in range(want - len(names)):
+                    self.result.lost.append(
+                        f"{self.label}: {rel} holds {len(names)} of the {want} attachments of "
+                        f"{mail} with sha256 {sha256[:12]}…"
+                    )
+
+    def match_nested(
+        self,
+        folder: Folder,
+        names: list[str],
+        outputs: dict[str, Outputs],
+        info: MailInfo,
+        mail: PurePath,
+    ) -> list[tuple[str, MailInfo]]:
+        """Pair the e-mail files in ``folder`` with the nested summaries: by their bytes (an
+        .eml may keep them), then by the attachments extracted for them (a .msg is exported
+        anew), then in order. Unpaired ones are findings."""
+        wanted = info.nested_parts
+
+        def score(name: str, part: MailPart, sub: MailInfo) -> int:
+            exact = 1000 if folder.files[name][0] == part.sha256 else 0
+            folder_name = outputs[name].folder
+            if folder_name is None:
+                return exact
+            inside = self.read(folder.path / folder_name).files.values()
+            return exact + len({sha for sha, _ in inside} & set(sub.plain))
+
+        ranked = sorted(
+            (-score(name, part, sub), i, j)
+            for i, name in enumerate(names)
+            for j, (part, sub) in enumerate(wanted)
+        )
+        pairs: dict[int, int] = {}
+        for _, i, j in ranked:
+            if i not in pairs and j not in pairs.values():
+                pairs[i] = j
+        for i, name in enumerate(names):
+            if i in pairs:
+                continue
+            twin = any(folder.files[names[k]][0] == folder.files[name][0] for k in pairs)
+            if twin or any(score(name, part, sub) for part, sub in wanted):
+                self.result.repeated.append(
+                    f"{self.label}: {folder.path / name}: one more copy of an e-mail nested in "
+                    f"{mail}"
+                )
+            else:
+                self.result.wrong.append(
+                    f"{self.label}: {folder.path / name} is no e-mail nested in {mail}"
+                )
+        for j, (part, _) in enumerate(wanted):
+            if j not in pairs.values():
+                self.result.lost.append(
+                    f"{self.label}: the e-mail {part.name!r} nested in {mail} is not in "
+                    f"{folder.path}"
+                )
+        return [(names[i], wanted[j][1]) for i, j in sorted(pairs.items())]
+
+    def read(self, rel: PurePath) -> Folder:
+        """The folder's entries, hashed, once; what the tool leaves in none is a finding."""
+        if rel in self.folders:
+            return self.folders[rel]
+        files: list[str] = []
+        dirs: list[str] = []
+        try:
+            entries = sorted(os.scandir(self.out / rel), key=lambda entry: entry.name)
+        except OSError as exc:
+            self.result.other.append(f"{rel}: cannot be read: {exc.strerror}")
+            entries = []
+        for entry in entries:
+            path, name = rel / entry.name, entry.name
+            if entry.is_symlink():
+                self.result.other.append(_symlink_finding(self.out, self.out / path))
+            elif name == INCOMPLETE:
+                if self.strict:
+                    self.result.other.append(f"{path}: marks an extraction that ended in an error")
+            elif name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                self.result.other.append(f"{path}: {_leftover_dir(name)}")
+            elif TEMP_FILE.fullmatch(name):
+                self.result.other.append(f"{path}: a temporary file of an interrupted write")
+            elif name.startswith("."):
+                self.result.other.append(f"{path}: a hidden file (the conversion leaves none)")
+            elif entry.is_dir(follow_symlinks=False):
+                dirs.append(name)
+            elif entry.is_file(follow_symlinks=False):
+                files.append(name)
+            else:
+                self.result.other.append(f"{path}: not a regular file")
+        hashes = hash_files(self.out, [rel / name for name in files])
+        self.result.files_hashed += len(hashes)
+        folder = Folder(rel, {name: hashes[rel / name] for name in files}, dirs)
+        self.folders[rel] = folder
+        return folder
+
+    def _is_pdf(self, rel: PurePath) -> bool:
+        try:
+            with open(self.out / rel, "rb") as handle:
+                return handle.read(len(PDF_MAGIC)) == PDF_MAGIC
+        except OSError:
+            return False
 
 
 # ----- the simulator's counters --------------------------------------------------------------
@@ -684,11 +1225,15 @@ def check(
     tool_pids: Iterable[int | psutil.Process] = (),
     profile_hint: str | None = None,
     one_row_per_po: bool = True,
+    emails: str = "both",
 ) -> CheckResult:
     """Check a soak's output folder against the simulator's catalog and stats.
 
     ``one_row_per_po``: the input listed each PO once (the report has a row per input row).
+    ``emails``: how the run converted saved e-mails (its ``convert.emails``).
     """
+    if emails not in EMAIL_MODES:
+        raise ValueError(f"emails must be one of {', '.join(EMAIL_MODES)}, not {emails!r}")
     result = CheckResult()
     out = Path(out)
     if not out.is_dir():
@@ -700,13 +1245,25 @@ def check(
     journal = _journal_or_finding(out, result)
     settled = {po.number: settle_po(po, tree, journal, result) for po in pos}
     _hash_settled(out, tree, settled, result)
+    for po in pos:
+        split_conversions(po, settled[po.number], tree, result)
     _extra_finals(pos, tree, journal, result)
     catalog_files = {f.sha256: f"{po.label}'s {f.name!r}" for po in pos for f in po.files}
     for po in pos:
         check_files(po, settled[po.number], catalog_files, result)
         if journal is not None:
             check_journal_po(po, settled[po.number], journal.get(po.number, []), result)
-    _check_report(out, pos, settled, result, one_row_per_po=one_row_per_po)
+    rows = _check_report(out, pos, settled, result, one_row_per_po=one_row_per_po)
+    by_po = rows_by_po(rows or [])
+    for po in pos:
+        s = settled[po.number]
+        if s.outcome is None:
+            continue  # lost already
+        records = (journal or {}).get(po.number, [])
+        texts = conversion_texts(po, by_po.get(po.number, []), records, result)
+        reported = check_conversion_errors(po, s, texts, emails, result)
+        if s.folder is not None:
+            MailCheck(out, po.label, emails, result).check(s, reported)
     check_stats(pos, stats, journal, result)
     result.other += leftover_processes(tool_pids, profile_hint)
     return result
@@ -756,16 +1313,18 @@ def _check_report(
     result: CheckResult,
     *,
     one_row_per_po: bool,
-) -> None:
+) -> list[tuple[int, dict[str, str]]] | None:
+    """The report's rows, checked; None when it cannot be read."""
     try:
         rows = read_report(out)
     except FileNotFoundError:
         result.lost.append(f"{out / REPORT_CSV}: the report is missing")
-        return
+        return None
     except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
         result.other.append(f"{out / REPORT_CSV}: cannot be read: {exc}")
-        return
+        return None
     check_report_rows(pos, settled, rows, result, one_row_per_po=one_row_per_po)
+    return rows
 
 
 # ----- command line --------------------------------------------------------------------------
@@ -799,6 +1358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tool_pids=args.tool_pid,
         profile_hint=args.profile_hint,
         one_row_per_po=not args.repeated_input,
+        emails=args.emails,
     )
     for category, sentence in result.findings():
         print(f"{category.upper():8} {sentence}")
@@ -820,6 +1380,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--repeated-input", action="store_true", help="the input listed some PO more than once"
+    )
+    parser.add_argument(
+        "--emails",
+        choices=EMAIL_MODES,
+        default="both",
+        help="how the run converted saved e-mails (its convert.emails; default both)",
     )
     return parser
 

@@ -124,6 +124,10 @@ async def test_emails_are_converted_reported_and_never_converted_twice(tmp_path:
         assert others == [""] * (len(rows) - 1)
         html = (out / "report.html").read_text(encoding="utf-8")
         assert "could not be" in html
+        code, said = await finish(
+            await start_cli(tmp_path, "status", "--out", str(out), env=env), timeout=60
+        )
+        assert code == 0 and "1 PO(s) have e-mails that could not be converted" in said, said
 
         # A rerun and a --fresh rerun convert nothing again: same inodes, same times.
         before = outputs(out)

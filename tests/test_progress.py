@@ -15,7 +15,7 @@ from rich.console import Console
 from coupa_async import Downloader
 from coupa_async.memory.watch import MemoryFigures
 from coupa_async.pool import PoolStatus, WorkerStatus
-from coupa_async.progress import MB, Tracker, render_status, show_progress
+from coupa_async.progress import MB, Tracker, render_status, show_progress, status_line
 from coupa_async.sim import Faults, SimConfig, Simulator
 
 from .conftest import make_settings
@@ -86,6 +86,14 @@ def test_panel_shows_memory_and_a_rate_limit_pause() -> None:
     text = render(memory=memory, paused_s=7.2)
     assert "memory 812/4096 MB" in text
     assert "paused 8 s (Coupa asked to wait)" in text
+
+
+def test_panel_counts_emails_converted_not_convertible_and_pos_waiting_for_theirs() -> None:
+    assert "e-mails" not in render()  # nothing before the first e-mail
+    text = render(emails_converted=7, emails_failed=1, following=2)
+    assert "e-mails converted 7, 1 not convertible, 2 PO(s) converting" in text
+    line = status_line(status(emails_converted=3), 20)
+    assert "e-mails converted 3" in line and "not convertible" not in line
 
 
 def test_unknown_eta_is_a_dash() -> None:

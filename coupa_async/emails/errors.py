@@ -17,4 +17,5 @@ class LimitExceeded(MailError):
 
 def reason(exc: BaseException) -> str:
     """An exception's message on one line, or its type's name when it has none."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+    # "; " separates the e-mails' sentences in the report's CONVERSION_ERRORS.
+    return " ".join(str(exc).split()).replace("; ", ", ") or type(exc).__name__

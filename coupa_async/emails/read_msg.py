@@ -35,7 +35,10 @@ def read_msg(data: bytes, name: str) -> Mail:
     try:
         message = extract_msg.openMsg(data, strict=False, errorBehavior=ErrorBehavior.SUPPRESS_ALL)
     except Exception as exc:  # olefile and extract-msg raise many kinds on a damaged file
-        raise MailError(f"{name} could not be read as an Outlook message: {reason(exc)}") from exc
+        # Their texts speak of Python's internals: the user gets what it means.
+        raise MailError(
+            f"{name} could not be read as an Outlook message: the file is damaged or incomplete"
+        ) from exc
     try:
         if not _optional(message, "classType"):
             raise MailError(
@@ -45,7 +48,9 @@ def read_msg(data: bytes, name: str) -> Mail:
     except MailError:
         raise
     except Exception as exc:
-        raise MailError(f"{name} could not be read as an Outlook message: {reason(exc)}") from exc
+        raise MailError(
+            f"{name} could not be read as an Outlook message: part of the file is damaged"
+        ) from exc
     finally:
         message.close()
 
