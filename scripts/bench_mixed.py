@@ -602,9 +602,9 @@ def one_run(
     run = measure(who, command, env, log, base_url, faults, workers, latency_ms)
     try:
         results = floor_results(out) if who == "floor" else tool_results(out)
+        run.check = check(catalog, results)
         if who == "tool":
             run.check += f"; {count_conversions(out)}"
-        run.check = check(catalog, results)
     except (OSError, sqlite3.Error, json.JSONDecodeError) as exc:
         run.check = f"no results: {exc}"
     stats = run.stats
