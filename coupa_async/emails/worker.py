@@ -84,6 +84,9 @@ def serve(requests: TextIO, answers: TextIO) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "nice"):
+        # Background work: the browser's pages and downloads go first when CPUs are short.
+        os.nice(5)
     if hasattr(signal, "SIGALRM"):
         signal.signal(signal.SIGALRM, _on_alarm)
     # Answers go to a copy of stdout; whatever a library prints goes to stderr instead.
