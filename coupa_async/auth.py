@@ -20,7 +20,7 @@ from playwright.async_api import Error as PlaywrightError
 from coupa_async.contact import unreachable_from_browser, unreachable_from_http
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import is_login_url
-from coupa_async.errors import AuthenticationError, CoupaAsyncError
+from coupa_async.errors import AuthenticationError, CoupaAsyncError, SignInTimeoutError
 from coupa_async.gate import HostGate
 from coupa_async.log import add_known_secret, error_summary, get_logger
 from coupa_async.settings import Settings, default_storage_state
@@ -29,20 +29,32 @@ from coupa_async.signin import sign_in as sign_in  # re-exported: tests and scri
 log = get_logger("auth")
 
 SESSION_PROBE_TIMEOUT_S = 15.0
+SIGN_IN_TRIES = 2
 
 
 async def sign_in_with_settings(context: BrowserContext, settings: Settings) -> None:
-    """``sign_in`` with the configured tenant, credentials, markers and deadline."""
+    """``sign_in`` with the configured tenant, credentials, markers and deadline.
+
+    Sign-in pages that are only slow (no refusal, no error, just not done by the deadline: a
+    busy identity provider, a loaded machine) get one more try before the run gives up.
+    """
     if not (settings.base_url and settings.username and settings.password):
         raise AuthenticationError("Signing in needs base_url, username and password settings.")
-    await sign_in(
-        context,
-        settings.base_url,
-        settings.username,
-        settings.password.get_secret_value(),
-        markers=settings.markers,
-        timeout_s=settings.timeouts.navigation_s,
-    )
+    for attempt in range(1, SIGN_IN_TRIES + 1):
+        try:
+            await sign_in(
+                context,
+                settings.base_url,
+                settings.username,
+                settings.password.get_secret_value(),
+                markers=settings.markers,
+                timeout_s=settings.timeouts.navigation_s,
+            )
+            return
+        except SignInTimeoutError as exc:
+            if attempt == SIGN_IN_TRIES:
+                raise
+            log.warning("sign_in_slow", detail=str(exc), next_try=attempt + 1)
 
 
 def write_private_json(path: Path, data: Any) -> None:

@@ -106,6 +106,10 @@ class AuthenticationError(CoupaAsyncError):
     exit_code = ExitCode.AUTH
 
 
+class SignInTimeoutError(AuthenticationError):
+    """The sign-in pages neither let go nor refused within the deadline (slow, not wrong)."""
+
+
 class SignInRefusedError(AuthenticationError):
     """Coupa or the identity provider answered the sign-in with a refusal.
 

@@ -19,7 +19,12 @@ from playwright.async_api import Error as PlaywrightError
 from coupa_async.contact import unreachable_from_browser
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import is_login_url
-from coupa_async.errors import AuthenticationError, CoupaAsyncError, SignInRefusedError
+from coupa_async.errors import (
+    AuthenticationError,
+    CoupaAsyncError,
+    SignInRefusedError,
+    SignInTimeoutError,
+)
 from coupa_async.log import add_known_secret, error_summary, get_logger
 
 log = get_logger("signin")
@@ -243,7 +248,7 @@ async def sign_in(
                     await _submit(page, username, password, deadline - loop.time())
                     submits += 1
             if loop.time() >= deadline:
-                raise AuthenticationError(
+                raise SignInTimeoutError(
                     f"Signing in at {base_url} did not finish within {timeout_s:.0f} s "
                     f"(the browser is at {_shown_url(page.url)}). Run `python -m coupa_async "
                     "login` to sign in interactively."

@@ -440,6 +440,11 @@ def main() -> None:
             print(f"  not applied (nothing to act on at the time): {dict(soak.skipped)}")
         if soak.unexpected_exits or final not in (0, 3):
             print(f"  exit codes other than 0/3/killed: {soak.unexpected_exits}, last {final}")
+            for start, code in enumerate(tool.exits, 1):
+                if code not in (0, 3, *RESTART_CODES):
+                    print(f"  run {start} ended with {code}; the end of its log:")
+                    for line in tail(tool.logs / f"run-{start}.log", 8):
+                        print(f"    {line}")
         for problem in [*result.lost, *result.repeated, *result.wrong, *result.other]:
             print(f"  {problem}")
         if not result.ok or final not in (0, 3):
@@ -453,6 +458,13 @@ def main() -> None:
             print(f"  kept: {work}")
         else:
             subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+def tail(path: Path, lines: int) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError as exc:
+        return [f"(unreadable: {exc})"]
 
 
 if __name__ == "__main__":

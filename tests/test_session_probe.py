@@ -6,10 +6,13 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
+import structlog
 from playwright.async_api import Browser
 
 from coupa_async.auth import cookie_header_for, session_works_over_http, sign_in_with_settings
 from coupa_async.coupa.markers import CoupaMarkers
+from coupa_async.errors import SignInTimeoutError
 from coupa_async.sim import SimConfig, Simulator
 
 from .test_pool import settings_for
@@ -56,3 +59,23 @@ async def test_a_saved_sign_in_is_known_good_or_not_without_a_browser(
             sim.expire_sessions()
             assert not await session_works_over_http(http, sim.base_url, state, markers)
             assert not await session_works_over_http(http, sim.base_url, {"cookies": []}, markers)
+
+
+async def test_sign_in_pages_slow_once_get_a_second_try_slow_twice_give_up(
+    tmp_path: Path, browser: Browser
+) -> None:
+    async with Simulator(SimConfig(seed=32, pos=3)) as sim:
+        settings = settings_for(sim, tmp_path, timeouts={"navigation_s": 2.0})
+        # The login page and its form's answer each take 1.2 s: 2.4 s, past the 2 s deadline.
+        sim.inject("hang", "/sessions", count=2, seconds=1.2)
+        context = await browser.new_context()
+        with structlog.testing.capture_logs() as logs:
+            await sign_in_with_settings(context, settings)
+        await context.close()
+        assert [e["next_try"] for e in logs if e["event"] == "sign_in_slow"] == [2]
+
+        sim.inject("hang", "/sessions", count=4, seconds=1.2)
+        context = await browser.new_context()
+        with pytest.raises(SignInTimeoutError, match="did not finish within 2 s"):
+            await sign_in_with_settings(context, settings)
+        await context.close()
