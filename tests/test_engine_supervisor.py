@@ -1071,3 +1071,28 @@ async def test_a_full_disk_in_a_follow_up_stops_the_run_and_leaves_the_item_pend
     assert collector.results == []
     assert supervisor.fatal is not None and "space" in str(supervisor.fatal).lower()
     assert "a" in supervisor.pending_on_stop
+
+
+async def test_past_its_share_of_follow_ups_a_worker_waits_for_its_own() -> None:
+    fakes = await make_fakes()
+    gate = asyncio.Event()
+
+    async def follow(item: str, result: ToyResult) -> ToyResult:
+        await gate.wait()
+        return result
+
+    job = ToyJob(follow=follow)
+    # One worker, one follow-up off it: the second item's follow-up holds the worker.
+    supervisor, collector = make_supervisor(
+        job, fakes, workers=1, max_workers=1, follow_ups_per_worker=1
+    )
+    async with supervisor.running():
+        for key in ("a", "b", "c"):
+            supervisor.submit(key, 0)
+        await wait_until(lambda: job.finished == ["a", "b"], "a and b to run")
+        await asyncio.sleep(0.02)
+        assert job.finished == ["a", "b"]  # c waits: the worker is busy with b's follow-up
+        assert supervisor.status().following == 1
+        gate.set()
+        await supervisor.join()
+    assert sorted(collector.keys) == ["a", "b", "c"]

@@ -19,6 +19,9 @@ class EngineConfig:
     shutdown_grace_s: float = 30.0
     close_timeout_s: float = 10.0
     recycle_after_tasks: int = 100
+    # Follow-ups waiting or running off the workers, per worker; past it a worker does its
+    # item's follow-up itself (work that lags far behind would be lost to a stop).
+    follow_ups_per_worker: int = 2
 
     def clamp_workers(self, n: int) -> int:
         """``n`` within [min_workers, max_workers] (at least one)."""

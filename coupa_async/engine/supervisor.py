@@ -347,8 +347,9 @@ class Supervisor(Generic[T, R]):
             follow_up = self.job.follow_up(entry.item, result)
             if follow_up is None:
                 await self._settle(entry, result)
-            elif self._closed:
-                await self._follow(entry, result, follow_up)  # stopping: within the grace
+            elif self._closed or len(self._following) >= self._follow_up_limit:
+                # Stopping (within the grace), or follow-ups lag behind: this worker waits.
+                await self._follow(entry, result, follow_up)
             else:
                 self._start_follow_up(entry, result, follow_up)
         finally:
@@ -406,6 +407,10 @@ class Supervisor(Generic[T, R]):
                 await self._charge(entry, verdict.reason)
             case Action.RETRY:
                 await self._charge(entry, verdict.reason)
+
+    @property
+    def _follow_up_limit(self) -> int:
+        return self.config.follow_ups_per_worker * self.max_workers
 
     def _start_follow_up(self, entry: Entry[T], result: R, work: Awaitable[R]) -> None:
         """Run the item's follow-up off the worker; the item stays in flight until it settles
