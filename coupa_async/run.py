@@ -254,6 +254,17 @@ def print_summary(summary: RunSummary, console: Console) -> None:
             console.print(f"  {result.po_number}: {result.outcome.value} — {result.message[:160]}")
         if len(attention) > 20:
             console.print(f"  … and {len(attention) - 20} more in the report")
+    unconverted = [r for r in summary.results.values() if r.conversion_errors]
+    if unconverted:
+        errors = sum(len(r.conversion_errors) for r in unconverted)
+        console.print(
+            f"{errors} e-mail(s) could not be converted (the originals are kept; the report's "
+            "CONVERSION_ERRORS column says why):"
+        )
+        for result in unconverted[:10]:
+            console.print(f"  {result.po_number}: {'; '.join(result.conversion_errors)[:160]}")
+        if len(unconverted) > 10:
+            console.print(f"  … and {len(unconverted) - 10} more PO(s) in the report")
     if summary.interrupted:
         console.print("Interrupted: run the same command again to resume.")
     if summary.skipped:

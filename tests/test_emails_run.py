@@ -71,6 +71,7 @@ async def test_emails_are_converted_reported_and_never_converted_twice(tmp_path:
         code, output = await finish(await start_cli(tmp_path, *args, env=env), timeout=240)
         assert code in (0, 3), output
         assert "Traceback" not in output
+        assert "1 e-mail(s) could not be converted" in output, output
 
         # Each PO: the catalog's outcome and files, and each e-mail converted as it holds.
         journal = Journal.open_read_only(out)
