@@ -4,6 +4,7 @@ Runs the real command line (`run`, 4 workers) against the simulator in its own p
 varied catalog of N POs, and while it runs injects faults at random times drawn from a seed:
 
 - ``browser_kill``: SIGKILL of the browser process; ``renderer_crash``: SIGKILL of a renderer;
+  ``converter_kill``: SIGKILL of the process converting saved e-mails (when one runs);
 - ``reset_mid_file``: files whose connection is cut halfway; ``stall``: a page that answers
   only after the navigation timeout; ``burst_5xx``: a run of 500/503 answers; ``storm_429``: a
   run of 429 with ``Retry-After``; ``session_expiry``: every session dropped (besides the
@@ -58,10 +59,13 @@ RERUN_AFTER_S = MAX_RETRY_AFTER_S + 1.5
 RESTART_CODES = (-signal.SIGKILL, 6)
 # A process that ended before its signal is not an error of the soak.
 _gone_is_fine = contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError)
+# The command line of the process that converts saved e-mails (coupa_async/emails/service.py).
+CONVERTER = "coupa_async.emails.worker"
 # How often each kind of fault is drawn (``kill`` and ``sleep`` are placed apart, by count).
 WEIGHTS = {
     "browser_kill": 1.0,
     "renderer_crash": 2.0,
+    "converter_kill": 1.0,
     "reset_mid_file": 3.0,
     "stall": 1.0,
     "burst_5xx": 2.0,
@@ -192,8 +196,12 @@ class Tool:
             return []
 
     def kill_kind(self, kind: str, draw: random.Random) -> bool:
-        """SIGKILL one process of the tree of that kind (a renderer, the browser)."""
-        chosen = [p for p in self.tree() if process_kind(p) == kind]
+        """SIGKILL one process of the tree of that kind (a renderer, the browser, the e-mail
+        converter)."""
+        if kind == "converter":
+            chosen = [p for p in self.tree() if _is_converter(p)]
+        else:
+            chosen = [p for p in self.tree() if process_kind(p) == kind]
         if not chosen:
             return False
         with _gone_is_fine:
@@ -299,6 +307,8 @@ class Soak:
             done = self.tool.kill_kind("browser", self._draw)
         elif fault.kind == "renderer_crash":
             done = self.tool.kill_kind("renderer", self._draw)
+        elif fault.kind == "converter_kill":
+            done = self.tool.kill_kind("converter", self._draw)
         elif fault.kind == "reset_mid_file":
             self._inject("reset", "/attachments/", params["count"])
         elif fault.kind == "stall":
@@ -458,6 +468,13 @@ def main() -> None:
             print(f"  kept: {work}")
         else:
             subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+def _is_converter(process: psutil.Process) -> bool:
+    try:
+        return CONVERTER in process.cmdline()
+    except psutil.Error:
+        return False
 
 
 def tail(path: Path, lines: int) -> list[str]:
