@@ -210,3 +210,24 @@ async def test_an_idle_process_ends_and_a_new_one_serves_the_next_email(
 async def test_mode_off_is_not_enabled() -> None:
     assert not EmailConverter("off").enabled
     assert EmailConverter("extract").enabled
+
+
+async def test_two_processes_convert_side_by_side(tmp_path: Path) -> None:
+    mails = [write_eml(tmp_path / f"m{n}.eml", subject=f"Quote {n}") for n in range(4)]
+    converter = EmailConverter("both", processes=2)
+    seen: set[int] = set()
+    real_ask = ConverterProcess.ask
+
+    async def ask(self: ConverterProcess, request: dict[str, object], deadline_s: float) -> dict:
+        seen.add(self.process.pid)
+        return await real_ask(self, request, deadline_s)
+
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(ConverterProcess, "ask", ask)
+            outcomes = await asyncio.gather(*(converter.convert(m) for m in mails))
+    finally:
+        await converter.aclose()
+    assert [o.error for o in outcomes] == [None] * 4
+    assert all((tmp_path / f"m{n}.eml.pdf").is_file() for n in range(4))
+    assert len(seen) == 2
