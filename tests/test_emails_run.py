@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import pytest
+from playwright.async_api import Browser
 from pypdf import PdfReader
 
 from coupa_async.emails.fonts import find_fonts
@@ -54,11 +57,33 @@ def outputs(out: Path) -> dict[Path, tuple[int, int]]:
     return found
 
 
+async def check_report_links(browser: Browser, out: Path, good: int) -> None:
+    """report.html links each converted e-mail's PDF and attachments folder, and they exist."""
+    page = await browser.new_page()
+    try:
+        await page.goto((out / "report.html").as_uri())
+        for more in await page.locator(".more-files").all():
+            await more.click()  # a PO with many files shows the first ones only
+        links = await page.eval_on_selector_all(
+            "#po-rows a[href]", "links => links.map(a => [a.textContent, a.href])"
+        )
+    finally:
+        await page.close()
+    pdfs = [url2pathname(urlsplit(href).path) for text, href in links if text == "PDF"]
+    folders = [url2pathname(urlsplit(href).path) for text, href in links if text == "attachments"]
+    # Top-level e-mails only: those of the POs' own folders, not of attachments folders.
+    assert len(pdfs) == good, pdfs
+    assert all(Path(p).is_file() and p.endswith((".msg.pdf", ".eml.pdf")) for p in pdfs)
+    assert folders and all(Path(f).is_dir() and f.endswith("_attachments/") for f in folders)
+
+
 def emails_of(po: SimPO) -> int:
     return sum(1 for f in catalog_files(po).values() if f.email is not None)
 
 
-async def test_emails_are_converted_reported_and_never_converted_twice(tmp_path: Path) -> None:
+async def test_emails_are_converted_reported_and_never_converted_twice(
+    tmp_path: Path, browser: Browser
+) -> None:
     config = SimConfig(seed=5, pos=len(EMAIL_RECIPES), recipes=EMAIL_RECIPES)
     async with Simulator(config) as sim:
         pos = sim.catalog.pos
@@ -125,6 +150,7 @@ async def test_emails_are_converted_reported_and_never_converted_twice(tmp_path:
         assert others == [""] * (len(rows) - 1)
         html = (out / "report.html").read_text(encoding="utf-8")
         assert "could not be" in html
+        await check_report_links(browser, out, good=sum(emails_of(p) for p in pos) - 1)
         code, said = await finish(
             await start_cli(tmp_path, "status", "--out", str(out), env=env), timeout=60
         )

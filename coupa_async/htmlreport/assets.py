@@ -251,13 +251,20 @@ document.documentElement.classList.add("js");
     size.className = "size";
     size.textContent = humanBytes(file[1]);
     li.appendChild(size);
-    if (file[2]) {
+    if (file[2] & 1) {
       const source = document.createElement("span");
       source.className = "src";
       source.textContent = "from PR";
       li.appendChild(source);
     }
+    if (href && file[2] & 2) li.appendChild(extra(link("PDF", href + ".pdf")));
+    if (href && file[2] & 4) li.appendChild(extra(link("attachments", href + "_attachments/")));
     return li;
+  }
+
+  function extra(element) {
+    element.className = "src";
+    return element;
   }
 
   function filesCell(row, po) {

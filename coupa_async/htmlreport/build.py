@@ -6,9 +6,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from coupa_async.emails.options import is_email
 from coupa_async.htmlreport.model import ReportData, ReportFile, ReportPo, ReportRun, RunState
 from coupa_async.journal import PENDING, Journal, PoRecord, RunRecord
 from coupa_async.metrics import MetricSample
+from coupa_async.result import SavedFile
 from coupa_async.tabular.rows import InputRow
 
 INVALID = "INVALID"
@@ -77,11 +79,18 @@ def _po_of(record: PoRecord, out_dir: Path, levels: tuple[str, ...] = ()) -> Rep
         attempts=record.attempts,
         finished_at=record.finished_at,
         found=record.found,
-        files=tuple(
-            ReportFile(saved.name, _href(saved.path, out_dir), saved.size, saved.source)
-            for saved in record.files
-        ),
+        files=tuple(_file_of(saved, out_dir) for saved in record.files),
     )
+
+
+def _file_of(saved: SavedFile, out_dir: Path) -> ReportFile:
+    """A saved file, with whether its e-mail conversions are beside it (looked up on disk)."""
+    pdf = attachments = False
+    if is_email(saved.name):
+        pdf = saved.path.with_name(f"{saved.name}.pdf").is_file()
+        attachments = saved.path.with_name(f"{saved.name}_attachments").is_dir()
+    href = _href(saved.path, out_dir)
+    return ReportFile(saved.name, href, saved.size, saved.source, pdf, attachments)
 
 
 def _href(path: Path, out_dir: Path) -> str:

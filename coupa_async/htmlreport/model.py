@@ -19,6 +19,9 @@ class ReportFile:
     href: str
     size: int
     source: str  # "PO" or "PR" (from the requisition)
+    # A saved e-mail's conversions beside it: ``<name>.pdf`` and ``<name>_attachments/``.
+    pdf: bool = False
+    attachments: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -532,10 +532,14 @@ def embedded_json(data: ReportData) -> str:
 
 
 def _file_entry(po: ReportPo, folder: str | None, file: ReportFile) -> list[str | int]:
-    """``[name, size, from_pr, tail]``: ``tail`` relative to the PO's folder (left out when it is
-    the name, encoded); ``[name, size, from_pr, href, 1]`` when the file is not under the folder;
-    ``[name, size, from_pr, "", 1]`` when its href is unusable (the script shows no link then)."""
-    entry: list[str | int] = [_clean(file.name), file.size, int(file.source == "PR")]
+    """``[name, size, flags, tail]``: ``tail`` relative to the PO's folder (left out when it is
+    the name, encoded); ``[name, size, flags, href, 1]`` when the file is not under the folder;
+    ``[name, size, flags, "", 1]`` when its href is unusable (the script shows no link then).
+
+    ``flags``: 1 from the requisition, 2 an e-mail with its PDF beside it (``<href>.pdf``), 4 with
+    its attachments folder beside it (``<href>_attachments/``)."""
+    flags = int(file.source == "PR") | (2 if file.pdf else 0) | (4 if file.attachments else 0)
+    entry: list[str | int] = [_clean(file.name), file.size, flags]
     if folder and po.folder_href:
         prefix = po.folder_href.removesuffix("/") + "/"
         if file.href.startswith(prefix):
