@@ -21,6 +21,7 @@ from coupa_async.log import get_logger
 from coupa_async.progress import show_progress
 from coupa_async.result import Outcome, PoResult
 from coupa_async.settings import Settings
+from coupa_async.status import print_some
 from coupa_async.tabular import InputRow, InputTable, LiveCsvReport, read_input, write_reports
 
 log = get_logger("run")
@@ -250,10 +251,8 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     attention = summary.needing_attention
     if attention:
         console.print(f"{len(attention)} PO(s) need attention:")
-        for result in attention[:20]:
-            console.print(f"  {result.po_number}: {result.outcome.value} — {result.message[:160]}")
-        if len(attention) > 20:
-            console.print(f"  … and {len(attention) - 20} more in the report")
+        lines = [f"{r.po_number}: {r.outcome.value} — {r.message}" for r in attention]
+        print_some(console, lines, 20, "in the report")
     unconverted = [r for r in summary.results.values() if r.conversion_errors]
     if unconverted:
         errors = sum(len(r.conversion_errors) for r in unconverted)
@@ -261,10 +260,8 @@ def print_summary(summary: RunSummary, console: Console) -> None:
             f"{errors} e-mail(s) could not be converted (the originals are kept; the report's "
             "CONVERSION_ERRORS column says why):"
         )
-        for result in unconverted[:10]:
-            console.print(f"  {result.po_number}: {'; '.join(result.conversion_errors)[:160]}")
-        if len(unconverted) > 10:
-            console.print(f"  … and {len(unconverted) - 10} more PO(s) in the report")
+        lines = [f"{r.po_number}: {'; '.join(r.conversion_errors)}" for r in unconverted]
+        print_some(console, lines, 10, "PO(s) in the report")
     if summary.interrupted:
         console.print("Interrupted: run the same command again to resume.")
     if summary.skipped:

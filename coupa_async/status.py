@@ -12,6 +12,15 @@ from coupa_async.errors import ExitCode
 from coupa_async.journal import FAILED_STATES, KEPT, PENDING, Journal
 
 
+def print_some(console: Console, lines: list[str], limit: int, rest: str) -> None:
+    """The first ``limit`` of ``lines``, indented and cut to 160 characters, then how many more
+    and where (``rest``)."""
+    for line in lines[:limit]:
+        console.print(f"  {line[:160]}")
+    if len(lines) > limit:
+        console.print(f"  … and {len(lines) - limit} more {rest}")
+
+
 def print_status(out: Path, console: Console) -> ExitCode:
     """Counts per outcome, the POs needing attention with reasons, and the rerun plan."""
     journal = Journal.open_read_only(out)  # also while a run writes to it
@@ -30,17 +39,13 @@ def print_status(out: Path, console: Console) -> ExitCode:
     failed = [r for r in records.values() if r.state in FAILED_STATES]
     if failed:
         console.print(f"{len(failed)} PO(s) need attention:")
-        for record in failed[:50]:
-            console.print(f"  {record.label}: {record.state} — {record.message[:160]}")
-        if len(failed) > 50:
-            console.print(f"  … and {len(failed) - 50} more (see report.csv)")
+        lines = [f"{r.label}: {r.state} — {r.message}" for r in failed]
+        print_some(console, lines, 50, "(see report.csv)")
     unconverted = [r for r in records.values() if r.conversion_errors]
     if unconverted:
         console.print(f"{len(unconverted)} PO(s) have e-mails that could not be converted:")
-        for record in unconverted[:20]:
-            console.print(f"  {record.label}: {'; '.join(record.conversion_errors)[:160]}")
-        if len(unconverted) > 20:
-            console.print(f"  … and {len(unconverted) - 20} more (see CONVERSION_ERRORS)")
+        lines = [f"{r.label}: {'; '.join(r.conversion_errors)}" for r in unconverted]
+        print_some(console, lines, 20, "(see CONVERSION_ERRORS)")
     skipped = sum(1 for r in records.values() if r.state in KEPT and r.intact())
     damaged = sum(1 for r in records.values() if r.state in KEPT and not r.intact())
     pending = counts.get(PENDING, 0)

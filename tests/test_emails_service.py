@@ -17,6 +17,19 @@ from coupa_async.emails import service
 from coupa_async.emails.service import ConverterProcess, EmailConverter, ProcessGone
 from coupa_async.errors import StorageError
 
+DIES_UNDER_A_REQUEST = "import sys, os; sys.stdin.readline(); os._exit(9)"
+
+
+async def python_process(code: str) -> asyncio.subprocess.Process:
+    """A Python process running ``code``, with pipes as a converting process has them."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+
 
 def write_eml(path: Path, subject: str = "Cotação 42") -> Path:
     message = EmailMessage()
@@ -92,13 +105,7 @@ async def test_a_process_that_dies_under_an_email_gets_a_second_try(
 
     async def start() -> ConverterProcess:
         if not started:  # the first process reads the request, then dies without answering
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                "import sys, os; sys.stdin.readline(); os._exit(9)",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-            )
+            process = await python_process(DIES_UNDER_A_REQUEST)
             started.append(ConverterProcess(process))
             return started[-1]
         started.append(await real_start())
@@ -118,13 +125,7 @@ async def test_an_email_whose_processes_die_twice_is_blamed_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def start() -> ConverterProcess:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            "import sys, os; sys.stdin.readline(); os._exit(9)",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
+        process = await python_process(DIES_UNDER_A_REQUEST)
         return ConverterProcess(process)
 
     monkeypatch.setattr(ConverterProcess, "start", staticmethod(start))
@@ -138,13 +139,7 @@ async def test_an_email_whose_processes_die_twice_is_blamed_once(
 
 
 async def test_a_process_that_never_answers_is_killed_at_the_deadline() -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import time; time.sleep(60)",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    process = await python_process("import time; time.sleep(60)")
     converter = ConverterProcess(process)
     with pytest.raises(TimeoutError):
         await converter.ask({"path": "x"}, 0.3)
@@ -152,13 +147,7 @@ async def test_a_process_that_never_answers_is_killed_at_the_deadline() -> None:
 
 
 async def test_a_process_gone_before_the_request_is_process_gone() -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "pass",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    process = await python_process("pass")
     await process.wait()
     with pytest.raises(ProcessGone):
         await ConverterProcess(process).ask({"path": "x"}, 5)
