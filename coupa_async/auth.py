@@ -20,7 +20,13 @@ from playwright.async_api import Error as PlaywrightError
 from coupa_async.contact import unreachable_from_browser, unreachable_from_http
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import is_login_url
-from coupa_async.errors import AuthenticationError, CoupaAsyncError, SignInTimeoutError
+from coupa_async.engine.actions import is_browser_fault
+from coupa_async.errors import (
+    AuthenticationError,
+    CoupaAsyncError,
+    SignInInterruptedError,
+    SignInTimeoutError,
+)
 from coupa_async.gate import HostGate
 from coupa_async.log import add_known_secret, error_summary, get_logger
 from coupa_async.settings import Settings, default_storage_state
@@ -251,6 +257,11 @@ def as_sign_in_error(exc: Exception) -> CoupaAsyncError:
     return AuthenticationError(f"Signing in to Coupa failed: {error_summary(exc)}.")
 
 
+def _browser_went_away(exc: BaseException) -> bool:
+    """The sign-in failed because its page, context or browser is gone (not because of Coupa)."""
+    return isinstance(exc, SignInInterruptedError) or is_browser_fault(exc)
+
+
 class SessionKeeper:
     """Holds the run's sign-in and renews it once, however many workers saw it expire."""
 
@@ -322,13 +333,20 @@ class SessionKeeper:
                 "COUPA_PASSWORD are set. Run `python -m coupa_async login`, then run the same "
                 "command again; it resumes where it stopped."
             )
-        context = await self._new_context(None)
-        try:
-            await sign_in_with_settings(context, settings)
-            state = dict(await context.storage_state())
-        finally:
-            with contextlib.suppress(PlaywrightError):
-                await context.close()
+        for attempt in range(1, SIGN_IN_TRIES + 1):
+            # A browser that dies under the sign-in is relaunched by the context factory.
+            context = await self._new_context(None)
+            try:
+                await sign_in_with_settings(context, settings)
+                state = dict(await context.storage_state())
+                break
+            except (SignInInterruptedError, PlaywrightError) as exc:
+                if attempt == SIGN_IN_TRIES or not _browser_went_away(exc):
+                    raise
+                log.warning("sign_in_interrupted", detail=error_summary(exc))
+            finally:
+                with contextlib.suppress(PlaywrightError):
+                    await context.close()
         for cookie in state.get("cookies", []):
             if isinstance(cookie, dict):
                 add_known_secret(str(cookie.get("value", "")))

@@ -165,6 +165,8 @@ class Downloader:
             return await new_context(live, settings, storage)
 
         async def context_for(storage: dict[str, Any] | None) -> BrowserContext:
+            if not browser.connected:  # it died (under a sign-in, say): relaunch it first
+                await browser.recover(browser.generation)
             assert browser.browser is not None
             return await context_in(browser.browser, storage)
 

@@ -110,6 +110,10 @@ class SignInTimeoutError(AuthenticationError):
     """The sign-in pages neither let go nor refused within the deadline (slow, not wrong)."""
 
 
+class SignInInterruptedError(AuthenticationError):
+    """The sign-in's page or browser went away under it (a crash, not a refusal)."""
+
+
 class SignInRefusedError(AuthenticationError):
     """Coupa or the identity provider answered the sign-in with a refusal.
 

@@ -19,9 +19,11 @@ from playwright.async_api import Error as PlaywrightError
 from coupa_async.contact import unreachable_from_browser
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import is_login_url
+from coupa_async.engine.actions import is_browser_fault
 from coupa_async.errors import (
     AuthenticationError,
     CoupaAsyncError,
+    SignInInterruptedError,
     SignInRefusedError,
     SignInTimeoutError,
 )
@@ -137,7 +139,7 @@ async def _look(page: Page, markers: CoupaMarkers) -> SignInView | None:
         seen = await page.evaluate(_LOOK, selectors)
     except PlaywrightError as exc:
         if page.is_closed():
-            raise AuthenticationError(
+            raise SignInInterruptedError(
                 "The sign-in page was closed before signing in finished. Run again."
             ) from None
         log.debug("sign_in_look_skipped", error=error_summary(exc))
@@ -281,6 +283,10 @@ def _raise_for_failed_navigation(
 
 
 def _unreachable(exc: PlaywrightError, url: str, timeout_s: float) -> CoupaAsyncError:
+    if is_browser_fault(exc):
+        return SignInInterruptedError(
+            f"The browser closed while opening {_shown_url(url)} to sign in. Run again."
+        )
     return unreachable_from_browser(exc, url, timeout_s=timeout_s) or AuthenticationError(
         f"Could not open {_shown_url(url)} to sign in: {error_summary(exc)}."
     )

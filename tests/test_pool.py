@@ -463,3 +463,30 @@ async def test_an_error_of_the_callers_block_comes_out_as_itself(tmp_path: Path)
                 raise LookupError("the caller's own error")
         assert downloader.pending  # what did not settle is known, not lost
         assert not [p for p in _browser_main_processes() if p.pid not in others]  # closed
+
+
+async def test_a_browser_killed_during_the_first_sign_in_is_relaunched_and_signs_in(
+    tmp_path: Path,
+) -> None:
+    async with Simulator(SimConfig(seed=15, pos=4)) as sim:
+        settings = settings_for(sim, tmp_path, workers=2)
+        sim.inject("hang", "/sessions", count=1, seconds=3.0)  # the login page takes 3 s
+        others = {process.pid for process in _browser_main_processes()}
+        killed: list[int] = []
+
+        async def kill_while_signing_in() -> None:
+            while not sim.stats.snapshot()["requests"].get("login"):
+                await asyncio.sleep(0.02)
+            (browser,) = [p for p in _browser_main_processes() if p.pid not in others]
+            browser.send_signal(signal.SIGKILL)  # while the sign-in waits for its page
+            killed.append(browser.pid)
+
+        killer = asyncio.create_task(kill_while_signing_in())
+        try:
+            async with Downloader(settings) as downloader:
+                results = await collect(downloader, numbers(sim))
+                relaunches = downloader.status().browser_relaunches
+        finally:
+            killer.cancel()
+        assert killed and relaunches == 1
+        check_against_catalog(sim, results, settings.out)
