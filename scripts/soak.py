@@ -273,8 +273,13 @@ class Soak:
             if time.monotonic() - started > limit_s:
                 self.tool.kill_self()
                 self.tool.wait(30)
+                log = self.tool.logs / f"run-{self.tool.starts}.log"
+                print(f"soak: the end of {log} (run {self.tool.starts}, still going at the limit):")
+                for line in tail(log, 12):
+                    print(f"    {line}")
                 raise SystemExit(
-                    f"soak: over {limit_s / 60:.0f} minutes; stopped (seed {self.seed})"
+                    f"soak: over {limit_s / 60:.1f} minutes; stopped (seed {self.seed}); "
+                    f"faults applied {dict(self.applied)}, left {len(pending)}"
                 )
             self._end_disk_limit()
             code = self.tool.wait(timeout=0.2)

@@ -31,6 +31,11 @@ async def python_process(code: str) -> asyncio.subprocess.Process:
     )
 
 
+async def dying_converter() -> ConverterProcess:
+    """A stand-in converting process that reads a request, then dies without answering."""
+    return ConverterProcess(await python_process(DIES_UNDER_A_REQUEST))
+
+
 def write_eml(path: Path, subject: str = "Cotação 42") -> Path:
     message = EmailMessage()
     message["Subject"] = subject
@@ -104,11 +109,8 @@ async def test_a_process_that_dies_under_an_email_gets_a_second_try(
     real_start = ConverterProcess.start
 
     async def start() -> ConverterProcess:
-        if not started:  # the first process reads the request, then dies without answering
-            process = await python_process(DIES_UNDER_A_REQUEST)
-            started.append(ConverterProcess(process))
-            return started[-1]
-        started.append(await real_start())
+        # The first process reads the request, then dies without answering.
+        started.append(await (dying_converter() if not started else real_start()))
         return started[-1]
 
     monkeypatch.setattr(ConverterProcess, "start", staticmethod(start))
@@ -124,9 +126,21 @@ async def test_a_process_that_dies_under_an_email_gets_a_second_try(
 async def test_an_email_whose_processes_die_twice_is_blamed_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(ConverterProcess, "start", staticmethod(dying_converter))
+    converter = EmailConverter("pdf")
+    try:
+        outcome = await converter.convert(write_eml(tmp_path / "a.eml"))
+    finally:
+        await converter.aclose()
+    assert outcome.error is not None and "ended twice" in outcome.error
+    assert converter.failed == 1
+
+
+async def test_a_converting_process_that_cannot_start_is_the_emails_error_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def start() -> ConverterProcess:
-        process = await python_process(DIES_UNDER_A_REQUEST)
-        return ConverterProcess(process)
+        raise FileNotFoundError(2, "No such file or directory")
 
     monkeypatch.setattr(ConverterProcess, "start", staticmethod(start))
     converter = EmailConverter("pdf")
@@ -134,7 +148,8 @@ async def test_an_email_whose_processes_die_twice_is_blamed_once(
         outcome = await converter.convert(write_eml(tmp_path / "a.eml"))
     finally:
         await converter.aclose()
-    assert outcome.error is not None and "ended twice" in outcome.error
+    assert outcome.error is not None
+    assert outcome.error.startswith("a.eml was not converted: the converting process could not")
     assert converter.failed == 1
 
 

@@ -13,7 +13,8 @@ from coupa_async.coupa.http import ReceivedBytes
 from coupa_async.coupa.job import JobEnv, PoTask, process_po
 from coupa_async.coupa.pages import retry_after_seconds
 from coupa_async.coupa.reader import PageReader
-from coupa_async.emails.service import EmailConverter, is_email
+from coupa_async.emails.options import is_email
+from coupa_async.emails.service import EmailConverter
 from coupa_async.engine.slot import WorkerSlot
 from coupa_async.gate import HostGate
 from coupa_async.layout import OutputLayout

@@ -26,13 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from coupa_async.emails.fonts import FontSet, find_fonts
-from coupa_async.emails.options import ConversionLimits, EmailMode, is_email
+from coupa_async.emails.options import ConversionLimits, EmailMode
 from coupa_async.emails.outcome import ConversionOutcome
-from coupa_async.emails.worker import fonts_data
+from coupa_async.emails.worker import fonts_data, not_converted_in_time
 from coupa_async.errors import storage_error
-from coupa_async.log import get_logger
-
-__all__ = ["EmailConverter", "is_email"]
+from coupa_async.log import error_summary, get_logger
 
 log = get_logger("emails")
 
@@ -49,6 +47,10 @@ TRIES_ON_CRASH = 2
 # An idle converting process ends after this long (it holds ~130 MB of parsed fonts and
 # libraries); the next e-mail starts a new one (~0.5 s).
 IDLE_END_S = 30.0
+
+
+def _failed(path: Path, sentence: str) -> ConversionOutcome:
+    return ConversionOutcome(source=path.name, error=sentence)
 
 
 class ProcessGone(Exception):
@@ -157,38 +159,39 @@ class EmailConverter:
             "limits": asdict(self.limits),
             "timeout_s": self.timeout_s,
         }
-        answer: dict[str, Any] | None = None
         for _ in range(TRIES_ON_CRASH):
             try:
                 answer = await self._ask(request)
-                break
             except ProcessGone as exc:
                 log.debug("email_converter_gone", file=path.name, detail=str(exc))
+                continue
             except TimeoutError:
-                answer = {"error": f"{path.name} was not converted within {self.timeout_s:g} s"}
-                break
-        outcome = self._outcome(path, answer)
+                outcome = _failed(path, not_converted_in_time(path.name, self.timeout_s))
+            except OSError as exc:  # the converting process could not be started
+                outcome = _failed(
+                    path,
+                    f"{path.name} was not converted: the converting process could not start "
+                    f"({error_summary(exc)})",
+                )
+            else:
+                outcome = self._outcome(path, answer)
+            break
+        else:
+            outcome = _failed(
+                path,
+                f"The converting process ended twice while converting {path.name} (out of memory?)",
+            )
         self._count(outcome)
         return outcome
 
-    def _outcome(self, path: Path, answer: dict[str, Any] | None) -> ConversionOutcome:
-        if answer is None:
-            return ConversionOutcome(
-                source=path.name,
-                error=f"The converting process ended twice while converting {path.name} "
-                "(out of memory?)",
-            )
-        if "outcome" in answer:
-            return ConversionOutcome(**answer["outcome"])
+    def _outcome(self, path: Path, answer: dict[str, Any]) -> ConversionOutcome:
+        """The worker's answer as an outcome; a full disk raises StorageError."""
         if "os_error" in answer:
             code, reason = answer["os_error"], answer["strerror"]
             if code in DISK_FULL:
                 raise storage_error(f"the conversion of {path.name}", OSError(code, reason))
-            return ConversionOutcome(
-                source=path.name,
-                error=f"The conversion of {path.name} could not be written: {reason}",
-            )
-        return ConversionOutcome(source=path.name, error=str(answer.get("error")))
+            return _failed(path, f"The conversion of {path.name} could not be written: {reason}")
+        return ConversionOutcome(**answer["outcome"])
 
     async def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         async with self._slots:

@@ -32,6 +32,11 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
     raise ConversionTimeout
 
 
+def not_converted_in_time(name: str, timeout_s: float) -> str:
+    """The sentence for an e-mail past its deadline (said here, or by the parent)."""
+    return f"{name} was not converted within {timeout_s:g} s"
+
+
 def fonts_of(data: dict[str, Any]) -> FontSet:
     regular, bold = data.get("regular"), data.get("bold")
     return FontSet(
@@ -65,7 +70,7 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
         )
     except ConversionTimeout:
         outcome = ConversionOutcome(
-            source=path.name, error=f"{path.name} was not converted within {timeout_s:g} s"
+            source=path.name, error=not_converted_in_time(path.name, timeout_s)
         )
     except OSError as exc:
         return {"os_error": exc.errno, "strerror": exc.strerror or str(exc)}
