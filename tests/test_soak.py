@@ -18,7 +18,7 @@ def test_a_short_soak_loses_repeats_and_gets_nothing_wrong() -> None:
     command = [sys.executable, str(SCRIPTS / "soak.py"), "--pos", "80", "--seed", "4"]
     command += ["--minutes", "0.75", "--faults", "16", "--kills", "1", "--sleeps", "1"]
     # The soak stops itself before the test's deadline, and then says where the run was.
-    command += ["--sleep-s", "3", "--limit-minutes", "7"]
+    command += ["--sleep-s", "3", "--limit-minutes", "4"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
