@@ -8,12 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, async_playwright
 
 from coupa_async.auth import save_storage_state, sign_in
-from coupa_async.browser import QUIET_FLAGS, find_browser, launch_flags, new_context
+from coupa_async.browser import (
+    QUIET_FLAGS,
+    find_browser,
+    launch_browser,
+    launch_flags,
+    new_context,
+)
 from coupa_async.coupa.discover import read_page
-from coupa_async.errors import AuthenticationError, BrowserNotFoundError
+from coupa_async.engine import BrowserSupervisor
+from coupa_async.errors import AuthenticationError, BrowserLaunchError, BrowserNotFoundError
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
 
@@ -109,3 +116,37 @@ async def test_wrong_password_is_reported(browser: Browser, sim: Simulator, tmp_
             await sign_in(context, sim.base_url, sim.username, "wrong", markers=settings.markers)
     finally:
         await context.close()
+
+
+def _browser_that_dies(tmp_path: Path, times: int) -> Path:
+    """A browser executable that is killed the first ``times`` starts, then is Chromium."""
+    real = find_browser(make_settings(tmp_path), Path("/nonexistent")).executable_path
+    counter = tmp_path / "starts"
+    script = tmp_path / "dying-browser"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo x >> "{counter}"\n'
+        f'if [ "$(wc -l < "{counter}")" -le {times} ]; then kill -9 $$; fi\n'
+        f'exec "{real}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.parametrize("deaths", [1, 2])
+async def test_a_browser_killed_while_starting_gets_one_more_try(
+    tmp_path: Path, deaths: int
+) -> None:
+    settings = make_settings(
+        tmp_path, **{"browser.executable_path": str(_browser_that_dies(tmp_path, deaths))}
+    )
+    async with async_playwright() as playwright:
+        supervisor = BrowserSupervisor(lambda: launch_browser(playwright, settings))
+        if deaths == 1:
+            browser = await supervisor.start()
+            assert browser.is_connected() and browser.version
+            await supervisor.close()
+        else:
+            with pytest.raises(BrowserLaunchError, match="Could not start"):
+                await supervisor.start()
+    assert (tmp_path / "starts").read_text().count("x") == 2

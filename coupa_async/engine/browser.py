@@ -35,7 +35,14 @@ class BrowserSupervisor:
         self._relaunching: asyncio.Future[None] | None = None
 
     async def start(self) -> Browser:
-        self.browser = await self._launch()
+        """Launch the browser; one that dies while starting (killed, out of memory, a loaded
+        machine's timeout) gets one more try before the run gives up."""
+        try:
+            self.browser = await self._launch()
+        except BrowserLaunchError as exc:
+            log.warning("browser_launch_retry", error=str(exc))
+            await asyncio.sleep(1)
+            self.browser = await self._launch()
         return self.browser
 
     @property
