@@ -220,6 +220,7 @@ class Measured:
     cpu_reaped_s: float
     peak_mb: float
     peak_by_kind: dict[str, float]
+    cpu_by_kind: dict[str, float]
     stats: dict[str, Any]
     check: str = ""
     log: Path | None = None
@@ -268,6 +269,7 @@ def measure(
         cpu_reaped_s=reaped,
         peak_mb=tree.peak_mb,
         peak_by_kind=tree.peak_by_kind,
+        cpu_by_kind=tree.cpu_by_kind,
         stats=sim_get(base_url, "/__sim/stats"),
         log=log,
     )
@@ -609,9 +611,12 @@ def one_run(
         run.check = f"no results: {exc}"
     stats = run.stats
     first = f"{run.first_po_s:.2f} s" if run.first_po_s is not None else "never"
+    converter_s = run.cpu_by_kind.get("converter")
+    converting = f" ({converter_s:.1f} s converting e-mails)" if converter_s else ""
     print(
         f"  {who:<5} {workers} workers: {run.wall_s:6.1f} s, exit {run.exit_code}, first PO page "
-        f"{first}, CPU {run.cpu_sampled_s:.1f} s sampled / {run.cpu_reaped_s:.1f} s reaped, "
+        f"{first}, CPU {run.cpu_sampled_s:.1f} s sampled / {run.cpu_reaped_s:.1f} s reaped"
+        f"{converting}, "
         f"{stats['total']} requests ({stats['rate_limited']} answered 429, "
         f"{stats['requests_during_retry_after']} sent during Retry-After), faults "
         f"{stats['faults']}; {run.check}",
@@ -648,6 +653,11 @@ def print_table(latency_ms: float, rows: dict[tuple[str, int], Measured]) -> Non
         line += f"{run.cpu_s:>8.1f}{run.peak_mb:>8.0f}"
         line += "".join(f"{run.peak_by_kind.get(kind, 0):>10.0f}" for kind in kinds)
         print(line)
+    print("CPU s by process kind (sampled):")
+    for (who, workers), run in sorted(rows.items()):
+        split = sorted(run.cpu_by_kind.items(), key=lambda item: -item[1])
+        shares = ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in split if seconds >= 0.05)
+        print(f"  {who + ' ' + str(workers) + ' w':<16}{shares}")
 
 
 def verdict(ok: bool | None) -> str:

@@ -106,13 +106,17 @@ def start_run(
 
 # Chromium's --type= of a child process -> the kind reported; the browser process has none.
 _CHROMIUM_TYPES = {"renderer": "renderer", "gpu-process": "gpu", "utility": "utility"}
-PROCESS_KINDS = ("renderer", "browser", "gpu", "utility", "zygote", "python", "driver", "other")
+PROCESS_KINDS = (
+    "renderer", "browser", "gpu", "utility", "zygote", "python", "converter", "driver", "other"
+)  # fmt: skip
+CONVERTER = "coupa_async.emails.worker"  # the module of the process converting e-mails
 
 
 def process_kind(process: psutil.Process) -> str:
     """What a process of the tool's tree is: a Chromium process by its ``--type=`` (renderer,
     gpu, utility: the network service and the like, zygote), the browser process (Chromium
-    without ``--type=``), python, driver (Playwright's node), or other (crashpad, shells)."""
+    without ``--type=``), python (the tool), converter (its e-mail converting process), driver
+    (Playwright's node), or other (crashpad, shells)."""
     try:
         command = process.cmdline()
         name = process.name()
@@ -126,7 +130,7 @@ def process_kind(process: psutil.Process) -> str:
     if "crashpad" in program or "crashpad" in name:
         return "other"
     if program.startswith("python") or name.startswith("python"):
-        return "python"
+        return "converter" if CONVERTER in command else "python"
     if program == "node" or name == "node":
         return "driver"
     if any(word in program for word in ("chrom", "headless_shell", "msedge")):
@@ -154,12 +158,22 @@ class TreeSampler:
         self.peak_by_kind: dict[str, float] = {}
         self.samples = 0
         self._cpu: dict[tuple[int, float], float] = {}
+        self._kind: dict[tuple[int, float], str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     @property
     def cpu_s(self) -> float:
         return sum(self._cpu.values())
+
+    @property
+    def cpu_by_kind(self) -> dict[str, float]:
+        """CPU seconds per process kind (a process seen only between PSS samples: other)."""
+        split: dict[str, float] = {}
+        for key, seconds in self._cpu.items():
+            kind = self._kind.get(key, "other")
+            split[kind] = split.get(kind, 0.0) + seconds
+        return split
 
     def sample(self, pss: bool = True) -> None:
         """One sample of the whole tree (CPU times only unless ``pss``)."""
@@ -171,15 +185,20 @@ class TreeSampler:
         for process in processes:
             try:
                 times = process.cpu_times()
-                self._cpu[(process.pid, process.create_time())] = times.user + times.system
+                key = (process.pid, process.create_time())
+                self._cpu[key] = times.user + times.system
+                if not pss and key in self._kind:
+                    continue
+                # Not cached: Chromium starts through a shell script that execs it, and a
+                # zygote's child shows the zygote's command line until it becomes a renderer.
+                kind = process_kind(process)
+                if kind != "other" or key not in self._kind:  # an ending process reads "other"
+                    self._kind[key] = kind
                 if not pss:
                     continue
                 info = process.memory_full_info()
             except psutil.Error:
                 continue
-            # Not cached: Chromium starts through a shell script that execs it, and a zygote's
-            # child shows the zygote's command line until it becomes a renderer.
-            kind = process_kind(process)
             by_kind[kind] = by_kind.get(kind, 0.0) + getattr(info, "pss", info.rss) / 2**20
         if not pss:
             return

@@ -59,8 +59,6 @@ RERUN_AFTER_S = MAX_RETRY_AFTER_S + 1.5
 RESTART_CODES = (-signal.SIGKILL, 6)
 # A process that ended before its signal is not an error of the soak.
 _gone_is_fine = contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError)
-# The command line of the process that converts saved e-mails (coupa_async/emails/service.py).
-CONVERTER = "coupa_async.emails.worker"
 # How often each kind of fault is drawn (``kill`` and ``sleep`` are placed apart, by count).
 WEIGHTS = {
     "browser_kill": 1.0,
@@ -198,10 +196,7 @@ class Tool:
     def kill_kind(self, kind: str, draw: random.Random) -> bool:
         """SIGKILL one process of the tree of that kind (a renderer, the browser, the e-mail
         converter)."""
-        if kind == "converter":
-            chosen = [p for p in self.tree() if _is_converter(p)]
-        else:
-            chosen = [p for p in self.tree() if process_kind(p) == kind]
+        chosen = [p for p in self.tree() if process_kind(p) == kind]
         if not chosen:
             return False
         with _gone_is_fine:
@@ -473,13 +468,6 @@ def main() -> None:
             print(f"  kept: {work}")
         else:
             subprocess.run(["rm", "-rf", str(work)], check=False)
-
-
-def _is_converter(process: psutil.Process) -> bool:
-    try:
-        return CONVERTER in process.cmdline()
-    except psutil.Error:
-        return False
 
 
 def tail(path: Path, lines: int) -> list[str]:

@@ -198,10 +198,13 @@ def _one_file() -> tuple[MailAttachment, ...]:
     return (MailAttachment("a.txt", b"x"),)
 
 
-def test_each_pdf_gets_its_own_copy_of_what_fpdf2_changes_in_a_font() -> None:
+@pytest.mark.parametrize("part", ["cut", "whole"])
+def test_each_pdf_gets_its_own_copy_of_what_fpdf2_changes_in_a_font(part: str) -> None:
     regular = needs_unicode_font()
-    loaded = load_font(regular, "mailsans", "")
-    assert loaded is not None and loaded is load_font(regular, "mailsans", "")  # parsed once
+    font_file = load_font(regular, "mailsans", "")
+    assert font_file is not None and font_file is load_font(regular, "mailsans", "")  # once
+    loaded = font_file.cut if part == "cut" else font_file.whole
+    assert loaded is not None
     first, second = FPDF(), FPDF()
     add_loaded_font(first, loaded)
     add_loaded_font(second, loaded)
