@@ -36,13 +36,8 @@ class BrowserSupervisor:
 
     async def start(self) -> Browser:
         """Launch the browser; one that dies while starting (killed, out of memory, a loaded
-        machine's timeout) gets one more try before the run gives up."""
-        try:
-            self.browser = await self._launch()
-        except BrowserLaunchError as exc:
-            log.warning("browser_launch_retry", error=str(exc))
-            await asyncio.sleep(1)
-            self.browser = await self._launch()
+        machine's timeout) is launched again, as a relaunch would be."""
+        self.browser = await self._launch_with_retries()
         return self.browser
 
     @property
@@ -71,25 +66,31 @@ class BrowserSupervisor:
 
     async def _relaunch(self) -> None:
         await self.close()
-        last_error: Exception | None = None
+        try:
+            self.browser = await self._launch_with_retries()
+        except BrowserLaunchError as exc:
+            raise BrowserLaunchError(
+                f"The browser died and could not be started again after {self._max_relaunches} "
+                f"tries ({exc}). Check memory and the browser installation, then rerun: the run "
+                "resumes where it stopped."
+            ) from exc
+        self.generation += 1
+        self.relaunches += 1
+        log.warning("browser_relaunched", generation=self.generation)
+
+    async def _launch_with_retries(self) -> Browser:
+        """A launched browser, after up to ``max_relaunches`` tries 1, 2, 4… s apart; past
+        them the last try's BrowserLaunchError."""
+        last_error = BrowserLaunchError("the browser was not launched")
         for attempt in range(self._max_relaunches):
             if attempt:
                 await asyncio.sleep(2 ** (attempt - 1))
             try:
-                self.browser = await self._launch()
+                return await self._launch()
             except BrowserLaunchError as exc:
                 last_error = exc
-                log.warning("browser_relaunch_failed", attempt=attempt + 1, error=str(exc))
-                continue
-            self.generation += 1
-            self.relaunches += 1
-            log.warning("browser_relaunched", generation=self.generation)
-            return
-        raise BrowserLaunchError(
-            f"The browser died and could not be started again after {self._max_relaunches} "
-            f"tries ({last_error}). Check memory and the browser installation, then rerun: the "
-            "run resumes where it stopped."
-        )
+                log.warning("browser_launch_failed", attempt=attempt + 1, error=str(exc))
+        raise last_error
 
     async def close(self) -> None:
         if self.browser is not None:
