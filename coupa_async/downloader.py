@@ -165,10 +165,8 @@ class Downloader:
             return await new_context(live, settings, storage)
 
         async def context_for(storage: dict[str, Any] | None) -> BrowserContext:
-            if not browser.connected:  # it died (under a sign-in, say): relaunch it first
-                await browser.recover(browser.generation)
-            assert browser.browser is not None
-            return await context_in(browser.browser, storage)
+            # A browser that died (under a sign-in, say) is relaunched first.
+            return await browser.context(lambda live: context_in(live, storage))
 
         keeper = SessionKeeper(settings, context_for, self.gate, state)
         await keeper.ensure_signed_in(saved_state_works)
@@ -311,6 +309,11 @@ class Downloader:
             for _ in range(len(wanted)):
                 result = await unless_stopped(results.get(), engine.stopped)
                 if result is None:
+                    # Stopped: POs in flight settle within the grace period or stay pending;
+                    # each one that settled is still yielded, so none is lost from sight.
+                    await engine.close()
+                    while not results.empty():
+                        yield results.get_nowait()
                     return
                 yield result
         finally:

@@ -6,6 +6,7 @@ log, whichever module logged them and however they were nested.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -125,13 +126,21 @@ def _format_exception(event_dict: MutableMapping[str, Any]) -> None:
 
 
 class _CurrentStderr:
-    """A file that writes to whatever ``sys.stderr`` is at the time of writing."""
+    """A file that writes to whatever ``sys.stderr`` is at the time of writing.
+
+    A line that cannot be written (stderr sent to a file on a full disk, a closed pipe) is
+    lost, not raised into whatever code was logging: the run goes on.
+    """
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        try:
+            return sys.stderr.write(text)
+        except (OSError, ValueError):  # ValueError: stderr closed
+            return 0
 
     def flush(self) -> None:
-        sys.stderr.flush()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
 
 
 def configure_logging(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from playwright.async_api import Browser, async_playwright
 
@@ -150,3 +152,28 @@ async def test_a_browser_killed_while_starting_is_launched_again_up_to_three_tim
             with pytest.raises(BrowserLaunchError, match="Could not start"):
                 await supervisor.start()
     assert (tmp_path / "starts").read_text().count("x") == 3
+
+
+async def test_a_context_asked_of_a_browser_killed_a_moment_ago_comes_from_a_relaunched_one(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+    async with async_playwright() as playwright:
+        supervisor = BrowserSupervisor(lambda: launch_browser(playwright, settings))
+        await supervisor.start()
+        # SIGKILL of the browser process (Chromium without --type=), as the OOM killer would.
+        browsers = [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if not any(arg.startswith("--type=") for arg in p.cmdline())
+            and "chrom" in os.path.basename(p.cmdline()[0] if p.cmdline() else p.name())
+        ]
+        assert browsers
+        for process in browsers:
+            process.send_signal(signal.SIGKILL)
+        context = await supervisor.context(lambda live: live.new_context())
+        page = await context.new_page()
+        await page.set_content("<p>alive</p>")
+        assert await page.text_content("p") == "alive"
+        assert supervisor.relaunches == 1
+        await supervisor.close()

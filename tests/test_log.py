@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import resource
+import subprocess
+import sys
 
 import pytest
 import structlog
@@ -48,3 +51,33 @@ def test_json_format_writes_one_json_object_per_line() -> None:
     events = [json.loads(line) for line in lines]
     assert [e["event"] for e in events] == ["first", "second"]
     assert events[0]["count"] == 1 and events[0]["component"] == "test"
+
+
+@pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="no file size limit here")
+def test_a_log_that_cannot_be_written_any_more_does_not_stop_the_program(tmp_path) -> None:
+    # stderr sent to a file that may not grow past 4 KB: a full disk, as the program sees it.
+    script = (
+        "from coupa_async.log import configure_logging, get_logger\n"
+        "configure_logging('json', 'info')\n"
+        "for n in range(500):\n"
+        "    get_logger('test').info('a_line_of_the_run', n=n, padding='x' * 40)\n"
+        "print('went on')\n"
+    )
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+
+    log = tmp_path / "stderr.log"
+    with log.open("w") as stderr:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            preexec_fn=limit_file_size,
+            timeout=60,
+            check=False,
+        )
+    assert (done.returncode, done.stdout) == (0, "went on\n")
+    lines = log.read_text().splitlines()
+    assert 0 < log.stat().st_size <= 4096 and '"n": 0' in lines[0]

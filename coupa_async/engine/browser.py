@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-from playwright.async_api import Browser
+from playwright.async_api import Browser, BrowserContext
+from playwright.async_api import Error as PlaywrightError
 
+from coupa_async.engine.actions import is_browser_fault
 from coupa_async.errors import BrowserLaunchError
 from coupa_async.log import get_logger
 
@@ -39,6 +41,23 @@ class BrowserSupervisor:
         machine's timeout) is launched again, as a relaunch would be."""
         self.browser = await self._launch_with_retries()
         return self.browser
+
+    async def context(self, make: Callable[[Browser], Awaitable[BrowserContext]]) -> BrowserContext:
+        """A context made by ``make`` in the live browser; a browser found dead, before or
+        while making it, is relaunched first (once, however many callers saw it die)."""
+        seen = self.generation
+        if not self.connected:
+            await self.recover(seen)
+        try:
+            assert self.browser is not None
+            return await make(self.browser)
+        except PlaywrightError as exc:
+            if not is_browser_fault(exc):
+                raise
+            log.warning("browser_gone_making_a_context", error=str(exc).splitlines()[0])
+        await self.recover(seen)
+        assert self.browser is not None
+        return await make(self.browser)
 
     @property
     def connected(self) -> bool:

@@ -70,6 +70,7 @@ class Supervisor(Generic[T, R]):
         self.stopped = asyncio.Event()  # set when the run stops taking work (stop or fatal)
         self._group: TaskGroup | None = None
         self._closed = False
+        self._close_done = asyncio.Event()
         self._ids = itertools.count(1)
         self._idle: dict[int, anyio.CancelScope] = {}  # workers waiting for an item
         self._scopes: set[anyio.CancelScope] = set()  # every task's own scope
@@ -145,8 +146,15 @@ class Supervisor(Generic[T, R]):
         What did not settle is in ``pending_on_stop``.
         """
         if self._closed:
+            await self._close_done.wait()  # a second caller returns when the first is done
             return
         self._closed = True
+        try:
+            await self._close(grace_s)
+        finally:
+            self._close_done.set()
+
+    async def _close(self, grace_s: float | None) -> None:
         self._stop_taking()
         grace = self.config.shutdown_grace_s if grace_s is None else grace_s
         if self.services.outage.down:
