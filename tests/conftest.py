@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
+import psutil
 import pytest
 import structlog
 from playwright.async_api import Browser, Playwright, async_playwright
@@ -14,6 +15,20 @@ from pydantic import SecretStr
 from coupa_async.browser import launch_browser
 from coupa_async.settings import Settings, load_settings
 from coupa_async.sim import SimConfig, Simulator
+
+
+def browser_main_processes() -> list[psutil.Process]:
+    """The live Chromium main processes below this process (not their renderers or helpers)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            cmdline = " ".join(child.cmdline())
+            alive = child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            continue
+        if alive and "--remote-debugging-pipe" in cmdline and "--type=" not in cmdline:
+            found.append(child)
+    return found
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 from playwright.async_api import Browser, async_playwright
 
@@ -26,7 +25,7 @@ from coupa_async.errors import AuthenticationError, BrowserLaunchError, BrowserN
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
 
-from .conftest import make_settings
+from .conftest import browser_main_processes, make_settings
 
 
 def test_launch_flags_keep_chromium_quiet_and_add_the_users_own(tmp_path: Path) -> None:
@@ -158,19 +157,13 @@ async def test_a_context_asked_of_a_browser_killed_a_moment_ago_comes_from_a_rel
     tmp_path: Path,
 ) -> None:
     settings = make_settings(tmp_path)
+    others = {process.pid for process in browser_main_processes()}  # the session's browser
     async with async_playwright() as playwright:
         supervisor = BrowserSupervisor(lambda: launch_browser(playwright, settings))
         await supervisor.start()
-        # SIGKILL of the browser process (Chromium without --type=), as the OOM killer would.
-        browsers = [
-            p
-            for p in psutil.Process().children(recursive=True)
-            if not any(arg.startswith("--type=") for arg in p.cmdline())
-            and "chrom" in os.path.basename(p.cmdline()[0] if p.cmdline() else p.name())
-        ]
-        assert browsers
-        for process in browsers:
-            process.send_signal(signal.SIGKILL)
+        # SIGKILL of this browser's main process, as the OOM killer would.
+        (mine,) = [p for p in browser_main_processes() if p.pid not in others]
+        mine.send_signal(signal.SIGKILL)
         context = await supervisor.context(lambda live: live.new_context())
         page = await context.new_page()
         await page.set_content("<p>alive</p>")

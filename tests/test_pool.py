@@ -18,7 +18,7 @@ import pytest
 from coupa_async import Downloader, Outcome, PoResult, Settings
 from coupa_async.sim import Catalog, Faults, SimConfig, Simulator
 
-from .conftest import make_settings
+from .conftest import browser_main_processes, make_settings
 from .emailkit import check_conversions, is_conversion_output
 
 
@@ -106,19 +106,6 @@ async def test_invalid_numbers_are_reported_and_never_sent(tmp_path: Path) -> No
         assert all(r.message for r in results if r.outcome is Outcome.INVALID)
 
 
-def _browser_main_processes() -> list[psutil.Process]:
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            cmdline = " ".join(child.cmdline())
-        except psutil.Error:
-            continue
-        alive = child.is_running() and child.status() != psutil.STATUS_ZOMBIE
-        if alive and "--remote-debugging-pipe" in cmdline and "--type=" not in cmdline:
-            found.append(child)
-    return found
-
-
 def _renderers() -> list[psutil.Process]:
     found = []
     for child in psutil.Process().children(recursive=True):
@@ -155,11 +142,11 @@ async def test_browser_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
     async with Simulator(SimConfig(seed=8, pos=40, faults=Faults(latency_ms=20))) as sim:
         settings = settings_for(sim, tmp_path, workers=3)
         results: list[PoResult] = []
-        others = {process.pid for process in _browser_main_processes()}
+        others = {process.pid for process in browser_main_processes()}
         async with Downloader(settings) as downloader:
             async with running(downloader, numbers(sim), results):
                 await _when_done(results, 8)
-                browsers = [p for p in _browser_main_processes() if p.pid not in others]
+                browsers = [p for p in browser_main_processes() if p.pid not in others]
                 assert len(browsers) == 1
                 browsers[0].send_signal(signal.SIGKILL)
             relaunches = downloader.status().browser_relaunches
@@ -360,9 +347,9 @@ async def test_without_credentials_an_expired_session_stops_the_run(tmp_path: Pa
 
 @pytest.fixture(autouse=True)
 def _no_browser_left_behind():
-    before = {process.pid for process in _browser_main_processes()}  # e.g. the session's own
+    before = {process.pid for process in browser_main_processes()}  # e.g. the session's own
     yield
-    leftovers = [p for p in _browser_main_processes() if p.pid not in before]
+    leftovers = [p for p in browser_main_processes() if p.pid not in before]
     for process in leftovers:
         process.kill()
     assert not leftovers, "a browser outlived its Downloader"
@@ -454,7 +441,7 @@ async def test_an_error_of_the_callers_block_comes_out_as_itself(tmp_path: Path)
     async with Simulator(SimConfig(seed=24, pos=12, faults=Faults(latency_ms=30))) as sim:
         settings = settings_for(sim, tmp_path, workers=2)
         downloader = Downloader(settings)
-        others = {process.pid for process in _browser_main_processes()}
+        others = {process.pid for process in browser_main_processes()}
         with pytest.raises(LookupError, match="the caller's own"):
             async with downloader:
                 for po in numbers(sim):
@@ -462,7 +449,7 @@ async def test_an_error_of_the_callers_block_comes_out_as_itself(tmp_path: Path)
                 await asyncio.sleep(0.2)
                 raise LookupError("the caller's own error")
         assert downloader.pending  # what did not settle is known, not lost
-        assert not [p for p in _browser_main_processes() if p.pid not in others]  # closed
+        assert not [p for p in browser_main_processes() if p.pid not in others]  # closed
 
 
 async def test_a_browser_killed_during_the_first_sign_in_is_relaunched_and_signs_in(
@@ -471,13 +458,13 @@ async def test_a_browser_killed_during_the_first_sign_in_is_relaunched_and_signs
     async with Simulator(SimConfig(seed=15, pos=4)) as sim:
         settings = settings_for(sim, tmp_path, workers=2)
         sim.inject("hang", "/sessions", count=1, seconds=3.0)  # the login page takes 3 s
-        others = {process.pid for process in _browser_main_processes()}
+        others = {process.pid for process in browser_main_processes()}
         killed: list[int] = []
 
         async def kill_while_signing_in() -> None:
             while not sim.stats.snapshot()["requests"].get("login"):
                 await asyncio.sleep(0.02)
-            (browser,) = [p for p in _browser_main_processes() if p.pid not in others]
+            (browser,) = [p for p in browser_main_processes() if p.pid not in others]
             browser.send_signal(signal.SIGKILL)  # while the sign-in waits for its page
             killed.append(browser.pid)
 
