@@ -36,6 +36,8 @@ log = get_logger("auth")
 
 SESSION_PROBE_TIMEOUT_S = 15.0
 SIGN_IN_TRIES = 2
+STUCK_MARGIN_S = 10.0
+CLOSE_S = 5.0
 
 
 async def sign_in_with_settings(context: BrowserContext, settings: Settings) -> None:
@@ -271,9 +273,11 @@ class SessionKeeper:
         new_context: Callable[[dict[str, Any] | None], Awaitable[BrowserContext]],
         gate: HostGate,
         state: dict[str, Any] | None,
+        browser_stuck: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self._new_context = new_context
+        self._browser_stuck = browser_stuck  # relaunches a browser that stopped answering
         self._gate = gate
         self.state = state
         self.generation = 0
@@ -333,20 +337,28 @@ class SessionKeeper:
                 "COUPA_PASSWORD are set. Run `python -m coupa_async login`, then run the same "
                 "command again; it resumes where it stopped."
             )
+        # Each try ends within its pages' own deadlines; this bound is for a browser that
+        # stops answering altogether (a call to it that never returns).
+        bound_s = settings.timeouts.navigation_s * (SIGN_IN_TRIES + 1) + STUCK_MARGIN_S
         for attempt in range(1, SIGN_IN_TRIES + 1):
-            # A browser that dies under the sign-in is relaunched by the context factory.
-            context = await self._new_context(None)
             try:
-                await sign_in_with_settings(context, settings)
-                state = dict(await context.storage_state())
+                async with asyncio.timeout(bound_s):
+                    state = await self._sign_in_once()
                 break
+            except TimeoutError:
+                log.warning("sign_in_stuck", waited_s=bound_s, next_try=attempt + 1)
+                if attempt == SIGN_IN_TRIES:
+                    raise AuthenticationError(
+                        f"The browser stopped answering while signing in (twice, {bound_s:.0f} s "
+                        "each). Check memory and the browser installation, then run again: "
+                        "the run resumes where it stopped."
+                    ) from None
+                if self._browser_stuck is not None:
+                    await self._browser_stuck()
             except (SignInInterruptedError, PlaywrightError) as exc:
                 if attempt == SIGN_IN_TRIES or not _browser_went_away(exc):
                     raise
                 log.warning("sign_in_interrupted", detail=error_summary(exc))
-            finally:
-                with contextlib.suppress(PlaywrightError):
-                    await context.close()
         for cookie in state.get("cookies", []):
             if isinstance(cookie, dict):
                 add_known_secret(str(cookie.get("value", "")))
@@ -362,6 +374,17 @@ class SessionKeeper:
             )
         if self.generation:
             log.info("session_renewed", renewals=self.renewals + 1)
+
+    async def _sign_in_once(self) -> dict[str, Any]:
+        # A browser that died under an earlier try is relaunched by the context factory.
+        context = await self._new_context(None)
+        try:
+            await sign_in_with_settings(context, self.settings)
+            return dict(await context.storage_state())
+        finally:
+            with contextlib.suppress(PlaywrightError, TimeoutError):
+                async with asyncio.timeout(CLOSE_S):
+                    await context.close()
 
     async def ensure_signed_in(self, saved_state_works: bool) -> None:
         """At start: keep a saved sign-in that still works, else sign in with credentials."""

@@ -168,7 +168,12 @@ class Downloader:
             # A browser that died (under a sign-in, say) is relaunched first.
             return await browser.context(lambda live: context_in(live, storage))
 
-        keeper = SessionKeeper(settings, context_for, self.gate, state)
+        async def relaunch_stuck_browser() -> None:
+            await browser.recover(browser.generation)
+
+        keeper = SessionKeeper(
+            settings, context_for, self.gate, state, browser_stuck=relaunch_stuck_browser
+        )
         await keeper.ensure_signed_in(saved_state_works)
         self._reader = PageReader(
             settings.markers,

@@ -452,28 +452,35 @@ async def test_an_error_of_the_callers_block_comes_out_as_itself(tmp_path: Path)
         assert not [p for p in browser_main_processes() if p.pid not in others]  # closed
 
 
-async def test_a_browser_killed_during_the_first_sign_in_is_relaunched_and_signs_in(
-    tmp_path: Path,
+@pytest.mark.parametrize("fault", ["killed", "stopped"])
+async def test_a_browser_killed_or_stuck_during_the_first_sign_in_is_relaunched_and_signs_in(
+    tmp_path: Path, fault: str
 ) -> None:
     async with Simulator(SimConfig(seed=15, pos=4)) as sim:
-        settings = settings_for(sim, tmp_path, workers=2)
-        sim.inject("hang", "/sessions", count=1, seconds=3.0)  # the login page takes 3 s
+        # Stuck: a browser that never answers again (SIGSTOP); the sign-in gives up on it
+        # after its bound (navigation 2 s: 16 s) and relaunches it.
+        settings = settings_for(sim, tmp_path, workers=2, **{"timeouts.navigation_s": 2.0})
+        sim.inject("hang", "/sessions", count=1, seconds=1.5)  # the login page takes 1.5 s
         others = {process.pid for process in browser_main_processes()}
-        killed: list[int] = []
+        hit: list[psutil.Process] = []
 
-        async def kill_while_signing_in() -> None:
+        async def fault_while_signing_in() -> None:
             while not sim.stats.snapshot()["requests"].get("login"):
                 await asyncio.sleep(0.02)
             (browser,) = [p for p in browser_main_processes() if p.pid not in others]
-            browser.send_signal(signal.SIGKILL)  # while the sign-in waits for its page
-            killed.append(browser.pid)
+            # While the sign-in waits for its page.
+            browser.send_signal(signal.SIGKILL if fault == "killed" else signal.SIGSTOP)
+            hit.append(browser)
 
-        killer = asyncio.create_task(kill_while_signing_in())
+        faulting = asyncio.create_task(fault_while_signing_in())
         try:
             async with Downloader(settings) as downloader:
                 results = await collect(downloader, numbers(sim))
                 relaunches = downloader.status().browser_relaunches
         finally:
-            killer.cancel()
-        assert killed and relaunches == 1
+            faulting.cancel()
+            for browser in hit:
+                with contextlib.suppress(psutil.Error):
+                    browser.send_signal(signal.SIGKILL)  # a stopped one would outlive the test
+        assert hit and relaunches == 1
         check_against_catalog(sim, results, settings.out)
