@@ -213,17 +213,23 @@ async def browser_download_to_temp(
     markers: CoupaMarkers,
     timeout_s: float,
     received: Callable[[int], None] | None = None,
+    start_timeout_s: float | None = None,
 ) -> Fetched:
     """Click the n-th click-only attachment and let the browser download it.
+
+    A download that has not started within ``start_timeout_s`` (a page's deadline: the server
+    answers a click's request as it answers a page) is a failed try, not a wait for the whole
+    ``timeout_s`` a large file may need.
 
     The browser tells nothing while it downloads: the file's size is told to ``received`` once
     it is saved and known to be a file.
     """
     target = page.locator(selector).nth(index)
     temp = layout.temp_path_for(folder / "download")
+    starting_s = min(timeout_s, start_timeout_s or timeout_s)
     try:
         opened = _Opened()
-        download = await _click_for_download(page, target, timeout_s, opened)
+        download = await _click_for_download(page, target, starting_s, opened)
         if download is None:
             await _refuse_opened_page(page, markers, timeout_s, opened)
         failure = await download.failure()
@@ -238,7 +244,10 @@ async def browser_download_to_temp(
         html = await _page_html(page)
         verdict = classify(200, page.url, parse_html(html), markers)
         raise_for_verdict(verdict, page.url, "the file")
-        raise FileRefused("clicking the attachment started no download") from exc
+        # Nothing refused it: a try that did not start, as a page that did not answer.
+        raise TransientError(
+            f"clicking the attachment started no download within {starting_s:.0f} s"
+        ) from exc
     except PlaywrightError as exc:
         temp.unlink(missing_ok=True)
         raise _download_failed(str(exc).splitlines()[0]) from exc

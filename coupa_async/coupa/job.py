@@ -427,6 +427,7 @@ async def _fetch_by_click(job: _Job, read: PageRead, ref: AttachmentRef, folder:
             settings.markers,
             settings.timeouts.download_s,
             received=job.http.received.add,
+            start_timeout_s=settings.timeouts.navigation_s,
         )
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from coupa_async.emails.font_cache import FontFile, LoadedFont, load_font
+from coupa_async.emails.font_cache import LoadedFont, load_font
 from coupa_async.emails.fonts import FontSet
 
 MAIN_FAMILY = "mailsans"
@@ -58,7 +58,7 @@ class TextFilter:
             return cls(None, None, (), bool(undrawable), dict.fromkeys(undrawable, REPLACEMENT))
         bold = load_font(fonts.bold, MAIN_FAMILY, "B") if fonts.bold else None
         needed = chars - regular.codepoints
-        fallbacks: list[FontFile] = []
+        fallbacks: list[LoadedFont] = []
         for path in fonts.fallbacks:
             if not needed:
                 break
@@ -74,19 +74,7 @@ class TextFilter:
             if (bold_chars & regular.codepoints) - bold.codepoints:
                 bold = None  # the bold face lacks letters the regular one has
         table = dict.fromkeys(needed, REPLACEMENT)
-        # Each font as cut to common characters when the cut has all this text needs of it.
-        unicode = regular.for_characters(chars)
-        if unicode is None:
-            undrawable = {c for c in chars if not _in_cp1252(c)}
-            return cls(None, None, (), bool(undrawable), dict.fromkeys(undrawable, REPLACEMENT))
-        lent = (f.for_characters(chars) for f in fallbacks)
-        return cls(
-            unicode,
-            bold.for_characters(chars) if bold is not None else None,
-            tuple(f for f in lent if f is not None),
-            bool(needed),
-            table,
-        )
+        return cls(regular, bold, tuple(fallbacks), bool(needed), table)
 
     def font_for(self, codepoint: int, bold: bool = False) -> LoadedFont | None:
         """The font drawing ``codepoint`` (None: the core font).
