@@ -342,10 +342,12 @@ class SessionKeeper:
         bound_s = settings.timeouts.navigation_s * (SIGN_IN_TRIES + 1) + STUCK_MARGIN_S
         for attempt in range(1, SIGN_IN_TRIES + 1):
             try:
-                async with asyncio.timeout(bound_s):
+                async with asyncio.timeout(bound_s) as bound:
                     state = await self._sign_in_once()
                 break
             except TimeoutError:
+                if not bound.expired():
+                    raise  # a deadline of the sign-in's own, told as it is
                 log.warning("sign_in_stuck", waited_s=bound_s, next_try=attempt + 1)
                 if attempt == SIGN_IN_TRIES:
                     raise AuthenticationError(

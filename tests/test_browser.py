@@ -119,9 +119,9 @@ async def test_wrong_password_is_reported(browser: Browser, sim: Simulator, tmp_
         await context.close()
 
 
-def _browser_that_dies(tmp_path: Path, times: int) -> Path:
+def _browser_that_dies(tmp_path: Path, bundled: Path, times: int) -> Path:
     """A browser executable that is killed the first ``times`` starts, then is Chromium."""
-    real = find_browser(make_settings(tmp_path), Path("/nonexistent")).executable_path
+    real = find_browser(make_settings(tmp_path), bundled).executable_path
     counter = tmp_path / "starts"
     script = tmp_path / "dying-browser"
     script.write_text(
@@ -138,10 +138,10 @@ def _browser_that_dies(tmp_path: Path, times: int) -> Path:
 async def test_a_browser_killed_while_starting_is_launched_again_up_to_three_times(
     tmp_path: Path, deaths: int
 ) -> None:
-    settings = make_settings(
-        tmp_path, **{"browser.executable_path": str(_browser_that_dies(tmp_path, deaths))}
-    )
     async with async_playwright() as playwright:
+        bundled = Path(playwright.chromium.executable_path)
+        dying = _browser_that_dies(tmp_path, bundled, deaths)
+        settings = make_settings(tmp_path, **{"browser.executable_path": str(dying)})
         supervisor = BrowserSupervisor(lambda: launch_browser(playwright, settings))
         if deaths < 3:
             browser = await supervisor.start()
