@@ -180,6 +180,7 @@ class Downloader:
             settings.mode,
             navigation_timeout_s=settings.timeouts.navigation_s,
             settle_s=settings.timeouts.settle_s,
+            file_hosts=tuple(settings.network.file_hosts),
             gate=self.gate,
         )
         engine: Supervisor[PoTask, PoResult] | None = None

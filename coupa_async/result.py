@@ -27,6 +27,9 @@ class Outcome(StrEnum):
 
 
 Source = Literal["PO", "PR"]
+# What an attachment is: a file (bytes to save), a URL (a link to an outside address, no bytes)
+# or a text (shown inline, no bytes).
+AttachmentKind = Literal["file", "url", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,26 @@ class FileProblem:
     source: Source
 
 
+@dataclass(frozen=True, slots=True)
+class FoundAttachment:
+    """One attachment a page showed, file or not: where it was and what became of it.
+
+    ``place`` says where on the page: ``header``, ``line 2``, ``comment by Jane Doe at
+    2024-03-01 10:22``, ``requisition header``, ``requisition line 1``. ``value`` is the URL of a
+    file or URL attachment, or the text of a text attachment. ``saved_name``, ``size`` and
+    ``sha256`` are set for a file saved into the PO's folder.
+    """
+
+    source: Source
+    place: str
+    kind: AttachmentKind
+    name: str
+    value: str = ""
+    saved_name: str = ""
+    size: int | None = None
+    sha256: str = ""
+
+
 @dataclass(slots=True)
 class PoResult:
     """Everything known about one PO after processing it."""
@@ -73,11 +96,18 @@ class PoResult:
     mode: str = ""
     # One sentence per saved e-mail that could not be converted; never changes the outcome.
     conversion_errors: list[str] = field(default_factory=list)
+    # Every attachment the pages showed (files, URLs, texts), in page order: the manifest's rows.
+    attachments: list[FoundAttachment] = field(default_factory=list)
 
     @property
     def found(self) -> int:
         """Attachments found (saved or not)."""
         return len(self.files) + len(self.problems)
+
+    @property
+    def links_and_texts(self) -> int:
+        """URL and text attachments found: recorded, never fetched, never a file problem."""
+        return sum(1 for found in self.attachments if found.kind != "file")
 
     @property
     def downloaded(self) -> int:

@@ -141,6 +141,11 @@ class NetworkSettings(_Section):
     contact_timeout_s: float = Field(
         default=15.0, gt=0, description="Deadline of the first request to the tenant."
     )
+    file_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts besides the tenant's that serve attachment files (a document "
+        "store); a link to any other host is a URL attachment: recorded, never fetched.",
+    )
     max_requests_in_flight: int | None = Field(
         default=None,
         ge=1,

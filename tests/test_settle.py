@@ -160,19 +160,22 @@ async def test_a_page_that_never_settles_is_retried_within_the_bound(
         await worker.context.close()
 
 
-async def test_an_empty_page_costs_the_quiet_window_and_a_full_one_nothing(
+async def test_a_page_is_read_only_once_settled_whether_it_shows_attachments_or_not(
     browser: Browser, late_sim: Simulator, late_settings: Settings
 ) -> None:
+    """A first look that shows files is no proof of the whole list: every render settles."""
     empty = next(po for po in late_sim.catalog.pos if po.recipe == "no_attachments")
     full = next(po for po in late_sim.catalog.pos if po.recipe == "plain_links")
     worker = await open_worker(browser, late_settings, late_sim)
     try:
         reader = reader_for(worker, "render", settle_s=5.0)
         shown = await reader.render(worker.page, late_sim.base_url + full.url_path)
-        assert not shown.settled and shown.facts is not None and shown.facts.attachments
+        assert shown.settled and shown.facts is not None
+        assert len(shown.facts.attachments) == len(full.files)
         nothing = await reader.render(worker.page, late_sim.base_url + empty.url_path)
         assert nothing.settled and nothing.proves_absence
         assert nothing.facts is not None and not nothing.facts.attachments
+        assert reader.counts["settled"] == 2
     finally:
         await worker.context.close()
 

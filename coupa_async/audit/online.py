@@ -157,15 +157,18 @@ class _Eyes:
             "render",
             navigation_timeout_s=settings.timeouts.navigation_s,
             settle_s=settle_s,
+            file_hosts=tuple(settings.network.file_hosts),
             gate=HostGate(),
         )
 
     async def look_hard(self, record: PoRecord) -> Sight | str:
         """What the site shows for ``record``, or why it could not be read."""
         try:
-            url = parse_po_number(record.label).order_url(self.settings.base_url or "")
+            number = parse_po_number(record.label)
         except InvalidPoNumber as exc:
             return str(exc)
+        # Where the run found the PO's page (by search, where its id is not its number).
+        url = record.po_url or number.order_url(self.settings.base_url or "")
         failures: list[str] = []
         renewed = False
         waits = 0
@@ -197,15 +200,20 @@ class _Eyes:
             return Sight(po_error=po.verdict.reason or "error page")
         assert po.facts is not None
         refs, link = po.facts.attachments, po.facts.requisition_url
+        who = {"shown_number": po.facts.shown_number, "po_url": po.url}
         if link is None or not needs_requisition(names_for_rule(refs, record)):
-            return Sight(po_refs=refs, requisition_url=link)
+            return Sight(po_refs=refs, requisition_url=link, **who)
         pr = await self._read(link)
         if pr.verdict.kind.is_error_page:
             reason = pr.verdict.reason or "error page"
-            return Sight(po_refs=refs, requisition_url=link, followed=True, pr_error=reason)
+            return Sight(po_refs=refs, requisition_url=link, followed=True, pr_error=reason, **who)
         assert pr.facts is not None
         return Sight(
-            po_refs=refs, requisition_url=link, followed=True, pr_refs=pr.facts.attachments
+            po_refs=refs,
+            requisition_url=link,
+            followed=True,
+            pr_refs=pr.facts.attachments,
+            **who,
         )
 
     async def _read(self, url: str) -> PageRead:

@@ -27,6 +27,9 @@ class Sight:
     followed: bool = False  # the job's rule sends it to the requisition, and there is a link
     pr_error: str | None = None
     pr_refs: tuple[AttachmentRef, ...] = ()
+    # The PO number the PO page shows (None: none recognised), and that page's address.
+    shown_number: str | None = None
+    po_url: str = ""
 
     @property
     def found(self) -> int:
@@ -59,6 +62,9 @@ def disagreements(record: PoRecord, sight: Sight) -> list[tuple[str, str]]:
         if record.state == Outcome.PO_NOT_FOUND.value:
             return []
         return [(said, f"the PO page is an error page ({sight.po_error})")]
+    wanted = "".join(c for c in record.label if c.isdigit()).lstrip("0") or "0"
+    if sight.shown_number is not None and sight.shown_number != wanted:
+        return [(said, f"the page at {sight.po_url} shows PO #{sight.shown_number}")]
     if record.state == Outcome.PO_NOT_FOUND.value:
         return [(said, f"the PO page opens and shows {len(sight.po_refs)} attachment(s)")]
     found = _requisition(record, sight, said)

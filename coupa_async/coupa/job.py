@@ -21,7 +21,7 @@ from typing import Protocol
 import aiohttp
 from playwright.async_api import BrowserContext, Page
 
-from coupa_async.coupa.discover import AttachmentRef, click_only_selector
+from coupa_async.coupa.discover import AttachmentRef, PageFacts, click_only_selector
 from coupa_async.coupa.download import (
     Fetched,
     FileRefused,
@@ -34,6 +34,7 @@ from coupa_async.coupa.http import CoupaHttp, ReceivedBytes
 from coupa_async.coupa.numbers import PoNumber
 from coupa_async.coupa.pages import raise_for_verdict
 from coupa_async.coupa.reader import Doing, PageRead, PageReader, untold
+from coupa_async.coupa.search import search_po
 from coupa_async.errors import (
     BrowserFaultError,
     HostUnreachableError,
@@ -46,7 +47,14 @@ from coupa_async.gate import HostGate
 from coupa_async.layout import OutputLayout, safe_file_name, unique_name
 from coupa_async.log import get_logger
 from coupa_async.outage import OutageWatch
-from coupa_async.result import FileProblem, Outcome, PoResult, SavedFile, Source
+from coupa_async.result import (
+    FileProblem,
+    FoundAttachment,
+    Outcome,
+    PoResult,
+    SavedFile,
+    Source,
+)
 from coupa_async.settings import Settings
 
 log = get_logger("job")
@@ -65,6 +73,13 @@ class PoTask:
     levels: tuple[str, ...] = ()
     # Files an earlier run saved (from the journal): reused without fetching when still intact.
     known_files: tuple[SavedFile, ...] = ()
+    # The PO's page as an earlier run found it (by search, where its internal id is not its
+    # number): opened first, and checked like any other.
+    known_url: str | None = None
+
+    def page_url(self, base_url: str) -> str:
+        """Where the PO's page is looked for first."""
+        return self.known_url or self.po.order_url(base_url)
 
 
 class PageLender(Protocol):
@@ -162,18 +177,18 @@ async def _process(job: _Job, task: PoTask) -> PoResult:
     env, final_attempt = job.env, job.final_attempt
     started = datetime.now(UTC)
     base_url = env.settings.base_url or ""
-    po_url = task.po.order_url(base_url)
+    po_url = task.page_url(base_url)
     result = PoResult(po_number=task.po.label, outcome=Outcome.FAILED, po_url=po_url)
     result.started_at = started
 
-    po_read = await env.reader.read(env.pages, job.http, po_url, doing=env.doing, what="PO page")
-    raise_for_session_and_limits(po_read)
-    result.mode = po_read.how
-    if po_read.verdict.kind.is_error_page:
+    po_read, why_not = await _open_po_page(job, task, po_url)
+    if po_read is None:
         result.supplier = task.supplier_hint or UNKNOWN_SUPPLIER
         result.outcome = Outcome.PO_NOT_FOUND
-        result.message = f"PO page: {po_read.verdict.reason or 'error page'}"
+        result.message = f"PO not found: {why_not}"
         return await _settle(env, task, result, folder=None)
+    result.po_url = po_read.url
+    result.mode = po_read.how
 
     facts = po_read.facts
     assert facts is not None
@@ -182,6 +197,7 @@ async def _process(job: _Job, task: PoTask) -> PoResult:
     folder = await asyncio.to_thread(_open_folder, env.layout, task, result.supplier)
 
     await _save_all(job, po_read, facts.attachments, "PO", folder, result)
+    _record_others(facts.others, "PO", result)
     messages: list[str] = []
     if _needs_requisition(result):
         if facts.requisition_url is None:
@@ -212,9 +228,16 @@ async def _process(job: _Job, task: PoTask) -> PoResult:
                 )
                 result.message = "; ".join(messages)
                 return await _settle(env, task, result, folder)
+            other = _not_the_requisition(facts, pr_read)
+            if other is not None:
+                result.outcome = Outcome.PR_NOT_ACCESSIBLE
+                messages.append(other)
+                result.message = "; ".join(messages)
+                return await _settle(env, task, result, folder)
             assert pr_read.facts is not None
             before = len(result.files)
             await _save_all(job, pr_read, pr_read.facts.attachments, "PR", folder, result)
+            _record_others(pr_read.facts.others, "PR", result)
             pr_names = [saved.name for saved in result.files[before:]]
             if pr_names:
                 messages.append(f"from requisition {facts.requisition_url}: {', '.join(pr_names)}")
@@ -222,8 +245,62 @@ async def _process(job: _Job, task: PoTask) -> PoResult:
                 messages.append(f"no attachments on the PO nor on {facts.requisition_url}")
     result.outcome = _outcome(result)
     messages.extend(f"{problem.name}: {problem.reason}" for problem in result.problems)
+    if result.links_and_texts:
+        messages.append(
+            f"{result.links_and_texts} URL or text attachment(s), recorded in the manifest"
+        )
     result.message = "; ".join(messages)
     return await _settle(env, task, result, folder)
+
+
+async def _open_po_page(job: _Job, task: PoTask, url: str) -> tuple[PageRead | None, str]:
+    """The PO's page, checked to show the PO asked for; else found by the PO list's search.
+
+    None with the reason when neither the page at ``url`` nor a search shows the PO.
+    """
+    env = job.env
+    read = await env.reader.read(env.pages, job.http, url, doing=env.doing, what="PO page")
+    raise_for_session_and_limits(read)
+    problem = _not_the_po(read, task.po.digits, env.reader)
+    if problem is None:
+        return read, ""
+    page = await env.pages.page()
+    found = await search_po(
+        page, env.reader, env.settings.base_url or "", task.po.digits, doing=env.doing
+    )
+    if found.url is None:
+        return None, f"{problem}; {found.detail}"
+    log.info("po_found_by_search", po=task.po.label, url=found.url, instead_of=url)
+    read = await env.reader.read(env.pages, job.http, found.url, doing=env.doing, what="PO page")
+    raise_for_session_and_limits(read)
+    again = _not_the_po(read, task.po.digits, env.reader)
+    if again is not None:
+        return None, f"{problem}; the search for {task.po.digits} led to {found.url}, and {again}"
+    return read, found.detail
+
+
+def _not_the_po(read: PageRead, digits: str, reader: PageReader) -> str | None:
+    """Why a page is not the PO numbered ``digits`` (None: it is, or says no number)."""
+    if read.verdict.kind.is_error_page:
+        return f"the page at {read.url} is an error page ({read.verdict.reason or 'error'})"
+    facts = read.facts
+    assert facts is not None
+    shown = facts.shown_number
+    if shown is None:
+        reader.note_unverified(read.url)
+        return None
+    if shown != (digits.lstrip("0") or "0"):
+        return f"the page at {read.url} shows PO #{shown}"
+    return None
+
+
+def _not_the_requisition(po_facts: PageFacts, pr_read: PageRead) -> str | None:
+    """Why a requisition page is not the one the PO page links (None: it is, or cannot tell)."""
+    wanted = po_facts.requisition_number
+    shown = pr_read.facts.shown_number if pr_read.facts is not None else None
+    if wanted is None or shown is None or wanted == shown:
+        return None
+    return f"the requisition link opened Requisition #{shown}, not #{wanted}: {pr_read.url}"
 
 
 def raise_for_session_and_limits(read: PageRead) -> None:
@@ -308,6 +385,36 @@ async def _save_all(
             result.files.append(outcome)
         else:
             result.problems.append(outcome)
+    for ref, state in zip(refs, outcomes, strict=True):
+        result.attachments.append(_found_file(ref, state, source))
+
+
+def _place(source: Source, place: str) -> str:
+    return place if source == "PO" else f"requisition {place}"
+
+
+def _found_file(ref: AttachmentRef, state: _FileState, source: Source) -> FoundAttachment:
+    """A file attachment's manifest row: saved (name, size, SHA-256) or not."""
+    if isinstance(state, SavedFile):
+        return FoundAttachment(
+            source,
+            _place(source, ref.place),
+            "file",
+            ref.name_hint or state.name,
+            ref.url or state.url,
+            state.name,
+            state.size,
+            state.sha256,
+        )
+    return FoundAttachment(source, _place(source, ref.place), "file", ref.name_hint, ref.url or "")
+
+
+def _record_others(refs: tuple[AttachmentRef, ...], source: Source, result: PoResult) -> None:
+    """URL and text attachments: recorded as found, never fetched, never a file problem."""
+    for ref in refs:
+        result.attachments.append(
+            FoundAttachment(source, _place(source, ref.place), ref.kind, ref.name_hint, ref.value)
+        )
 
 
 async def _fetch_all(

@@ -111,7 +111,7 @@ class PoJob:
             outcome=Outcome.FAILED,
             supplier=item.supplier_hint or "",
             message=f"failed after {attempts} attempts: {reason}",
-            po_url=item.po.order_url(self.settings.base_url or ""),
+            po_url=item.page_url(self.settings.base_url or ""),
             attempts=attempts,
             finished_at=datetime.now(UTC),
         )

@@ -1,14 +1,16 @@
 """Open a Coupa page and read it, by rendering it or by fetching its HTML (the discovery modes).
 
-``render`` navigates the worker's page and reads the live DOM; a page that shows no attachments
-is read only once it has settled (see ``settle``), so an empty list is evidence, not a moment.
+``render`` navigates the worker's page and reads the live DOM only once it has settled (see
+``settle``), whatever it showed at first look: lists arrive by script, in parts, in every area
+(header, lines, comments), so neither an empty list nor a partial one is read as the whole.
 ``fast`` fetches the HTML over plain HTTP with the context's cookies and parses it without
 rendering, many times cheaper; it is trusted only where it shows attachments: an empty fast
 reading is always rendered. ``auto`` compares fast readings with settled renders on the run's
-first pages; once they agree it goes fast. Fast keeps proving itself: every
-``verify_every``-th fast reading is rendered too, and any render that finds attachments a fast
-reading of the same page missed turns fast off for the rest of the run. A page is taken from
-the worker only when one is rendered.
+first pages; once they agree, and the renders showed no data requests of the tenant feeding the
+page after load, it goes fast. Fast keeps proving itself: every ``verify_every``-th fast reading
+is rendered too, and any render that finds attachments a fast reading of the same page missed,
+or that was fed after load, turns fast off for the rest of the run. A page is taken from the
+worker only when one is rendered.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ class PageRead:
     how: Literal["render", "fast"]
     # Rendered and waited for until quiet: only such a reading may show that nothing is there.
     settled: bool = False
+    # The tenant's data requests that fed the page's attachment areas after load (settle).
+    fed_by: tuple[str, ...] = ()
 
     @property
     def proves_absence(self) -> bool:
@@ -94,8 +98,10 @@ class PageReader:
         checks_needed: int = 3,
         verify_every: int = 50,
         gate: HostGate | None = None,
+        file_hosts: tuple[str, ...] = (),
     ) -> None:
         self.markers = markers
+        self.file_hosts = file_hosts
         self.gate = gate
         self.mode = mode
         self.navigation_timeout_s = navigation_timeout_s
@@ -107,6 +113,7 @@ class PageReader:
         self.fast_refused = mode == "render"
         self.counts = {"render": 0, "fast": 0, "settled": 0, "verified": 0}
         self._fast_since_check = 0
+        self._unverified_told = False
 
     @property
     def state(self) -> str:
@@ -145,7 +152,7 @@ class PageReader:
         if self.fast_trusted and not self._check_due():
             return quick
         page = await self._page(pages, url, doing, what)
-        rendered = await self.render(page, url, settle=True, doing=doing, what=what)
+        rendered = await self.render(page, url, doing=doing, what=what)
         self._compare(quick, rendered)
         return rendered
 
@@ -153,6 +160,17 @@ class PageReader:
         doing(f"rendering the {what}")  # opening the page is part of rendering it
         with self._playwright_errors(url, "open a page for"):
             return await pages.page()
+
+    def note_unverified(self, url: str) -> None:
+        """A page that shows no number we recognise: said once per run, how to teach it."""
+        if not self._unverified_told:
+            self._unverified_told = True
+            log.warning(
+                "identity_unverified",
+                url=url,
+                reason="the page shows no PO number we recognise in its headings or title; "
+                "add its wording to markers.po_identity_patterns so each page is checked",
+            )
 
     def _check_due(self) -> bool:
         """Every ``verify_every``-th trusted fast reading is checked against a settled render."""
@@ -178,7 +196,16 @@ class PageReader:
         """A render that finds attachments a fast reading missed, with no sign of loading in the
         HTML: the tenant fills pages by script and fast readings cannot be trusted."""
         fast_facts, live_facts = quick.facts, rendered.facts
-        if fast_facts is None or live_facts is None or fast_facts.filled_by_script:
+        if fast_facts is None or live_facts is None:
+            return
+        if rendered.fed_by and not self.fast_refused and self.mode == "auto":
+            self._refuse_fast(
+                "the page's attachment areas were filled by its data requests after load "
+                f"({rendered.fed_by[0]})",
+                quick.url,
+            )
+            return
+        if fast_facts.filled_by_script:
             return
         missed = live_facts.attachment_keys - fast_facts.attachment_keys
         if missed:
@@ -200,6 +227,13 @@ class PageReader:
         if not same:
             self._refuse_fast("a fast reading differed from the settled rendering", quick.url)
             return
+        if rendered.fed_by:
+            self._refuse_fast(
+                "the page's attachment areas were filled by its data requests after load "
+                f"({rendered.fed_by[0]})",
+                quick.url,
+            )
+            return
         self.checks_passed += 1
         if self.checks_passed >= self.checks_needed and not self.fast_trusted:
             self.fast_trusted = True
@@ -220,23 +254,23 @@ class PageReader:
         page: Page,
         url: str,
         *,
-        settle: bool = False,
+        settle: bool = True,
         doing: Doing = untold,
         what: str = "page",
     ) -> PageRead:
-        """Navigate the worker's page to ``url`` and read the live DOM.
+        """Navigate the worker's page to ``url`` and read the live DOM once it has settled.
 
-        A page that shows attachments at once is read at once (unless ``settle``); one that
-        shows none, or a sign of loading, is read when it has settled. Rendering and waiting
-        for the page to settle are told to ``doing`` (see ``read``).
+        ``settle=False`` reads the first look: only to find an element again (a click-only
+        file on a page already read whole), never to conclude what a page holds. Rendering
+        and waiting for the page to settle are told to ``doing`` (see ``read``).
         """
         doing(f"rendering the {what}")
         if self.gate is not None:
             await self.gate.wait()
         started = time.monotonic()
-        activity = activity_of(page)
+        activity = activity_of(page, self.markers)
         with self._playwright_errors(url, "open"):
-            activity.new_document()
+            activity.new_document(url)
             response = await page.goto(
                 url, wait_until="domcontentloaded", timeout=self.navigation_timeout_s * 1000
             )
@@ -246,12 +280,17 @@ class PageReader:
             read = self._read(status, page.url, parse_html(await page.content()), retry_after)
             facts = read.facts
             failures: tuple[str, ...] = ()
-            if facts is not None and (settle or not facts.attachments or facts.filled_by_script):
+            if facts is not None and settle:
                 doing(f"waiting for the {what} to settle")
                 settled = await wait_until_settled(page, activity, self.markers, self.rules)
                 failures = settled.failures
                 read = self._read(
-                    status, page.url, parse_html(await page.content()), retry_after, settled=True
+                    status,
+                    page.url,
+                    parse_html(await page.content()),
+                    retry_after,
+                    settled=True,
+                    fed_by=settled.fed_by,
                 )
                 self.counts["settled"] += 1
             read = self._unless_data_met_login(read, activity)
@@ -269,6 +308,15 @@ class PageReader:
         )
         return read
 
+    async def current_html(self, page: Page) -> tuple[str, str]:
+        """The page's live DOM as it is now, and its address (after it settled on its own)."""
+        with self._playwright_errors(page.url, "read"):
+            return await page.content(), page.url
+
+    def classify(self, status: int, url: str, tree: LexborHTMLParser) -> PageVerdict:
+        """What kind of page a live DOM is (see ``pages.classify``)."""
+        return classify(status, url, tree, self.markers, None)
+
     def _unless_data_met_login(self, read: PageRead, activity: PageActivity) -> PageRead:
         """A page whose own data requests ended on a login page shows what an expired session
         left of it: it reads as a login page, never as a page without attachments."""
@@ -276,7 +324,7 @@ class PageReader:
         if login is None or read.verdict.kind is not PageKind.ORDINARY:
             return read
         verdict = PageVerdict(PageKind.LOGIN, f"the page's data ended on a login page: {login}")
-        return PageRead(read.url, verdict, None, read.how, read.settled)
+        return PageRead(read.url, verdict, None, read.how, read.settled, read.fed_by)
 
     @contextlib.contextmanager
     def _playwright_errors(self, url: str, action: str) -> Iterator[None]:
@@ -311,9 +359,12 @@ class PageReader:
         how: Literal["render", "fast"] = "render",
         *,
         settled: bool = False,
+        fed_by: tuple[str, ...] = (),
     ) -> PageRead:
         verdict = classify(status, final_url, tree, self.markers, retry_after)
         facts = (
-            read_page(tree, final_url, self.markers) if verdict.kind is PageKind.ORDINARY else None
+            read_page(tree, final_url, self.markers, self.file_hosts)
+            if verdict.kind is PageKind.ORDINARY
+            else None
         )
-        return PageRead(final_url, verdict, facts, how, settled)
+        return PageRead(final_url, verdict, facts, how, settled, fed_by)
