@@ -1,10 +1,11 @@
 """The run journal: SQLite state per output folder, so a rerun resumes exactly where it stopped.
 
-One row per PO and one per saved file. A PO's final state and its files are written in one
-transaction, only after its folder got its final name, and before the result is announced.
-WAL mode with ``synchronous=NORMAL``: a crash never corrupts it, a commit costs well under 1 ms.
-Beside them, each run's metrics (one sample a second, see ``metrics``), thinned as they grow so
-a ten-hour run stays small.
+One row per PO, one per saved file and one per attachment its pages showed (the manifest's
+rows). A PO's final state, its files and its attachments are written in one transaction, only
+after its folder got its final name, and before the result is announced. WAL mode with
+``synchronous=NORMAL``: a crash never corrupts it, a commit costs well under 1 ms. Beside them,
+each run's metrics (one sample a second, see ``metrics``), thinned as they grow so a ten-hour run
+stays small.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from pathlib import Path
 
 from coupa_async.errors import InputFileError, JournalError, storage_error
 from coupa_async.metrics import MetricSample, RunEvent
-from coupa_async.result import Outcome, PoResult, SavedFile, Source
+from coupa_async.result import AttachmentKind, FoundAttachment, Outcome, PoResult, SavedFile, Source
 
-SCHEMA_VERSION = 3
-# Schema 1 had no metrics, schema 2 no conversion errors: both are read as they are, and
-# upgraded when a run writes to them.
-READABLE_SCHEMAS = (1, 2, 3)
+SCHEMA_VERSION = 4
+# Schema 1 had no metrics, schema 2 no conversion errors, schema 3 no attachments: each is read
+# as it is, and upgraded when a run writes to it.
+READABLE_SCHEMAS = (1, 2, 3, 4)
 JOURNAL_DIR = ".coupa_async"
 JOURNAL_NAME = "journal.sqlite3"
 PENDING = "PENDING"
@@ -57,6 +58,22 @@ CREATE TABLE files (
     source TEXT NOT NULL,
     url TEXT NOT NULL,
     PRIMARY KEY (label, name)
+);
+"""
+# Every attachment a PO's pages showed, file or not, in page order (``position``).
+_ATTACHMENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS attachments (
+    label TEXT NOT NULL REFERENCES pos(label) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    place TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    saved_name TEXT NOT NULL,
+    size INTEGER,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (label, position)
 );
 """
 _ADD_CONVERSION_ERRORS = "ALTER TABLE pos ADD COLUMN conversion_errors TEXT NOT NULL DEFAULT ''"
@@ -133,6 +150,8 @@ class PoRecord:
     finished_at: str
     files: tuple[SavedFile, ...]
     conversion_errors: tuple[str, ...] = ()
+    # Every attachment the PO's pages showed, in page order (none from a journal before schema 4).
+    attachments: tuple[FoundAttachment, ...] = ()
 
     def intact(self) -> bool:
         """The final folder and every recorded file are still there, with their sizes."""
@@ -167,6 +186,7 @@ class PoRecord:
             finished_at=finished,
             attempts=self.attempts,
             conversion_errors=list(self.conversion_errors),
+            attachments=list(self.attachments),
         )
         return result
 
@@ -237,11 +257,12 @@ class Journal:
             if version == 0 and not tables:
                 db.execute("PRAGMA journal_mode=WAL")
                 with self._transaction():
-                    self._create(_SCHEMA + _METRICS_SCHEMA)
-            elif version in (1, 2):
+                    self._create(_SCHEMA + _METRICS_SCHEMA + _ATTACHMENTS_SCHEMA)
+            elif version in (1, 2, 3):
                 with self._transaction():
-                    self._create(_METRICS_SCHEMA if version == 1 else "")
-                    db.execute(_ADD_CONVERSION_ERRORS)
+                    self._create((_METRICS_SCHEMA if version == 1 else "") + _ATTACHMENTS_SCHEMA)
+                    if version < 3:
+                        db.execute(_ADD_CONVERSION_ERRORS)
             elif version != SCHEMA_VERSION:
                 self._db.close()
                 raise JournalError(
@@ -337,7 +358,7 @@ class Journal:
             )
 
     def record(self, result: PoResult) -> None:
-        """Write a settled PO and its files in one transaction."""
+        """Write a settled PO, its files and its attachments in one transaction."""
         folder = self._relative(result.folder) if result.folder else ""
         with self._transaction():
             self._db.execute(
@@ -384,6 +405,26 @@ class Journal:
                     for saved in result.files
                 ],
             )
+            self._db.execute("DELETE FROM attachments WHERE label = ?", (result.po_number,))
+            self._db.executemany(
+                "INSERT INTO attachments (label, position, source, place, kind, name, value,"
+                " saved_name, size, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        result.po_number,
+                        position,
+                        found.source,
+                        found.place,
+                        found.kind,
+                        found.name,
+                        found.value,
+                        found.saved_name,
+                        found.size,
+                        found.sha256,
+                    )
+                    for position, found in enumerate(result.attachments)
+                ],
+            )
 
     def _relative(self, path: Path) -> str:
         try:
@@ -394,7 +435,7 @@ class Journal:
     # ----- reading -----------------------------------------------------------------------------
 
     def records(self, labels: list[str] | None = None) -> dict[str, PoRecord]:
-        """Every PO the journal knows (or those of ``labels``) with its files."""
+        """Every PO the journal knows (or those of ``labels``) with its files and attachments."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(pos)")}
         # A journal of schema 1 or 2, read without upgrading it, has no conversion errors.
         errors = "conversion_errors" if "conversion_errors" in columns else "''"
@@ -410,6 +451,7 @@ class Journal:
             files.setdefault(label, []).append(
                 SavedFile(name, self.out_dir / path, size, sha256, origin, url)
             )
+        attachments = self._attachments()
         wanted = set(labels) if labels is not None else None
         return {
             row[0]: PoRecord(
@@ -425,10 +467,27 @@ class Journal:
                 finished_at=row[9],
                 files=tuple(files.get(row[0], ())),
                 conversion_errors=tuple(row[10].splitlines()),
+                attachments=tuple(attachments.get(row[0], ())),
             )
             for row in rows
             if wanted is None or row[0] in wanted
         }
+
+    def _attachments(self) -> dict[str, list[FoundAttachment]]:
+        """Each PO's attachments in page order (none before schema 4)."""
+        found: dict[str, list[FoundAttachment]] = {}
+        if not self._has_table("attachments"):
+            return found
+        for label, source, place, kind, name, value, saved_name, size, sha256 in self._db.execute(
+            "SELECT label, source, place, kind, name, value, saved_name, size, sha256"
+            " FROM attachments ORDER BY label, position"
+        ):
+            origin: Source = "PR" if source == "PR" else "PO"
+            what: AttachmentKind = "url" if kind == "url" else "text" if kind == "text" else "file"
+            found.setdefault(label, []).append(
+                FoundAttachment(origin, place, what, name, value, saved_name, size, sha256)
+            )
+        return found
 
     def plan(self, labels: list[str], *, retry_failed_only: bool = False) -> ResumePlan:
         """Skip what is settled and intact; retry failed, partial and interrupted POs."""

@@ -22,7 +22,15 @@ from coupa_async.progress import show_progress
 from coupa_async.result import Outcome, PoResult
 from coupa_async.settings import Settings
 from coupa_async.status import print_some
-from coupa_async.tabular import InputRow, InputTable, LiveCsvReport, read_input, write_reports
+from coupa_async.tabular import (
+    InputRow,
+    InputTable,
+    LiveCsvReport,
+    LiveManifest,
+    read_input,
+    write_manifest,
+    write_reports,
+)
 
 log = get_logger("run")
 
@@ -90,7 +98,13 @@ def plan_tasks(table: InputTable, journal: Journal, *, retry_failed: bool) -> Ru
         record = resume.records.get(label)
         known = tuple(record.saved_files()) if record is not None else ()
         task = tasks[label]
-        chosen.append((PoTask(task.po, task.supplier_hint, task.levels, known), priorities[label]))
+        known_url = record.po_url if record is not None and record.po_url else None
+        chosen.append(
+            (
+                PoTask(task.po, task.supplier_hint, task.levels, known, known_url),
+                priorities[label],
+            )
+        )
     return RunPlan(chosen, resume)
 
 
@@ -115,7 +129,8 @@ async def run_table(
     """Download every valid PO of ``table`` that the journal does not show as settled.
 
     Stops early on ``stop``, leaving the rest pending. The journal is written before a result is
-    announced; the reports are written at the end, also when interrupted or failing.
+    announced; the reports (and manifest.csv) are written at the end, also when interrupted or
+    failing.
     """
     await ensure_contact(settings)  # before --out, the journal or a report is created
     summary = RunSummary()
@@ -123,17 +138,28 @@ async def run_table(
     journal = await asyncio.to_thread(Journal.open, settings.out, fresh=fresh)
     run_id = await asyncio.to_thread(journal.begin_run)
     live = await asyncio.to_thread(LiveCsvReport, settings.out, table.rows, table.columns)
+    manifest = await asyncio.to_thread(LiveManifest, settings.out)
     finished = False
     try:
         plan = await asyncio.to_thread(plan_tasks, table, journal, retry_failed=retry_failed)
         for record in plan.resume.skip:
             summary.results[record.label] = record.as_result()
-        await asyncio.to_thread(live.extend, list(summary.results.values()))  # earlier runs'
+        earlier = list(summary.results.values())
+        await asyncio.to_thread(live.extend, earlier)
+        await asyncio.to_thread(manifest.extend, earlier)
         summary.skipped = len(plan.resume.skip)
         summary.left_alone = len(plan.resume.left_alone)
         await asyncio.to_thread(journal.add_pending, [task.po.label for task, _ in plan.tasks])
         await _download(
-            settings, plan, journal, run_id, summary, live, stop=stop, console=console, show=show
+            settings,
+            plan,
+            journal,
+            run_id,
+            summary,
+            (live, manifest),
+            stop=stop,
+            console=console,
+            show=show,
         )
         finished = not summary.interrupted
     finally:
@@ -145,9 +171,15 @@ async def run_table(
             state = "finished" if finished else "interrupted"
             await asyncio.to_thread(journal.end_run, run_id, state)
         live.close()  # before write_reports replaces report.csv (Windows cannot replace it open)
+        manifest.close()
         with _unless_storage_fails("report_not_written"):
             summary.reports = await asyncio.to_thread(
                 write_reports, settings.out, table.rows, summary.results, table.columns
+            )
+        # Every PO with a result: this run's and, from the journal, those it skipped.
+        with _unless_storage_fails("manifest_not_written"):
+            summary.reports.append(
+                await asyncio.to_thread(write_manifest, settings.out, table.rows, summary.results)
             )
         html = await asyncio.to_thread(write_html_report_from, journal, table.rows)
         if html is not None:
@@ -181,7 +213,7 @@ async def _download(
     journal: Journal,
     run_id: int,
     summary: RunSummary,
-    live: LiveCsvReport,
+    live: tuple[LiveCsvReport, LiveManifest],
     *,
     stop: asyncio.Event,
     console: Console | None,
@@ -197,7 +229,8 @@ async def _download(
         async with writing:
             await asyncio.to_thread(journal.record, result)
         summary.results[result.po_number] = result
-        live.append(result)  # a row or two, flushed: well under a millisecond
+        for growing in live:
+            growing.append(result)  # a row or a few, flushed: well under a millisecond
 
     async def save_metrics() -> None:
         samples, events = downloader.metrics.unsaved()

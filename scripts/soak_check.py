@@ -64,7 +64,8 @@ PENDING = "PENDING"
 # coupa_async/tabular/report.py CSV_NAME, XLSX_NAME (CSV_ENCODING utf-8-sig: a BOM), and
 # coupa_async/htmlreport/write.py REPORT_HTML_NAME: the only files the tool writes in <out>.
 REPORT_CSV = "report.csv"
-REPORT_FILES = frozenset({REPORT_CSV, "report.xlsx", "report.html"})
+# The run's own files at the top of `out` (manifest.csv: every attachment a PO showed).
+REPORT_FILES = frozenset({REPORT_CSV, "report.xlsx", "report.html", "manifest.csv"})
 # coupa_async/tabular/report_table.py: the report's columns, and the "'" that neutralise()
 # puts before text a spreadsheet would run as a formula (FORMULA_START).
 REPORT_COLUMNS = (
@@ -242,6 +243,21 @@ def catalog_pos(catalog: dict[str, Any]) -> list[CatalogPo]:
             )
         )
     return pos
+
+
+def shadow_files(catalog: dict[str, Any]) -> dict[str, str]:
+    """sha256 -> whose file, for the files of the catalog's shadow POs: POs not in the input
+    whose page is at another PO's ``/order_headers/{number}`` (a downloader that opens that
+    address instead of searching files them under the wrong PO)."""
+    owners = {}
+    for shadow in catalog.get("shadow_pos") or ():
+        asked = shadow.get("shadow_of") or shadow.get("internal_id")
+        for f in shadow.get("files") or ():
+            owners[f["sha256"]] = (
+                f"another PO's file: {f['name']!r} of the shadow PO PO{shadow['number']}, "
+                f"whose page is at /order_headers/{asked}"
+            )
+    return owners
 
 
 # ----- what lies on disk ---------------------------------------------------------------------
@@ -1249,6 +1265,7 @@ def check(
         split_conversions(po, settled[po.number], tree, result)
     _extra_finals(pos, tree, journal, result)
     catalog_files = {f.sha256: f"{po.label}'s {f.name!r}" for po in pos for f in po.files}
+    catalog_files.update(shadow_files(catalog))
     for po in pos:
         check_files(po, settled[po.number], catalog_files, result)
         if journal is not None:

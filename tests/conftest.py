@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from coupa_async.browser import launch_browser
 from coupa_async.settings import Settings, load_settings
 from coupa_async.sim import SimConfig, Simulator
+from coupa_async.sim.catalog import RECIPES
 
 
 def browser_main_processes() -> list[psutil.Process]:
@@ -58,7 +59,7 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 async def sim() -> AsyncIterator[Simulator]:
     """One varied catalog for the whole session (read-only: tests must not change faults)."""
-    async with Simulator(SimConfig(seed=11, pos=40)) as simulator:
+    async with Simulator(SimConfig(seed=11, pos=len(RECIPES))) as simulator:
         yield simulator
 
 

@@ -232,6 +232,24 @@ async def test_online_a_false_no_attachments_is_found_and_an_unreadable_po_is_un
     assert everything.exit_code == 3
 
 
+async def test_online_a_po_recorded_from_another_pos_page_is_found(
+    clean: CleanRun, tmp_path: Path
+) -> None:
+    """A planted identity mismatch: the journal says a PO's page is the page of another PO."""
+    settings = clean.copy(tmp_path / "out")
+    planted, other = labels(clean)[1], labels(clean)[4]
+    other_url = f"{clean.sim.base_url}/order_headers/{other[2:]}"
+    db = sqlite3.connect(settings.out / JOURNAL_DIR / JOURNAL_NAME)
+    with db:
+        db.execute("UPDATE pos SET po_url = ? WHERE label = ?", (other_url, planted))
+    db.close()
+    report = await audit(settings, sample=POS, seed=1, settle_s=10)
+    site = [item for item in report.disagreements if item.check is Check.SITE]
+    assert [item.po for item in site] == [planted]
+    assert site[0].found == f"the page at {other_url} shows PO #{other[2:]}"
+    assert report.exit_code == 3
+
+
 async def test_bad_input_exits_2_with_a_message(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     code, output = await finish(

@@ -126,3 +126,37 @@ def test_the_search_takes_only_the_exact_number() -> None:
     assert none.url is None and "found only other POs (15262980" in none.detail
     empty = exact_match(parse_html("<p>No results</p>"), BASE, "1", MARKERS)
     assert empty.url is None and empty.detail == "a search for 1 found nothing"
+
+
+@pytest.mark.parametrize(
+    ("html", "script"),
+    [
+        ('<div id="attachments"></div>', True),
+        ('<div id="comments">  </div>', True),
+        ('<div id="attachments"><p class="empty">No attachments</p></div>', False),
+        ('<div id="comments" aria-busy="true"><span>Loading comments…</span></div>', True),
+        ('<div id="attachments"><a href="/attachments/1">a.pdf</a></div>', False),
+    ],
+)
+def test_an_empty_area_or_a_loading_sign_means_the_html_is_not_the_whole_page(
+    html: str, script: bool
+) -> None:
+    assert read_page(html, PO_URL, MARKERS).filled_by_script is script
+
+
+@pytest.mark.parametrize(
+    ("script", "fills"),
+    [
+        ("fetch('/order_headers/4471/attachments.json?part=more').then(add);", True),
+        ('var src = "\\/order_headers\\/4471\\/comments.json";', True),
+        ("setInterval(function(){fetch('/api/notifications/unread_count')}, 2000);", False),
+        ("window.I18N = {errors: {access_denied: 'Access denied'}};", False),
+    ],
+)
+def test_a_script_that_asks_for_the_pages_own_data_means_the_html_is_not_whole(
+    script: str, fills: bool
+) -> None:
+    html = (
+        f'<div id="attachments"><a href="/attachments/1">a.pdf</a></div><script>{script}</script>'
+    )
+    assert read_page(html, PO_URL, MARKERS).filled_by_script is fills

@@ -7,6 +7,7 @@ aborted and recorded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from playwright.async_api import Browser, Page, Route
 import coupa_async.tabular.atomic as atomic_module
 from coupa_async.htmlreport import (
     REPORT_HTML_NAME,
+    ReportAttachment,
     ReportData,
     ReportFile,
     ReportPo,
@@ -31,6 +33,7 @@ from coupa_async.htmlreport import (
     render_report,
     write_html_report,
 )
+from coupa_async.htmlreport.build import report_data
 from coupa_async.htmlreport.charts import (
     MAX_POINTS,
     NO_SAMPLES,
@@ -39,8 +42,10 @@ from coupa_async.htmlreport.charts import (
     render_charts,
 )
 from coupa_async.htmlreport.render import embedded_json, local_href, web_url
+from coupa_async.journal import Journal
 from coupa_async.layout import safe_file_name, safe_folder_part
 from coupa_async.metrics import MetricSample, RunEvent
+from coupa_async.result import FoundAttachment, Outcome, PoResult, SavedFile
 
 browser_test = pytest.mark.browser
 
@@ -133,6 +138,37 @@ def make_data(out: Path, *, samples: bool = True) -> ReportData:
         events=events if samples else (),
         level_names=("Region",),
     )
+
+
+XSS_PLACE = "comment by <b>Jane</b> at 01/03/24 10:22"
+XSS_TEXT = "</script><img src=x onerror=alert(1)>\nDeliver to gate 4, ask for =Jane"
+LINK = "https://supplier.example/spec?a=1&b=<2>"
+
+
+def with_attachments(out: Path, data: ReportData) -> ReportData:
+    """The first PO's pages showed its two files, a link, a script address, a text and a file
+    that could not be saved: its manifest rows, hostile texts included."""
+    po = data.pos[0]
+    found = [
+        ReportAttachment(
+            file.source,
+            "header" if n == 0 else f"line {n}",
+            "file",
+            file.name,
+            f"https://acme.coupahost.com/attachments/{n}",
+            href=file.href,
+            size=file.size,
+            sha256=hashlib.sha256((out / file.href).read_bytes()).hexdigest(),
+        )
+        for n, file in enumerate(po.files)
+    ]
+    found += [
+        ReportAttachment("PO", "line 2", "url", XSS_FILE, LINK),
+        ReportAttachment("PO", "line 3", "url", "Sneaky", "javascript:alert(1)"),
+        ReportAttachment("PR", XSS_PLACE, "text", "", XSS_TEXT),
+        ReportAttachment("PR", "requisition line 1", "file", "Lost.pdf", "https://t/9"),
+    ]
+    return replace(data, pos=[replace(po, attachments=tuple(found)), *data.pos[1:]])
 
 
 @dataclass
@@ -392,6 +428,65 @@ async def test_only_http_addresses_become_links(
 
 
 @browser_test
+async def test_a_pos_attachments_show_as_its_manifest_rows(
+    browser: Browser, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    data = with_attachments(out, make_data(out))
+    found = data.pos[0].attachments
+    async with opened(browser, write_html_report(out, data)) as state:
+        page = state.page
+        cell = page.locator("#po-rows tr[data-po='4500001'] td.files")
+        assert await cell.locator("li").count() == 4
+        more = cell.locator("button.more-files")
+        assert await more.text_content() == "+ 2 more attachments"
+        await more.click()
+        items = cell.locator("li")
+        assert await items.count() == len(found)
+        texts = await items.evaluate_all("items => items.map(li => li.textContent)")
+        for text, attachment in zip(texts, found, strict=True):
+            assert text.startswith(attachment.place)
+
+        # A saved file: its name linked to the file on disk, its size, its SHA-256 shortened.
+        for index, saved in enumerate(found[:2]):
+            item = items.nth(index)
+            assert await item.locator(".kind").text_content() == "file"
+            href = await item.locator("a").first.get_attribute("href")
+            assert href is not None and await item.locator("a").first.text_content() == saved.name
+            target = Path(url2pathname(urlsplit(urljoin(state.url, href)).path))
+            assert target.is_file() and target.stat().st_size == saved.size
+            sha = item.locator(".sha")
+            assert await sha.text_content() == saved.sha256[:12] + "…"
+            assert await sha.get_attribute("title") == f"SHA-256 {saved.sha256}"
+            assert "https://acme.coupahost.com/attachments" not in texts[index]
+
+        # A URL: a link that opens apart from the report; a script address stays text.
+        link = items.nth(2).locator(".value a")
+        assert await link.get_attribute("href") == LINK
+        assert await link.get_attribute("rel") == "noopener noreferrer"
+        assert await link.get_attribute("target") == "_blank"
+        assert await items.nth(2).locator(".kind").text_content() == "URL"
+        assert XSS_FILE in texts[2] and await items.nth(2).locator("a").count() == 1
+        assert await items.nth(3).locator("a").count() == 0
+        assert await items.nth(3).locator(".value").text_content() == "javascript:alert(1)"
+
+        # A text, shown as text; a file that could not be saved, said so, with no link.
+        assert await items.nth(4).locator(".value").text_content() == XSS_TEXT
+        assert await items.nth(4).locator(".place").text_content() == XSS_PLACE
+        assert await items.nth(4).locator(".kind").text_content() == "text"
+        assert await items.nth(5).locator(".unsaved").text_content() == "not saved"
+        assert await items.nth(5).locator("a").count() == 1  # its address, not its name
+        assert await items.nth(5).locator(".value a").get_attribute("href") == "https://t/9"
+
+        await page.wait_for_timeout(200)  # time for an injected handler to fire, if any
+        assert await page.locator("img, #po-rows b, [href^='javascript' i]").count() == 0
+        await page.fill("#po-filter", "gate 4")  # a text attachment is searched too
+        assert await row_labels(page) == ["4500001"]
+        state.assert_clean()
+
+
+@browser_test
 async def test_charts_mark_every_event_or_say_there_are_no_samples(
     browser: Browser, report: tuple[Path, ReportData], tmp_path: Path
 ) -> None:
@@ -533,6 +628,65 @@ def test_names_that_are_not_text_still_give_a_valid_document(tmp_path: Path) -> 
     payload = json.loads(embedded_json(replace(data, pos=[po])))
     assert payload["suppliers"] == ["A\ufffdB\nC"]
     assert payload["pos"][0][10] == [["bad\ufffd\ufffd.pdf", 1, 0, "bad%FF.pdf"]]
+
+
+def test_attachment_entries_point_at_their_files_and_carry_no_saved_files_address(
+    tmp_path: Path,
+) -> None:
+    data = with_attachments(tmp_path, make_data(tmp_path))
+    entries = json.loads(embedded_json(data))["pos"][0][11]
+    sha = data.pos[0].attachments[0].sha256
+    size = data.pos[0].files[0].size
+    assert entries == [
+        [0, "header", "Invoice 1.pdf", "", 0, size, sha],  # its file: the PO's first
+        [
+            0,
+            "line 1",
+            ODD_FILE,
+            "",
+            1,
+            data.pos[0].files[1].size,
+            data.pos[0].attachments[1].sha256,
+        ],
+        [1 | 8, "line 2", XSS_FILE, LINK],  # 8: a web address the script may link
+        [1, "line 3", "Sneaky", "javascript:alert(1)"],
+        [2 | 4, XSS_PLACE, "", XSS_TEXT],  # 4: from the requisition
+        [0 | 4 | 8, "requisition line 1", "Lost.pdf", "https://t/9"],
+    ]
+    assert json.loads(embedded_json(make_data(tmp_path / "x")))["pos"][0][11] == 0
+    # A saved file missing from the PO's files (never so from the journal) keeps its own link.
+    alone = replace(data.pos[0], files=())
+    entry = json.loads(embedded_json(replace(data, pos=[alone])))["pos"][0][11][1]
+    assert entry[4:] == [
+        -1,
+        data.pos[0].files[1].size,
+        entry[6],
+        local_href(data.pos[0].files[1].href),
+    ]
+
+
+def test_the_reports_attachments_come_from_the_journal(tmp_path: Path) -> None:
+    folder = tmp_path / "Acme" / "PO1_COMPLETED"
+    folder.mkdir(parents=True)
+    (folder / "a.pdf").write_bytes(b"%PDF")
+    digest = hashlib.sha256(b"%PDF").hexdigest()
+    result = PoResult("PO1", Outcome.COMPLETED, supplier="Acme", folder=folder)
+    result.files = [SavedFile("a.pdf", folder / "a.pdf", 4, digest, "PO", "https://t/1")]
+    result.attachments = [
+        FoundAttachment("PO", "header", "file", "a.pdf", "https://t/1", "a.pdf", 4, digest),
+        FoundAttachment("PO", "line 1", "url", "Portal", "https://p.example/"),
+    ]
+    journal = Journal.open(tmp_path)
+    journal.record(result)
+    pos = report_data(journal).pos
+    journal.close()
+    assert pos[0].attachments == (
+        ReportAttachment(
+            "PO", "header", "file", "a.pdf", "https://t/1", "Acme/PO1_COMPLETED/a.pdf", 4, digest
+        ),
+        ReportAttachment("PO", "line 1", "url", "Portal", "https://p.example/"),
+    )
+    assert pos[0].files[0].href == pos[0].attachments[0].href
 
 
 def test_the_report_is_written_whole_and_a_locked_one_is_left_alone(

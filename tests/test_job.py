@@ -47,6 +47,7 @@ from coupa_async.sim.catalog import (
     LONG_NAME,
     MARKUPS,
     PAGE_KINDS,
+    RECIPES,
     SUPPLIER_MARKUPS,
     TRAITS,
     Catalog,
@@ -55,7 +56,7 @@ from coupa_async.sim.catalog import (
 pytestmark = pytest.mark.browser
 
 # The catalog of the session simulator in tests/conftest.py (checked in `catalog_po`).
-SESSION_SIM = SimConfig(seed=11, pos=40)
+SESSION_SIM = SimConfig(seed=11, pos=len(RECIPES))
 PARALLEL = 4  # requests in flight in the tests' job envs unless a test says otherwise
 RESERVED_STEMS = frozenset(
     {"CON", "PRN", "AUX", "NUL"} | {f"{d}{n}" for d in ("COM", "LPT") for n in range(1, 10)}
@@ -111,9 +112,16 @@ async def open_worker(browser: Browser, settings: Settings, sim: Simulator) -> W
 
 
 def is_late(po: SimPO) -> bool:
-    """Whether the PO's page, or the requisition page it leads to, fills its list late."""
+    """Whether the PO's page, or the requisition page it leads to, fills a list late (or the PO
+    must be searched for: its page is not at its number)."""
     pr = po.requisition
-    return po.late is not None or (pr is not None and pr.late is not None)
+    return (
+        po.late is not None
+        or po.more is not None
+        or po.comments_fill is not None
+        or po.id_mode != "same"
+        or (pr is not None and (pr.late is not None or pr.comments_fill is not None))
+    )
 
 
 def task_for(po: SimPO, **kwargs: object) -> PoTask:
@@ -527,7 +535,7 @@ DOWNLOAD_S = 8.0  # a click that starts no download gives up after this
 
 @pytest.fixture(scope="module")
 async def faulty_sim() -> AsyncIterator[Simulator]:
-    async with Simulator(SimConfig(seed=11, pos=40)) as simulator:
+    async with Simulator(SimConfig(seed=11, pos=len(RECIPES))) as simulator:
         yield simulator
 
 

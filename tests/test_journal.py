@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, SCHEMA_VERSION, Journal, JournalError
-from coupa_async.result import Outcome, PoResult, SavedFile
+from coupa_async.result import FoundAttachment, Outcome, PoResult, SavedFile
 
 
 def settle(out: Path, label: str, outcome: Outcome, files: dict[str, bytes]) -> PoResult:
@@ -175,5 +175,109 @@ def test_conversion_errors_round_trip_and_a_schema_2_journal_is_read_then_upgrad
     assert journal.records()["PO1"].conversion_errors == tuple(result.conversion_errors)
     journal.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+
+
+def found_on_pages(result: PoResult) -> list[FoundAttachment]:
+    """The attachments the job would report for ``result``: its files, then a URL, a text and a
+    file that could not be saved, hostile texts included."""
+    saved = [
+        FoundAttachment("PO", "header", "file", f.name, f.url, f.name, f.size, f.sha256)
+        for f in result.files
+    ]
+    return [
+        *saved,
+        FoundAttachment("PO", "line 2", "url", "Spec, v2", "https://example.com/spec?a=1"),
+        FoundAttachment(
+            "PR",
+            "comment by Jane Doe at 01/03/24 10:22",
+            "text",
+            "",
+            "=cmd|' /C calc'!A0\nsecond line",
+        ),
+        FoundAttachment("PR", "requisition line 1", "file", "lost.pdf", "http://x/lost.pdf"),
+    ]
+
+
+def test_attachments_round_trip_in_page_order_and_a_rerun_replaces_them(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    result = settle(tmp_path, "PO1", Outcome.PARTIAL, {"a.pdf": b"%PDF-1", "b.txt": b"x"})
+    result.attachments = found_on_pages(result)
+    other = settle(tmp_path, "PO2", Outcome.COMPLETED, {"c.pdf": b"c"})
+    other.attachments = found_on_pages(other)[:1]
+    journal.record(result)
+    journal.record(other)
+    record = journal.records()["PO1"]
+    assert record.attachments == tuple(result.attachments)
+    assert record.attachments[0].size == 6 and record.attachments[-1].size is None
+    again = record.as_result()
+    assert again.attachments == result.attachments and again.links_and_texts == 2
+    journal.close()
+
+    # A rerun's result replaces the PO's attachments, in one transaction with the PO's row.
+    journal = Journal.open(tmp_path)
+    rerun = settle(tmp_path, "PO1", Outcome.COMPLETED, {"a.pdf": b"%PDF-1"})
+    rerun.attachments = found_on_pages(rerun)[:2]
+    journal.record(rerun)
+    records = journal.records()
+    assert records["PO1"].attachments == tuple(rerun.attachments)
+    assert records["PO2"].attachments == tuple(other.attachments)  # another PO's are kept
+    rerun.attachments = []
+    journal.record(rerun)
+    assert journal.records()["PO1"].attachments == ()
+    journal.close()
+
+
+def test_a_write_that_fails_on_an_attachment_leaves_the_po_as_it_was(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    result = settle(tmp_path, "PO1", Outcome.COMPLETED, {"a.pdf": b"1"})
+    result.attachments = found_on_pages(result)
+    journal.record(result)
+    broken = settle(tmp_path, "PO1", Outcome.FAILED, {})
+    unwritable = FoundAttachment("PO", "header", "file", "x.pdf", size=object())  # type: ignore[arg-type]
+    broken.attachments = [result.attachments[1], unwritable]
+    with pytest.raises(sqlite3.Error):
+        journal.record(broken)
+    record = journal.records()["PO1"]  # the PO's row, files and attachments: all or nothing
+    assert record.state == "COMPLETED" and [f.name for f in record.files] == ["a.pdf"]
+    assert record.attachments == tuple(result.attachments)
+    journal.close()
+
+
+def test_a_schema_3_journal_is_read_without_attachments_then_upgraded(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    result = settle(tmp_path, "PO1", Outcome.COMPLETED, {"a.pdf": b"1"})
+    result.attachments = found_on_pages(result)
+    journal.record(result)
+    journal.close()
+
+    # Make it a journal of schema 3, as the previous version wrote it.
+    path = tmp_path / JOURNAL_DIR / JOURNAL_NAME
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE attachments")
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+
+    reader = Journal.open_read_only(tmp_path)
+    record = reader.records()["PO1"]
+    assert record.attachments == () and record.state == "COMPLETED"
+    assert [f.name for f in record.files] == ["a.pdf"]
+    assert record.as_result().links_and_texts == 0
+    reader.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3  # reading changed nothing
+    assert (
+        db.execute("SELECT name FROM sqlite_master WHERE name = 'attachments'").fetchone() is None
+    )
+    db.close()
+
+    journal = Journal.open(tmp_path)
+    assert journal.records()["PO1"].attachments == ()
+    journal.record(result)
+    assert journal.records()["PO1"].attachments == tuple(result.attachments)
+    journal.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     db.close()

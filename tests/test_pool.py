@@ -17,6 +17,7 @@ import pytest
 
 from coupa_async import Downloader, Outcome, PoResult, Settings
 from coupa_async.sim import Catalog, Faults, SimConfig, Simulator
+from coupa_async.sim.catalog import RECIPES
 
 from .conftest import browser_main_processes, make_settings
 from .emailkit import check_conversions, is_conversion_output
@@ -139,7 +140,7 @@ async def _when_done(results: list[PoResult], count: int, timeout: float = 60) -
 
 
 async def test_browser_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=8, pos=40, faults=Faults(latency_ms=20))) as sim:
+    async with Simulator(SimConfig(seed=8, pos=len(RECIPES), faults=Faults(latency_ms=20))) as sim:
         settings = settings_for(sim, tmp_path, workers=3)
         results: list[PoResult] = []
         others = {process.pid for process in browser_main_processes()}
@@ -151,7 +152,7 @@ async def test_browser_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
                 browsers[0].send_signal(signal.SIGKILL)
             relaunches = downloader.status().browser_relaunches
         assert relaunches == 1
-        assert len(results) == 40
+        assert len(results) == len(RECIPES)
         check_against_catalog(sim, results, settings.out)
 
 
@@ -173,7 +174,7 @@ async def test_renderer_crash_is_recovered(tmp_path: Path) -> None:
 
 
 async def test_session_expiry_mid_run_renews_once(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=12, pos=40, faults=Faults(latency_ms=10))) as sim:
+    async with Simulator(SimConfig(seed=12, pos=len(RECIPES), faults=Faults(latency_ms=10))) as sim:
         settings = settings_for(sim, tmp_path, workers=4)
         results: list[PoResult] = []
         async with Downloader(settings) as downloader:
@@ -187,7 +188,7 @@ async def test_session_expiry_mid_run_renews_once(tmp_path: Path) -> None:
         assert sim.stats.snapshot()["logins"] == logins_at_start + 1
         assert renewals == 1
         check_against_catalog(sim, results, settings.out)
-        assert len(results) == 40
+        assert len(results) == len(RECIPES)
         # the saved sign-in was replaced, and stays private
         assert Path(settings.storage_state).stat().st_mode & 0o077 == 0
 
@@ -279,7 +280,7 @@ async def test_priorities_are_respected(tmp_path: Path) -> None:
 
 
 async def test_scaling_down_and_up_mid_run_loses_and_repeats_nothing(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=15, pos=40, faults=Faults(latency_ms=15))) as sim:
+    async with Simulator(SimConfig(seed=15, pos=len(RECIPES), faults=Faults(latency_ms=15))) as sim:
         settings = settings_for(sim, tmp_path, workers=4, min_workers=1, max_workers=6)
         results: list[PoResult] = []
         seen_sizes: set[int] = set()
@@ -294,7 +295,7 @@ async def test_scaling_down_and_up_mid_run_loses_and_repeats_nothing(tmp_path: P
                 await asyncio.sleep(0.3)
                 seen_sizes.add(len(downloader._engine.active_workers))
         assert 1 in seen_sizes and 6 in seen_sizes
-        assert len(results) == 40
+        assert len(results) == len(RECIPES)
         check_against_catalog(sim, results, settings.out)
 
 

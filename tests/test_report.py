@@ -16,7 +16,7 @@ import pytest
 import structlog.testing
 from python_calamine import CalamineWorkbook
 
-from coupa_async.result import FileProblem, Outcome, PoResult, SavedFile
+from coupa_async.result import FileProblem, FoundAttachment, Outcome, PoResult, SavedFile
 from coupa_async.tabular import (
     REPORT_COLUMNS,
     InputTable,
@@ -64,6 +64,11 @@ def _results(out: Path) -> dict[str, PoResult]:
             message="",
             po_url="https://t.coupahost.com/order_headers/1",
             conversion_errors=["q.msg could not be read as an Outlook message", "=x"],
+            attachments=[
+                FoundAttachment("PO", "header", "file", "a.pdf", "https://x/a.pdf", "a.pdf", 10),
+                FoundAttachment("PO", "line 1", "url", "Site", "https://example.com/"),
+                FoundAttachment("PR", "requisition header", "text", "", "Deliver to gate 4"),
+            ],
             folder=out / "Acme_Corp" / "PO1_COMPLETED",
             started_at=FINISHED,
             finished_at=FINISHED,
@@ -218,6 +223,8 @@ def test_csv_round_trip(tmp_path: Path) -> None:
     assert first["CONVERSION_ERRORS"] == "q.msg could not be read as an Outlook message; =x"
     others = [r["CONVERSION_ERRORS"] for i, r in enumerate(records) if i not in (0, 3)]
     assert others == [""] * 6  # row 3 is PO1 again
+    # URL and text attachments have their own count; ATTACHMENTS_FOUND counts files only.
+    assert [r["LINKS_AND_TEXTS"] for r in records] == ["2", "", "0", "2", "0", "0", "0", "0"]
     assert first["LAST_PROCESSED"] == LOCAL
     assert first["DOWNLOAD_FOLDER"] == str(out / "Acme_Corp" / "PO1_COMPLETED")
     assert first["COUPA_URL"] == "https://t.coupahost.com/order_headers/1"
@@ -282,22 +289,23 @@ def test_xlsx_round_trip_and_styles(tmp_path: Path) -> None:
     assert values[1][6] == datetime.strptime(LOCAL, "%Y-%m-%d %H:%M:%S")
     assert values[1][2] == "Acme Corp" and values[1][5] == "a.pdf; b.pdf; q.msg"
     assert values[1][10].startswith("q.msg could not be read")
+    assert values[1][11] == 2 and values[3][11] == 0 and values[2][11] == ""
     assert values[1][8] == str(out / "Acme_Corp" / "PO1_COMPLETED")
     assert values[5][7] == "page timeout\ufffd\ufffd"  # control characters cannot go in XLSX
     assert values[2][3] == "" and values[2][6] == ""  # an invalid row has no count, no time
 
     xml = _XlsxXml(path)
     assert xml.number_format("G2") == "yyyy-mm-dd hh:mm:ss"
-    for column in "ABCDEFGHIJKLMNO":
+    for column in "ABCDEFGHIJKLMNOP":
         assert xml.font(f"{column}1").find(f"{_MAIN}b") is not None
         assert xml.fill(f"{column}1") == "305496"
     pane = xml.sheet.find(f".//{_MAIN}pane")
     assert pane is not None
     assert (pane.get("state"), pane.get("ySplit"), pane.get("topLeftCell")) == ("frozen", "1", "A2")
     auto_filter = xml.sheet.find(f"{_MAIN}autoFilter")
-    assert auto_filter is not None and auto_filter.get("ref") == f"A1:O{len(table.rows) + 1}"
+    assert auto_filter is not None and auto_filter.get("ref") == f"A1:P{len(table.rows) + 1}"
     widths = xml.widths()
-    assert set(widths) == set(range(1, 16))
+    assert set(widths) == set(range(1, 17))
     assert all(0 < width <= 61 for width in widths.values())  # 60 characters, and padding
     assert widths[9] > widths[2]  # the folder column is wider than STATUS
 
@@ -340,7 +348,7 @@ def test_xlsx_stores_formula_like_text_as_text(tmp_path: Path) -> None:
     ]
     assert values[3][2] == "=evil()"
     xml = _XlsxXml(path)
-    letter = "ABCDEFGHIJKLMN"[notes]
+    letter = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[notes]
     for row in range(2, 7):
         cell = xml.cells[f"{letter}{row}"]
         assert cell.get("t") == "inlineStr"  # text, never <f>

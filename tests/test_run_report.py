@@ -1,14 +1,18 @@
-"""A run's metrics and report.html, from the command line: during the run, at Ctrl+C, at the end."""
+"""A run's metrics, report.html and manifest.csv, from the command line: during the run, at
+Ctrl+C, at the end."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import signal
 from pathlib import Path
 
 from coupa_async.htmlreport.build import report_data
 from coupa_async.journal import KEPT, PENDING, Journal
 from coupa_async.sim import Faults, SimConfig, Simulator
+from coupa_async.tabular import MANIFEST_COLUMNS, MANIFEST_NAME
+from coupa_async.tabular.report_table import neutralise
 from tests.test_cli import cli_env, finish, start_cli, write_input
 
 
@@ -21,6 +25,25 @@ def settled_in(out: Path) -> int:
         return sum(1 for record in journal.records().values() if record.state != PENDING)
     finally:
         journal.close()
+
+
+def manifest_matches_journal(out: Path, labels: list[str]) -> None:
+    """manifest.csv holds the journal's attachments of every settled PO, in input then page
+    order."""
+    with (out / MANIFEST_NAME).open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        assert tuple(reader.fieldnames or ()) == MANIFEST_COLUMNS
+        rows = [(r["PO_NUMBER"], r["LOCATION"], r["KIND"], r["NAME"]) for r in reader]
+    journal = Journal.open_read_only(out)
+    records = journal.records()
+    journal.close()
+    expected = [
+        (label, neutralise(found.place), found.kind, neutralise(found.name))
+        for label in labels
+        if label in records
+        for found in records[label].attachments
+    ]
+    assert rows == expected
 
 
 async def test_a_run_keeps_its_metrics_and_report_html_from_start_to_resume(
@@ -61,6 +84,7 @@ async def test_a_run_keeps_its_metrics_and_report_html_from_start_to_resume(
         assert stopped.samples[-1].settled == settled_first
         html = (out / "report.html").read_text(encoding="utf-8")
         assert all(po.label in html for po in stopped.pos)
+        manifest_matches_journal(out, labels)
 
         # The rerun finishes the rest: a second run, with its own metrics.
         code, output = await finish(await start_cli(tmp_path, *args, env=env))
@@ -75,4 +99,5 @@ async def test_a_run_keeps_its_metrics_and_report_html_from_start_to_resume(
         assert all(po.outcome != PENDING for po in finished.pos)
         # It settled what the first left pending or failed, no more.
         assert finished.samples[-1].settled == len(labels) - kept_first
-        assert "report.html" in output
+        assert "report.html" in output and MANIFEST_NAME in output
+        manifest_matches_journal(out, labels)  # the first run's POs, skipped now, included

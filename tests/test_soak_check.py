@@ -27,9 +27,9 @@ from coupa_async.sim import SimConfig, Simulator
 from .test_cli import cli_env, finish, start_cli, write_input
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "soak_check.py"
-# Seed 5's first 20 POs hold every outcome: FAILED given up without a folder (a PO page whose
+# Seed 54's first 20 POs hold every outcome: FAILED given up without a folder (a PO page whose
 # list never arrives) and FAILED with one, PARTIAL, PR_NOT_ACCESSIBLE, PO_NOT_FOUND...
-SEED, POS = 5, 20
+SEED, POS = 54, 20
 
 
 def load_checker() -> ModuleType:
@@ -304,7 +304,7 @@ async def test_requests_during_a_retry_after_are_named(run: SoakRun) -> None:
 
 
 async def test_a_file_sent_whole_after_its_po_settled_is_repeated(run: SoakRun) -> None:
-    po = run.po("COMPLETED")
+    po = next(p for p in run.catalog["pos"] if p["expected_outcome"] == "COMPLETED" and p["files"])
     label = f"PO{po['number']}"
     finished = datetime.fromisoformat(run.journal[label][2]).timestamp()
     stats = copy.deepcopy(run.stats)
@@ -782,3 +782,24 @@ def test_nested_e_mails_are_matched_by_their_attachments(tmp_path: Path) -> None
     # Only y.txt is lost: A.msg is still taken for the second nested e-mail, not by order.
     assert result.summary() == "1 lost, 0 repeated, 0 wrong, 0 other", list(result.findings())
     assert_named(result, "lost", "'y.txt'", "A.msg_attachments")
+
+
+def test_a_shadow_po_file_in_a_po_folder_is_wrong(tmp_path: Path) -> None:
+    """The file of the PO whose page sits at the asked PO's number is another PO's file."""
+    catalog, out = build_output(tmp_path)
+    stolen = b"%PDF-shadow"
+    shadow_file = _file("Shadow quote.pdf", stolen)
+    catalog["shadow_pos"] = [
+        {
+            "number": "96032748",
+            "internal_id": "1",
+            "shadow_of": "1",
+            "files": [shadow_file],
+            "links": [],
+            "expected_links": 0,
+        }
+    ]
+    catalog["pos"][0].update(internal_id="40000001", links=[], expected_links=0)
+    (out / "Acme" / "PO1_COMPLETED" / "Shadow quote.pdf").write_bytes(stolen)
+    result = sc.check(catalog, {"file_completions": {}}, out)
+    assert_named(result, "wrong", "PO1", "Shadow quote.pdf", "another PO's file", "PO96032748")

@@ -336,10 +336,25 @@ def linked_requisition_number(tree: LexborHTMLParser, markers: CoupaMarkers) -> 
     return None
 
 
-def filled_by_script(tree: LexborHTMLParser, markers: CoupaMarkers) -> bool:
-    """Signs that the page fills part of itself in after load (a list still loading)."""
+def filled_by_script(tree: LexborHTMLParser, markers: CoupaMarkers, page_url: str = "") -> bool:
+    """Signs that the page fills part of itself in after load: a list still loading, an
+    attachment area with nothing in it at all (not even "No attachments"), or a script of the
+    page's own that names the page's address (it asks for the page's data)."""
     if any(tree.css_first(selector) is not None for selector in markers.script_fill_selectors):
         return True
+    path = urlsplit(page_url).path.rstrip("/")
+    if path.count("/") >= 2:  # /order_headers/4471, not / or /order_headers
+        escaped = path.replace("/", "\\/")
+        for script in tree.css("script"):
+            if "src" in script.attributes:
+                continue
+            code = script.text() or ""
+            if path in code or escaped in code:
+                return True
+    for area in select(tree, ", ".join(markers.attachment_area_selectors)):
+        has_elements = next(area.iter(include_text=False), None) is not None
+        if not has_elements and not _clean(area.text(separator=" ")):
+            return True
     body = tree.body
     text = body.text(separator=" ") if body is not None else ""
     return any(sign.lower() in text.lower() for sign in markers.script_fill_texts)
@@ -378,7 +393,7 @@ def read_page(
         supplier=find_supplier(tree, markers),
         attachments=files,
         requisition_url=find_requisition_url(tree, page_url, markers),
-        filled_by_script=filled_by_script(tree, markers),
+        filled_by_script=filled_by_script(tree, markers, page_url),
         others=others,
         shown_number=shown_number(tree, patterns, markers),
         requisition_number=linked_requisition_number(tree, markers),

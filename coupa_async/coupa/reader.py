@@ -198,7 +198,7 @@ class PageReader:
         fast_facts, live_facts = quick.facts, rendered.facts
         if fast_facts is None or live_facts is None:
             return
-        if rendered.fed_by and not self.fast_refused and self.mode == "auto":
+        if rendered.fed_by and not self.fast_refused:
             self._refuse_fast(
                 "the page's attachment areas were filled by its data requests after load "
                 f"({rendered.fed_by[0]})",

@@ -165,8 +165,13 @@ class PageActivity:
         if self._requests.pop(request, None) is None:
             return  # not watched, or of an earlier document
         self.last_activity = time.monotonic()
+        failure = request.failure or ""
+        # Cancelled (by the page itself, or a navigation), not failed: only the page's own
+        # data cancelled says that its list may be missing.
+        if "ERR_ABORTED" in failure and not self._names_page(request.url):
+            return
         if request.resource_type in DATA_REQUESTS:
-            self._note(f"{request.resource_type} {request.url} failed: {request.failure}")
+            self._note(f"{request.resource_type} {request.url} failed: {failure}")
 
     def _on_response(self, response: Response) -> None:
         request = response.request

@@ -98,7 +98,16 @@ th[aria-sort=descending] button::after{content:" ▼"}
 ul.files{list-style:none;margin:0;padding:0}
 td.files{min-width:300px}
 ul.files li{overflow-wrap:break-word}
+ul.files li+li{margin-top:2px}
 .size,.src{color:var(--muted);font-size:12px;margin-left:4px;white-space:nowrap}
+.place{color:var(--muted);font-size:12px;margin-right:4px}
+.kind{display:inline-block;font-size:10.5px;line-height:1.4;padding:0 4px;margin-right:4px;
+border:1px solid var(--line);border-radius:3px;color:var(--muted);text-transform:uppercase}
+.sha{color:var(--muted);font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
+margin-left:4px;white-space:nowrap}
+.unsaved{color:var(--bad-fg);font-size:12px;margin-left:4px;white-space:nowrap}
+.value{color:var(--muted);font-size:12.5px;white-space:pre-wrap;overflow-wrap:anywhere;
+max-height:7.5em;overflow:auto}
 .more-files{all:unset;cursor:pointer;color:var(--link);font-size:12.5px}
 .more{margin-top:8px}
 .needs-js{display:none}
@@ -148,6 +157,7 @@ document.documentElement.classList.add("js");
 (function () {
   const WINDOW = 100;
   const FILES_SHOWN = 4;
+  const KINDS = ["file", "URL", "text"];
   const GOOD = new Set(["COMPLETED", "NO_ATTACHMENTS"]);
   const FAMILY = {COMPLETED: "good", NO_ATTACHMENTS: "good", PARTIAL: "attention",
     PR_NOT_ACCESSIBLE: "attention", PENDING: "attention", FAILED: "bad", PO_NOT_FOUND: "bad",
@@ -169,10 +179,11 @@ document.documentElement.classList.add("js");
       index: index, label: row[0], outcome: D.outcomes[row[1]], supplier: D.suppliers[row[2]],
       levels: row[3] || [], folder: row[4] || "", message: row[5] || "",
       url: row[6] ? D.urlBase + row[6] : "", attempts: row[7], finished: row[8] || "",
-      found: row[9], files: files, bytes: 0,
+      found: row[9], files: files, attachments: row[11] || [], bytes: 0,
     };
     const names = [];
     for (const file of files) { po.bytes += file[1]; names.push(file[0]); }
+    for (const found of po.attachments) names.push(found[1], found[2], found[3]);
     po.haystack = [po.label, po.supplier, po.outcome, po.message, po.levels.join("\n"),
       names.join("\n")].join("\n").toLowerCase();
     return po;
@@ -267,21 +278,72 @@ document.documentElement.classList.add("js");
     return element;
   }
 
+  function span(className, text) {
+    const element = document.createElement("span");
+    element.className = className;
+    element.textContent = text;
+    return element;
+  }
+
+  // One row of manifest.csv: where, what kind, the name (the saved file linked), size, SHA-256,
+  // and the address or the text. Only addresses the report marked as http(s) become links.
+  function attachmentItem(po, found) {
+    const li = document.createElement("li");
+    const kind = found[0] & 3;
+    if (found[1]) li.appendChild(span("place", found[1]));
+    li.appendChild(span("kind", KINDS[kind] || "file"));
+    const saved = found.length > 4;
+    const file = saved && found[4] >= 0 ? po.files[found[4]] : null;
+    const href = file ? fileHref(po, file) : (found[7] || "");
+    if (href) li.appendChild(link(found[2], href));
+    else if (found[2]) li.appendChild(document.createTextNode(found[2]));
+    if (kind === 0 && !saved) li.appendChild(span("unsaved", "not saved"));
+    if (saved && found[5] >= 0) li.appendChild(span("size", humanBytes(found[5])));
+    if (saved && found[6]) {
+      const sha = span("sha", found[6].slice(0, 12) + "…");
+      sha.title = "SHA-256 " + found[6];
+      li.appendChild(sha);
+    }
+    if (found[0] & 4 && !found[1]) li.appendChild(span("src", "from PR"));  // else its place says
+    if (file && href && file[2] & 2) li.appendChild(extra(link("PDF", href + ".pdf")));
+    if (file && href && file[2] & 4) {
+      li.appendChild(extra(link("attachments", href + "_attachments/")));
+    }
+    if (found[3]) {
+      const value = document.createElement("div");
+      value.className = "value";
+      if (found[0] & 8) {
+        const a = link(found[3], found[3]);
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        value.appendChild(a);
+      } else {
+        value.textContent = found[3];
+      }
+      li.appendChild(value);
+    }
+    return li;
+  }
+
   function filesCell(row, po) {
     const td = cell(row, undefined, "files");
-    if (!po.files.length) return;
+    // The manifest's rows when the journal has them, else the saved files.
+    const listed = po.attachments.length ? po.attachments : po.files;
+    const item = po.attachments.length ? attachmentItem : fileItem;
+    const noun = po.attachments.length ? " more attachments" : " more files";
+    if (!listed.length) return;
     const list = document.createElement("ul");
     list.className = "files";
-    const shown = po.files.length > FILES_SHOWN + 1 ? FILES_SHOWN : po.files.length;
-    for (let i = 0; i < shown; i++) list.appendChild(fileItem(po, po.files[i]));
+    const shown = listed.length > FILES_SHOWN + 1 ? FILES_SHOWN : listed.length;
+    for (let i = 0; i < shown; i++) list.appendChild(item(po, listed[i]));
     td.appendChild(list);
-    if (shown < po.files.length) {
+    if (shown < listed.length) {
       const more = document.createElement("button");
       more.type = "button";
       more.className = "more-files";
-      more.textContent = "+ " + (po.files.length - shown) + " more files";
+      more.textContent = "+ " + (listed.length - shown) + noun;
       more.addEventListener("click", function () {
-        for (let i = shown; i < po.files.length; i++) list.appendChild(fileItem(po, po.files[i]));
+        for (let i = shown; i < listed.length; i++) list.appendChild(item(po, listed[i]));
         more.remove();
       });
       td.appendChild(more);

@@ -7,10 +7,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coupa_async.emails.options import is_email
-from coupa_async.htmlreport.model import ReportData, ReportFile, ReportPo, ReportRun, RunState
+from coupa_async.htmlreport.model import (
+    ReportAttachment,
+    ReportData,
+    ReportFile,
+    ReportPo,
+    ReportRun,
+    RunState,
+)
 from coupa_async.journal import PENDING, Journal, PoRecord, RunRecord
 from coupa_async.metrics import MetricSample
-from coupa_async.result import SavedFile
+from coupa_async.result import FoundAttachment, SavedFile
 from coupa_async.tabular.rows import InputRow
 
 INVALID = "INVALID"
@@ -80,6 +87,9 @@ def _po_of(record: PoRecord, out_dir: Path, levels: tuple[str, ...] = ()) -> Rep
         finished_at=record.finished_at,
         found=record.found,
         files=tuple(_file_of(saved, out_dir) for saved in record.files),
+        attachments=tuple(
+            _attachment_of(found, record.folder, out_dir) for found in record.attachments
+        ),
     )
 
 
@@ -91,6 +101,23 @@ def _file_of(saved: SavedFile, out_dir: Path) -> ReportFile:
         attachments = saved.path.with_name(f"{saved.name}_attachments").is_dir()
     href = _href(saved.path, out_dir)
     return ReportFile(saved.name, href, saved.size, saved.source, pdf, attachments)
+
+
+def _attachment_of(found: FoundAttachment, folder: Path | None, out_dir: Path) -> ReportAttachment:
+    """An attachment; a saved file's href is in the PO's final folder, as in manifest.csv."""
+    href = None
+    if found.saved_name and folder is not None:
+        href = _href(folder / found.saved_name, out_dir)
+    return ReportAttachment(
+        source=found.source,
+        place=found.place,
+        kind=found.kind,
+        name=found.name,
+        value=found.value,
+        href=href,
+        size=found.size,
+        sha256=found.sha256,
+    )
 
 
 def _href(path: Path, out_dir: Path) -> str:

@@ -25,6 +25,25 @@ class ReportFile:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportAttachment:
+    """One attachment a PO's pages showed, file or not: a row of manifest.csv.
+
+    ``kind`` is ``file``, ``url`` or ``text``; ``value`` the URL (file, url) or the text (text).
+    ``href`` is the saved file's path relative to the output folder, with ``/``; None when the
+    attachment was not saved (a URL, a text, a file that could not be saved).
+    """
+
+    source: str  # "PO" or "PR" (from the requisition)
+    place: str
+    kind: str
+    name: str
+    value: str = ""
+    href: str | None = None
+    size: int | None = None
+    sha256: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ReportPo:
     """One PO as the report lists it.
 
@@ -44,6 +63,8 @@ class ReportPo:
     finished_at: str = ""  # ISO 8601, as the journal keeps it
     found: int = 0
     files: tuple[ReportFile, ...] = ()
+    # Every attachment in page order (none from a journal before attachments were recorded).
+    attachments: tuple[ReportAttachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ which only ever sets ``textContent`` and link addresses built from this module's
 
 Links: file and folder hrefs are paths relative to the output folder (where ``report.html``
 lives); each segment is percent-encoded, and anything that is not a plain relative path gets no
-link. A PO's Coupa address becomes a link only when it is ``http:`` or ``https:``.
+link. A PO's Coupa address, or the address of a URL attachment, becomes a link only when it is
+``http:`` or ``https:`` (opened with ``rel="noopener noreferrer"``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ from urllib.parse import quote, urlsplit
 
 from coupa_async.htmlreport.assets import CSS, JS, JS_HASH
 from coupa_async.htmlreport.charts import render_charts
-from coupa_async.htmlreport.model import ReportData, ReportFile, ReportPo, RunState
+from coupa_async.htmlreport.model import (
+    ReportAttachment,
+    ReportData,
+    ReportFile,
+    ReportPo,
+    RunState,
+)
 from coupa_async.tabular.report import (
     ATTENTION_STATUSES,
     BAD_STATUSES,
@@ -67,6 +74,8 @@ _DRIVE = re.compile(r"[A-Za-z]:")
 # "." or ".." as a whole segment, or between backslashes (a folder separator on Windows).
 _DOT_SEGMENT = re.compile(r"(?:^|\\)\.\.?(?:\\|$)")
 _URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\]")
+# An attachment's kind as the script gets it (bits 0-1 of its flags).
+KIND_CODES = {"file": 0, "url": 1, "text": 2}
 # What encodeURIComponent leaves alone beyond Python's always-safe characters.
 _JS_SAFE = "!'()*"
 _JSON_ESCAPES = (
@@ -447,7 +456,7 @@ def _po_table(data: ReportData, tally: Tally) -> str:
     columns += [(name, f"level{i}", "", False) for i, name in enumerate(data.level_names)]
     columns += [
         ("Outcome", "outcome", "", False),
-        ("Files", "", "", False),
+        ("Attachments", "", "", False),
         ("Saved", "files", "num", True),
         ("Size", "bytes", "num", True),
         ("Finished", "finished", "num", True),
@@ -490,7 +499,8 @@ def embedded_json(data: ReportData) -> str:
     """The data the script needs, as JSON that cannot end the ``<script>`` element holding it.
 
     Compact: outcomes and suppliers are indexes into lists; a file's href is kept relative to
-    its PO's folder, and left out when it is the file's name encoded as the script would.
+    its PO's folder, and left out when it is the file's name encoded as the script would; a
+    saved attachment points at its file in the PO's list of files.
     """
     outcomes: dict[str, int] = {}
     suppliers: dict[str, int] = {}
@@ -515,6 +525,7 @@ def embedded_json(data: ReportData) -> str:
                 _local_time(po.finished_at),
                 po.found,
                 [_file_entry(po, folder, file) for file in po.files],
+                _attachment_entries(po),
             ]
         )
     payload = {
@@ -550,6 +561,37 @@ def _file_entry(po: ReportPo, folder: str | None, file: ReportFile) -> list[str 
                 return [*entry, tail]
     encoded = local_href(file.href)
     return [*entry, encoded or "", 1]
+
+
+def _attachment_entries(po: ReportPo) -> list[list[str | int]] | int:
+    """``[flags, place, name, value]``, and for a saved file ``[..., file, size, sha256]``:
+    ``file`` the index of its entry in the PO's files (its link, PDF and attachments folder), or
+    -1 with ``href`` (encoded, "" when unusable) after ``sha256`` when it has none there; ``size``
+    -1 when unknown. 0 when the PO has no attachments.
+
+    ``flags``: the kind in bits 0-1 (``KIND_CODES``), 4 from the requisition, 8 ``value`` is an
+    ``http:`` or ``https:`` address the script may link. A saved file's ``value`` (its address
+    on Coupa) is left out: its saved copy is linked instead."""
+    if not po.attachments:
+        return 0
+    files = {file.href: index for index, file in enumerate(po.files)}
+    return [_attachment_entry(found, files) for found in po.attachments]
+
+
+def _attachment_entry(found: ReportAttachment, files: dict[str, int]) -> list[str | int]:
+    saved = found.href is not None
+    value = "" if saved else found.value
+    flags = KIND_CODES.get(found.kind, 0) | (4 if found.source == "PR" else 0)
+    if found.kind != "text" and web_url(value) is not None:
+        flags |= 8
+    entry: list[str | int] = [flags, _clean(found.place), _clean(found.name), _clean(value)]
+    if found.href is None:
+        return entry
+    index = files.get(found.href, -1)
+    entry += [index, -1 if found.size is None else found.size, _clean(found.sha256)]
+    if index < 0:
+        entry.append(local_href(found.href) or "")
+    return entry
 
 
 # ---------------------------------------------------------------------------------------------

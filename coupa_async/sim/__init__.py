@@ -4,7 +4,18 @@ Importing this package starts nothing; `Simulator(config)` serves a catalog of p
 orders, requisitions and files built deterministically from the seed.
 """
 
-from .catalog import Catalog, ExpectedFile, LateFill, SimFile, SimPO, SimRequisition
+from .catalog import (
+    Catalog,
+    CommentsFill,
+    ExpectedFile,
+    LateFill,
+    MoreFill,
+    SimComment,
+    SimFile,
+    SimLink,
+    SimPO,
+    SimRequisition,
+)
 from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, SimConfig
 from .faults import FAULT_NAMES, Faults
 from .outages import OUTAGE_MODES, Outage, OutageMode
@@ -20,13 +31,17 @@ __all__ = [
     "OUTAGE_MODES",
     "SESSION_COOKIE",
     "Catalog",
+    "CommentsFill",
     "ExpectedFile",
     "Faults",
     "LateFill",
+    "MoreFill",
     "Outage",
     "OutageMode",
+    "SimComment",
     "SimConfig",
     "SimFile",
+    "SimLink",
     "SimPO",
     "SimRequisition",
     "Simulator",

@@ -12,7 +12,18 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from .catalog import LATE_FRAGMENT, LATE_JSON, Catalog, LateFill, SimFile, late_part
+from .assets import CACHE_CONTROL, NOTIFICATIONS_PATH, UPDATES_PATH, AssetRefs, HeavyAssets
+from .catalog import (
+    COMMENTS_JSON,
+    LATE_FRAGMENT,
+    LATE_JSON,
+    Catalog,
+    LateFill,
+    SimFile,
+    SimPO,
+    SimRequisition,
+    late_part,
+)
 from .config import SimConfig
 from .faults import (
     BODY_FAULTS,
@@ -33,11 +44,13 @@ from .pages import (
     PROXY_NAME,
     attachments_fragment,
     attachments_json,
+    comments_json,
     file_error_page,
     home_page,
     idp_page,
     login_page,
     maintenance_page,
+    not_found_oops_page,
     not_found_page,
     po_list_page,
     po_page,
@@ -56,7 +69,8 @@ IDP_PATH = "/idp/saml/login"
 ACS_PATH = "/sso/acs"
 FILE_PREFIXES = ("/attachments/", "/file_download/", "/files/")
 PAGE_PREFIXES = ("/order_headers/", "/requisition_headers/")
-DATA_SUFFIXES = (f"/{LATE_JSON}", f"/{LATE_FRAGMENT}")
+DATA_SUFFIXES = (f"/{LATE_JSON}", f"/{LATE_FRAGMENT}", f"/{COMMENTS_JSON}")
+SEARCH_FIELD = "search[keyword]"
 _HTML = "text/html"
 _MAX_CACHED_PAGES = 100_000
 
@@ -65,6 +79,10 @@ def classify(path: str) -> str:
     """The request kind counted in the stats and matched against `Faults.kinds`."""
     if path.startswith(PAGE_PREFIXES) and path.endswith(DATA_SUFFIXES):
         return "page_data"
+    if path.startswith("/assets/"):
+        return "asset"
+    if path.startswith("/api/"):
+        return "api"
     if path.startswith("/order_headers/"):
         return "po_page"
     if path.startswith(FILE_PREFIXES):
@@ -105,6 +123,7 @@ class SimApp:
         self._pages: dict[tuple[str, str], bytes] = {}
         self._static: dict[str, bytes] = {}
         self._catalog_json: bytes | None = None
+        self.assets = HeavyAssets(config.seed)  # generated on first use
 
     # --- application --------------------------------------------------------------------------
 
@@ -132,6 +151,10 @@ class SimApp:
         for page in ("/order_headers/{number}/", "/requisition_headers/{number}/"):
             r.add_get(page + LATE_JSON, self.page_data)
             r.add_get(page + LATE_FRAGMENT, self.page_data)
+            r.add_get(page + COMMENTS_JSON, self.comments_data)
+        r.add_get("/assets/{tail:.*}", self.asset)
+        r.add_get(NOTIFICATIONS_PATH, self.notifications)
+        r.add_get(UPDATES_PATH, self.updates)
         for prefix in FILE_PREFIXES:
             r.add_get(prefix + "{id}", self.file)
             r.add_get(prefix + "{id}/{name}", self.file)
@@ -374,15 +397,31 @@ class SimApp:
             page = self._static[key] = render().encode()
         return page
 
+    def _heavy(self, traits: frozenset[str] = frozenset()) -> AssetRefs | None:
+        """The assets a page refers to when it is heavy (its trait, or realistic pages)."""
+        if self.config.page_weight == "realistic" or "heavy" in traits:
+            return self.assets.refs
+        return None
+
     async def home(self, request: web.Request) -> web.StreamResponse:
         if not self._signed_in(request):
             return self._login_redirect(request)
-        return _html(self._cached("home", lambda: home_page(self.config.username, self.catalog)))
+        heavy = self._heavy()
+        return _html(
+            self._cached("home", lambda: home_page(self.config.username, self.catalog, heavy))
+        )
 
     async def po_list(self, request: web.Request) -> web.StreamResponse:
         if not self._signed_in(request):
             return self._login_redirect(request)
-        return _html(self._cached("list", lambda: po_list_page(self.catalog)))
+        keyword = request.query.get(SEARCH_FIELD, "").strip()
+        raw_page = request.query.get("page", "1")
+        page = int(raw_page) if raw_page.isdigit() else 1
+        heavy = self._heavy()
+        key = f"list:{page}:{keyword}"
+        return _html(
+            self._page(key, "", "", lambda: po_list_page(self.catalog, keyword, page, heavy))
+        )
 
     def _page(self, kind: str, number: str, origin: str, render: Callable[[], str]) -> bytes:
         key = (f"{kind}:{number}", origin)
@@ -394,14 +433,23 @@ class SimApp:
         return page
 
     async def po(self, request: web.Request) -> web.StreamResponse:
+        """`/order_headers/{internal id}`. The number of a PO whose page is elsewhere (and
+        that no other PO's page has) answers Coupa's HTTP 200 "Oops" page."""
         if not self._signed_in(request):
             return self._login_redirect(request)
         number = request.match_info["number"]
-        po = self.catalog.find_po(number)
-        if po is None or po.page == "http_404":
+        po = self.catalog.find_page(number)
+        if po is None:
+            moved = self.catalog.find_po(number)
+            if moved is None:
+                return self._not_found_response()
+            heavy = self._heavy()
+            return _html(self._page("oops", "", "", lambda: not_found_oops_page(heavy)))
+        if po.page == "http_404":
             return self._not_found_response()
         origin = f"{request.scheme}://{request.host}"
-        return _html(self._page("po", number, origin, lambda: po_page(po, origin)))
+        heavy = self._heavy(po.traits)
+        return _html(self._page("po", number, origin, lambda: po_page(po, origin, heavy)))
 
     async def pr(self, request: web.Request) -> web.StreamResponse:
         if not self._signed_in(request):
@@ -411,7 +459,75 @@ class SimApp:
         if pr is None:
             return self._not_found_response()
         origin = f"{request.scheme}://{request.host}"
-        return _html(self._page("pr", number, origin, lambda: pr_page(pr, origin)))
+        heavy = self._heavy(pr.traits)
+        return _html(self._page("pr", number, origin, lambda: pr_page(pr, origin, heavy)))
+
+    # --- heavy pages ---------------------------------------------------------------------------
+
+    async def asset(self, request: web.Request) -> web.StreamResponse:
+        """A stylesheet, font, bundle or image: no sign-in, cached for a year."""
+        found = await asyncio.to_thread(self.assets.find, request.path)
+        if found is None:
+            return self._not_found_response()
+        return web.Response(
+            body=found.body,
+            content_type=found.content_type,
+            headers={"Cache-Control": CACHE_CONTROL},
+        )
+
+    async def notifications(self, request: web.Request) -> web.StreamResponse:
+        if not self._signed_in(request):
+            return web.json_response({"error": "not signed in"}, status=401)
+        return web.json_response({"count": 3})
+
+    async def updates(self, request: web.Request) -> web.StreamResponse:
+        """The long-poll: held `long_poll_seconds` (or until the client goes, or the
+        simulator stops), then 204."""
+        if not self._signed_in(request):
+            return web.json_response({"error": "not signed in"}, status=401)
+        await self._hang(self.config.long_poll_seconds)
+        return web.Response(status=204)
+
+    def _page_of(self, request: web.Request) -> SimPO | SimRequisition | None:
+        """The ordinary page (PO or PR) a data endpoint hangs under."""
+        number = request.match_info["number"]
+        if request.path.startswith("/order_headers/"):
+            po = self.catalog.find_page(number)
+            return po if po is not None and po.page == "ok" else None
+        pr = self.catalog.find_requisition(number)
+        return pr if pr is not None and pr.kind != "error" else None
+
+    async def comments_data(self, request: web.Request) -> web.StreamResponse:
+        """A page's comments filled by script, after the page's server-side delay."""
+        if not self._signed_in(request):
+            return self._login_redirect(request)
+        page = self._page_of(request)
+        if page is None or page.comments_fill is None:
+            return self._not_found_response()
+        if await self._hang(page.comments_fill.delay_ms / 1000):
+            return _html(server_error_page(503), status=503)
+        origin = f"{request.scheme}://{request.host}"
+        key = f"{request.path.split('/')[1]}:comments"
+        number = request.match_info["number"]
+        body = self._page(key, number, origin, lambda: json.dumps(comments_json(page, origin)))
+        return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+    async def more_data(self, request: web.Request) -> web.StreamResponse:
+        """The header files a `late_more` page appends, after its server-side delay."""
+        page = self._page_of(request)
+        if not isinstance(page, SimPO) or page.more is None:
+            return self._not_found_response()
+        if await self._hang(page.more.delay_ms / 1000):
+            return _html(server_error_page(503), status=503)
+        origin = f"{request.scheme}://{request.host}"
+        number = request.match_info["number"]
+        body = self._page(
+            "order_headers:more",
+            number,
+            origin,
+            lambda: json.dumps(attachments_json(page.more_files, origin)),
+        )
+        return web.Response(body=body, content_type="application/json", charset="utf-8")
 
     # --- late attachment lists -----------------------------------------------------------------
 
@@ -419,6 +535,8 @@ class SimApp:
         """A late list's data, after the page's server-side delay (or never, or HTTP 500)."""
         if not self._signed_in(request):
             return self._login_redirect(request)
+        if request.query.get("part") == "more" and request.path.endswith(f"/{LATE_JSON}"):
+            return await self.more_data(request)
         target = self._late_list(request)
         part = _part(request, target[1] if target else None)
         if target is None or part == 0:
@@ -450,13 +568,13 @@ class SimApp:
         late: LateFill | None = None
         files: tuple[SimFile, ...] = ()
         if request.path.startswith("/order_headers/"):
-            po = self.catalog.find_po(number)
+            po = self.catalog.find_page(number)
             if po is not None and po.page == "ok":
-                files, late = po.files, po.late
+                files, late = po.header_files, po.late
         else:
             pr = self.catalog.find_requisition(number)
             if pr is not None and pr.kind != "error":
-                files, late = pr.files, pr.late
+                files, late = pr.header_files, pr.late
         if late is None or request.path.endswith(LATE_FRAGMENT) != (late.endpoint == LATE_FRAGMENT):
             return None
         return files, late

@@ -1,9 +1,14 @@
 """The simulated tenant's data: purchase orders, requisitions, files and expected outcomes.
 
-Everything is derived from the seed. The first 40 POs of a varied catalog are a seed-dependent
-permutation of 40 fixed recipes that together cover every page, markup, trait, file-name and
-outcome variant (late lists included: every shape, start and failure), so any catalog of 40 or
+Everything is derived from the seed. The first 52 POs of a varied catalog are a seed-dependent
+permutation of 52 fixed recipes that together cover every page, markup, trait, file-name and
+outcome variant (late lists included: every shape, start and failure), so any catalog of 52 or
 more POs holds each variant at least once; later POs repeat recipes chosen at random.
+
+Attachments live in areas: the header list, order (or requisition) lines and comments; each
+file and link says where in `place`. Links (`SimLink`) are URL and text attachments: no bytes,
+never fetched, never part of an outcome. Some POs' internal id (their page's address) is not
+their number; a "shadow" PO, not in `Catalog.pos`, may own the page at `/order_headers/{number}`.
 `SimConfig.recipes` replaces this order with a given list of recipe names. The details
 (supplier, file names, sizes, late-list timings) are drawn from the seed too.
 
@@ -46,7 +51,23 @@ Markup = Literal[
     "click_nav",  # <span role="button" data-file-id=ID>: script sets location.href
     "click_anchor",  # <span role="button" data-file-id=ID>: script clicks a temporary <a download>
     "icon",  # <a href="/attachments/ID/name"><i class="icon-paperclip"></i></a>
+    "click_title",  # <span role="button" title="name" data-file-id=ID>: nothing says attachment
 ]
+ClickDl = Literal["nav", "anchor"]  # what the click script does: set location, or <a download>
+CLICK_MARKUPS: tuple[Markup, ...] = ("click_nav", "click_anchor", "click_title")
+LinkMarkup = Literal[
+    "url_marked",  # <a class="attachment-url" data-attachment-type="url" href=URL>name</a>
+    "url_download",  # <a class="attachment-link" href="https://other.host/download/..">name</a>
+    "text",  # <div class="attachment-text" data-attachment-type="text">text</div>
+]
+LINK_MARKUPS: tuple[LinkMarkup, ...] = ("url_marked", "url_download", "text")
+IdMode = Literal[
+    "same",  # internal id = PO number
+    "not_found",  # another internal id; /order_headers/{number} is Coupa's 200 "Oops" page
+    "other_po",  # another internal id; /order_headers/{number} is a shadow PO's page
+]
+Heading = Literal["purchase_order", "po"]  # <h1>Purchase Order #N</h1> or <h1>PO #N</h1>
+TitleStyle = Literal["dash", "pipe"]  # "Purchase Order #N - Coupa" or "PO #N | Coupa"
 SupplierMarkup = Literal["data_attr", "class", "info", "testid", "none", "empty_first"]
 PageKind = Literal[
     "ok",
@@ -75,6 +96,10 @@ Trait = Literal[
     "late_fragment",  # empty list, filled from GET <page>/attachments_fragment (innerHTML)
     "late_two_parts",  # empty list, filled from attachments.json?part=1 then ?part=2
     "late_broken",  # empty list that is never filled (see LateFailure)
+    "late_comments_sign",  # comments filled from <page>/comments.json, with a loading sign
+    "late_comments_quiet",  # the same without any sign
+    "late_more",  # header files in the HTML, more appended from attachments.json?part=more
+    "heavy",  # big stylesheet, font, script bundles, images, polls, analytics, a long-poll
 ]
 TRAITS: tuple[Trait, ...] = (
     "toolbar",
@@ -85,9 +110,15 @@ TRAITS: tuple[Trait, ...] = (
     "late_fragment",
     "late_two_parts",
     "late_broken",
+    "late_comments_sign",
+    "late_comments_quiet",
+    "late_more",
+    "heavy",
 )
 LATE_TRAITS: tuple[Trait, ...] = ("late_json", "late_fragment", "late_two_parts", "late_broken")
-PR_TRAITS: frozenset[Trait] = frozenset(LATE_TRAITS)  # the traits a requisition page can have
+COMMENT_TRAITS: tuple[Trait, ...] = ("late_comments_sign", "late_comments_quiet")
+# The traits a requisition page can have.
+PR_TRAITS: frozenset[Trait] = frozenset((*LATE_TRAITS, *COMMENT_TRAITS, "heavy"))
 LateStart = Literal[
     "inline",  # the inline script at the end of the body starts the fetch at once
     "domcontentloaded",  # a DOMContentLoaded listener starts it
@@ -104,6 +135,9 @@ LATE_DELAY_RANGE_MS = (200, 2000)  # server-side wait of each late data request
 LATE_START_TIMEOUT_RANGE_MS = (0, 100)  # start "load": setTimeout before the fetch
 LATE_JSON = "attachments.json"
 LATE_FRAGMENT = "attachments_fragment"
+COMMENTS_JSON = "comments.json"
+MORE_QUERY = "part=more"
+EXTRA_DELAY_RANGE_MS = (300, 900)  # server-side wait of comments.json and ?part=more
 MARKUPS: tuple[Markup, ...] = (
     "attachment_href",
     "download_href",
@@ -112,6 +146,7 @@ MARKUPS: tuple[Markup, ...] = (
     "click_nav",
     "click_anchor",
     "icon",
+    "click_title",
 )
 SUPPLIER_MARKUPS: tuple[SupplierMarkup, ...] = (
     "data_attr",
@@ -137,6 +172,10 @@ Source = Literal["PO", "PR"]
 
 FILE_PATHS: tuple[str, ...] = ("/attachments/", "/file_download/", "/files/")
 FIRST_FILE_ID = 700_001
+FIRST_LINK_ID = 900_001
+FIRST_COMMENT_ID = 510_001
+INTERNAL_ID_RANGE = (40_000_000, 59_999_999)  # internal ids that are not PO numbers
+SHADOW_NUMBER_RANGE = (90_000_000, 99_999_999)  # numbers of shadow POs
 FIRST_PR_NUMBER = 3_141_001
 BIG_FILE_RANGE = (20 * 1024 * 1024, 30 * 1024 * 1024)
 
@@ -167,10 +206,14 @@ class SimFile:
     serves_html: bool = False  # the URL answers an HTML error page with HTTP 200 instead
     seed: int = 0
     mail: MailTraits | None = None  # an e-mail file's traits (None: drawn entirely)
+    place: str = "header"  # "header", "line 2", "comment by A at D" ("requisition ..." on PRs)
+    dl: ClickDl = "nav"  # click_title: what its click does
 
     @property
     def url_path(self) -> str:
         """Path the page links to (click-only markups: the URL their script opens)."""
+        if self.markup == "click_title":
+            return f"/file_download/{self.id}" + ("?dl=1" if self.dl == "nav" else "")
         if self.markup == "attachment_href":
             return f"/attachments/{self.id}"
         if self.markup == "icon":
@@ -184,7 +227,7 @@ class SimFile:
     @property
     def has_href(self) -> bool:
         """False for click-only elements, which have no URL in the markup."""
-        return self.markup not in ("click_nav", "click_anchor")
+        return self.markup not in CLICK_MARKUPS
 
     @property
     def content_type(self) -> str:
@@ -220,6 +263,8 @@ class SimFile:
             return None, label, "file attachment", "Open"
         if self.markup in ("click_nav", "click_anchor"):
             return None, None, f"file attachment: {label}", label
+        if self.markup == "click_title":
+            return None, label, None, label
         return None, None, None, None  # icon: nothing but the URL
 
     @property
@@ -279,7 +324,175 @@ class SimFile:
             "serves_html": self.serves_html,
             "source": self.source,
             "email": self.email.to_dict() if self.email else None,
+            "place": self.place,
+            "click_dl": self.dl if self.markup == "click_title" else None,
         }
+
+
+@dataclass(frozen=True)
+class SimLink:
+    """A URL or text attachment: no bytes, never fetched, shown in one of the page's areas."""
+
+    id: int
+    markup: LinkMarkup
+    value: str  # the URL, or the text
+    name: str  # the link text (a text attachment: its text)
+    place: str
+    source: Source = "PO"
+
+    @property
+    def kind(self) -> Literal["url", "text"]:
+        return "text" if self.markup == "text" else "url"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "markup": self.markup,
+            "name": self.name,
+            "value": self.value,
+            "place": self.place,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class SimComment:
+    """One comment of a page's comments area."""
+
+    id: int
+    author: str
+    datetime: str  # the <time datetime> value, e.g. "2024-03-01T10:22"
+    shown: str  # the date as shown, e.g. "03/01/24 10:22 AM"
+    body: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "author": self.author,
+            "datetime": self.datetime,
+            "shown": self.shown,
+            "body": self.body,
+        }
+
+
+def place_prefix(source: Source) -> str:
+    """What starts a place on a requisition page ("" on a PO page)."""
+    return "requisition " if source == "PR" else ""
+
+
+def header_place(source: Source) -> str:
+    return place_prefix(source) + "header"
+
+
+def line_place(source: Source, line: int) -> str:
+    return f"{place_prefix(source)}line {line}"
+
+
+def comment_place(source: Source, comment: SimComment) -> str:
+    return f"{place_prefix(source)}comment by {comment.author} at {comment.shown}"
+
+
+@dataclass(frozen=True)
+class CommentsFill:
+    """How a page's comments arrive by script after load (the `late_comments_*` traits): the
+    `#comments` container is empty (with a loading sign when `sign`), then filled from
+    `<page>/comments.json`, which waits `delay_ms` on the server."""
+
+    sign: bool
+    delay_ms: int
+
+    @property
+    def trait(self) -> Trait:
+        return "late_comments_sign" if self.sign else "late_comments_quiet"
+
+    def data_path(self, page_path: str) -> str:
+        return f"{page_path}/{COMMENTS_JSON}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trait": self.trait,
+            "sign": self.sign,
+            "delay_ms": self.delay_ms,
+            "endpoint": COMMENTS_JSON,
+        }
+
+
+@dataclass(frozen=True)
+class MoreFill:
+    """Header files appended by script after load (the `late_more` trait): the last `count`
+    header files are not in the HTML; `<page>/attachments.json?part=more` answers them after
+    `delay_ms`. No loading sign."""
+
+    count: int
+    delay_ms: int
+
+    def data_path(self, page_path: str) -> str:
+        return f"{page_path}/{LATE_JSON}?{MORE_QUERY}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trait": "late_more",
+            "count": self.count,
+            "delay_ms": self.delay_ms,
+            "endpoint": f"{LATE_JSON}?{MORE_QUERY}",
+        }
+
+
+class _Areas:
+    """Mixin: a page's files and links by area (header, lines, comments)."""
+
+    files: tuple[SimFile, ...]
+    links: tuple[SimLink, ...]
+    comments: tuple[SimComment, ...]
+    comments_fill: CommentsFill | None
+    more: MoreFill | None
+    late: LateFill | None
+    source_kind: Source
+
+    @property
+    def header_files(self) -> tuple[SimFile, ...]:
+        place = header_place(self.source_kind)
+        return tuple(f for f in self.files if f.place == place)
+
+    @property
+    def html_header_files(self) -> tuple[SimFile, ...]:
+        """The header files in the page's HTML (late_more: without the appended ones)."""
+        files = self.header_files
+        return files[: len(files) - self.more.count] if self.more else files
+
+    @property
+    def more_files(self) -> tuple[SimFile, ...]:
+        """The header files a script appends (late_more)."""
+        files = self.header_files
+        return files[len(files) - self.more.count :] if self.more else ()
+
+    @property
+    def line_count(self) -> int:
+        """Lines referenced by files or links (the page may show more)."""
+        lines = [
+            int(item.place.rsplit(" ", 1)[1])
+            for item in (*self.files, *self.links)
+            if item.place.startswith(place_prefix(self.source_kind) + "line ")
+        ]
+        return max(lines, default=0)
+
+    def in_area(self, place: str) -> tuple[tuple[SimFile, ...], tuple[SimLink, ...]]:
+        """(files, links) shown at this place."""
+        return (
+            tuple(f for f in self.files if f.place == place),
+            tuple(k for k in self.links if k.place == place),
+        )
+
+    @property
+    def html_files(self) -> tuple[SimFile, ...]:
+        """Files in the page's HTML as served, in page order (not those a script brings)."""
+        later = {f.id for f in self.more_files}
+        if self.late is not None:
+            later |= {f.id for f in self.header_files}
+        if self.comments_fill is not None:
+            later |= {f.id for f in self.files if " comment by " in f" {f.place}"}
+        return tuple(f for f in self.files if f.id not in later)
 
 
 @dataclass(frozen=True)
@@ -338,7 +551,7 @@ def late_part(files: Sequence[SimFile], part: int | None) -> tuple[SimFile, ...]
 
 
 @dataclass(eq=False)
-class SimRequisition:
+class SimRequisition(_Areas):
     """A requisition (PR) page linked from a PO."""
 
     number: str
@@ -346,8 +559,13 @@ class SimRequisition:
     link: RequisitionLink  # text of the link on the PO page
     absolute: bool  # the PO page links the absolute URL
     files: tuple[SimFile, ...] = ()
-    traits: frozenset[Trait] = frozenset()  # late_* only
+    traits: frozenset[Trait] = frozenset()  # PR_TRAITS only
     late: LateFill | None = None  # set when a late_* trait is
+    links: tuple[SimLink, ...] = ()
+    comments: tuple[SimComment, ...] = ()
+    comments_fill: CommentsFill | None = None  # set when a late_comments_* trait is
+    more: MoreFill | None = None  # never on a requisition today
+    source_kind: Source = "PR"
 
     @property
     def url_path(self) -> str:
@@ -378,12 +596,19 @@ class SimRequisition:
             "traits": sorted(self.traits),
             "late": self.late.to_dict() if self.late else None,
             "files": [f.to_dict() for f in self.files],
+            "links": [k.to_dict() for k in self.links],
+            "comments": [c.to_dict() for c in self.comments],
+            "late_comments": self.comments_fill.to_dict() if self.comments_fill else None,
         }
 
 
 @dataclass(eq=False)
-class SimPO:
-    """One purchase order: how its page looks and what a correct downloader ends with."""
+class SimPO(_Areas):
+    """One purchase order: how its page looks and what a correct downloader ends with.
+
+    A shadow PO (`shadow_of` set) is not in `Catalog.pos`: its internal id is another PO's
+    number, so it owns the page at that PO's `/order_headers/{number}`.
+    """
 
     number: str
     index: int
@@ -396,15 +621,49 @@ class SimPO:
     requisition: SimRequisition | None = None
     lazy_delay_ms: int = 0  # lazy_attachments: delay before the script inserts the links
     late: LateFill | None = None  # set when a late_* trait is
+    internal_id: str = ""  # the page's id; "" means the number
+    id_mode: IdMode = "same"
+    heading: Heading = "purchase_order"
+    title_style: TitleStyle = "dash"
+    links: tuple[SimLink, ...] = ()
+    comments: tuple[SimComment, ...] = ()
+    comments_fill: CommentsFill | None = None  # set when a late_comments_* trait is
+    more: MoreFill | None = None  # set when the late_more trait is
+    shadow_of: str | None = None  # a shadow PO: the number of the PO whose address it has
+    source_kind: Source = "PO"
     expected_outcome: Outcome = field(init=False)
     uses_requisition: bool = field(init=False)  # a correct downloader opens the PR page
 
     def __post_init__(self) -> None:
+        if not self.internal_id:
+            self.internal_id = self.number
         self.expected_outcome, self.uses_requisition = _expected(self)
 
     @property
     def url_path(self) -> str:
-        return f"/order_headers/{self.number}"
+        return f"/order_headers/{self.internal_id}"
+
+    @property
+    def heading_text(self) -> str:
+        prefix = "Purchase Order" if self.heading == "purchase_order" else "PO"
+        return f"{prefix} #{self.number}"
+
+    @property
+    def title(self) -> str:
+        if self.title_style == "dash":
+            return f"Purchase Order #{self.number} - Coupa"
+        return f"PO #{self.number} | Coupa"
+
+    @property
+    def expected_links(self) -> int:
+        """URL and text attachments on the pages a correct downloader reads."""
+        if self.is_error_page or self.late_failed:
+            return 0
+        count = len(self.links)
+        pr = self.requisition
+        if self.uses_requisition and pr is not None and pr.kind == "ok":
+            count += len(pr.links)
+        return count
 
     @property
     def is_error_page(self) -> bool:
@@ -455,6 +714,12 @@ class SimPO:
     def to_dict(self) -> dict[str, Any]:
         return {
             "number": self.number,
+            "internal_id": self.internal_id,
+            "expected_internal_id": self.internal_id,
+            "id_mode": self.id_mode,
+            "shadow_of": self.shadow_of,
+            "heading": self.heading_text,
+            "title": self.title,
             "url_path": self.url_path,
             "recipe": self.recipe,
             "page": self.page,
@@ -465,6 +730,11 @@ class SimPO:
             "late": self.late.to_dict() if self.late else None,
             "late_failed": self.late_failed,
             "files": [f.to_dict() for f in self.files],
+            "links": [k.to_dict() for k in self.links],
+            "comments": [c.to_dict() for c in self.comments],
+            "late_comments": self.comments_fill.to_dict() if self.comments_fill else None,
+            "late_more": self.more.to_dict() if self.more else None,
+            "expected_links": self.expected_links,
             "requisition": self.requisition.to_dict() if self.requisition else None,
             "expected_outcome": self.expected_outcome,
             "expected_supplier": self.expected_supplier,
@@ -505,14 +775,23 @@ def _expected(po: SimPO) -> tuple[Outcome, bool]:
 class Catalog:
     """All POs, requisitions and files of one simulated tenant."""
 
-    def __init__(self, pos: Sequence[SimPO], *, seed: int, profile: str) -> None:
+    def __init__(
+        self,
+        pos: Sequence[SimPO],
+        *,
+        seed: int,
+        profile: str,
+        shadows: Sequence[SimPO] = (),
+    ) -> None:
         self.seed = seed
         self.profile = profile
         self.pos: list[SimPO] = list(pos)
+        self.shadow_pos: list[SimPO] = list(shadows)
         self._pos = {po.number: po for po in self.pos}
+        self._pages = {po.internal_id: po for po in (*self.pos, *self.shadow_pos)}
         self._prs: dict[str, SimRequisition] = {}
         self._files: dict[int, SimFile] = {}
-        for po in self.pos:
+        for po in (*self.pos, *self.shadow_pos):
             for f in po.files:
                 self._files[f.id] = f
             if po.requisition is not None:
@@ -546,7 +825,19 @@ class Catalog:
         return list(self._files.values())
 
     def find_po(self, number: str) -> SimPO | None:
+        """The PO (of `pos`) with this number."""
         return self._pos.get(number)
+
+    def find_page(self, internal_id: str) -> SimPO | None:
+        """The PO (shadow POs included) whose page is `/order_headers/{internal_id}`."""
+        return self._pages.get(internal_id)
+
+    def search(self, keyword: str) -> list[SimPO]:
+        """POs and shadow POs that exist (no error page) whose number contains `keyword`,
+        in list order (the catalog's, then the shadows)."""
+        return [
+            po for po in (*self.pos, *self.shadow_pos) if po.page == "ok" and keyword in po.number
+        ]
 
     def find_requisition(self, number: str) -> SimRequisition | None:
         return self._prs.get(number)
@@ -578,6 +869,7 @@ class Catalog:
             "profile": self.profile,
             "summary": self.summary(),
             "pos": [po.to_dict() for po in self.pos],
+            "shadow_pos": [po.to_dict() for po in self.shadow_pos],
         }
 
     def to_json(self) -> str:
@@ -602,6 +894,14 @@ class _FileSpec:
     size: int | None = None
     absolute: bool | None = None  # drawn at random when None
     mail: MailTraits | None = None  # e-mail files: what the e-mail must hold
+    area: str = "header"  # "header", "line N" or "comment N" (the page's N-th comment)
+    dl: ClickDl = "nav"  # click_title: what its click does
+
+
+@dataclass(frozen=True)
+class _LinkSpec:
+    markup: LinkMarkup
+    area: str = "header"  # as _FileSpec.area
 
 
 @dataclass(frozen=True)
@@ -611,6 +911,8 @@ class _PRSpec:
     absolute: bool = False
     files: tuple[_FileSpec, ...] = ()
     traits: tuple[Trait, ...] = ()
+    links: tuple[_LinkSpec, ...] = ()
+    comments: int = 0  # at least this many comments (more when an area names one)
 
     def __post_init__(self) -> None:
         if not set(self.traits) <= PR_TRAITS:
@@ -618,6 +920,7 @@ class _PRSpec:
         if self.traits and self.kind == "error":
             raise ValueError("an error page has no attachment list")
         _check_late(self.traits, self.files)
+        _check_areas(self.traits, self.files, self.links, self.comments)
 
 
 @dataclass(frozen=True)
@@ -629,14 +932,53 @@ class _Recipe:
     traits: tuple[Trait, ...] = ()
     files: tuple[_FileSpec, ...] = ()
     pr: _PRSpec | None = None
+    id_mode: IdMode = "same"
+    links: tuple[_LinkSpec, ...] = ()
+    comments: int = 0  # at least this many comments (more when an area names one)
+    more_files: tuple[_FileSpec, ...] = ()  # late_more: 1..len of these are appended
 
     def __post_init__(self) -> None:
         _check_late(self.traits, self.files)
+        _check_areas(self.traits, self.files, self.links, self.comments)
+        if ("late_more" in self.traits) != bool(self.more_files):
+            raise ValueError("late_more and more_files go together")
+        if self.more_files and any(f.area != "header" for f in self.more_files):
+            raise ValueError("appended files are header files")
 
     @property
     def repeatable(self) -> bool:
         """Whether later POs may repeat this recipe (big files stay unique)."""
         return not any(f.big for f in self.files)
+
+
+def _comment_count(files: Sequence[_FileSpec], links: Sequence[_LinkSpec], comments: int) -> int:
+    """Comments a page has: at least `comments`, and every one an area names."""
+    named = [int(x.area.split()[1]) for x in (*files, *links) if x.area.startswith("comment ")]
+    return max([comments, *named])
+
+
+def _check_areas(
+    traits: Sequence[Trait],
+    files: Sequence[_FileSpec],
+    links: Sequence[_LinkSpec],
+    comments: int,
+) -> None:
+    """Areas are "header", "line N" or "comment N"; late comments need a comment; a late
+    list's page has nothing but header files (its script owns the container)."""
+    for x in (*files, *links):
+        kind, _, n = x.area.partition(" ")
+        if not (x.area == "header" or (kind in ("line", "comment") and n.isdigit() and int(n))):
+            raise ValueError(f"unknown area {x.area!r}")
+    late_comments = [t for t in traits if t in COMMENT_TRAITS]
+    if len(late_comments) > 1:
+        raise ValueError("one way of filling comments per page")
+    if late_comments and not _comment_count(files, links, comments):
+        raise ValueError("late comments need a comment")
+    late = [t for t in traits if t in LATE_TRAITS or t in ("lazy_attachments", "late_more")]
+    if late and links:
+        raise ValueError("a late or lazy list's page has no links")
+    if len(late) > 1:
+        raise ValueError(f"one late or lazy trait per page, got {list(traits)}")
 
 
 def _check_late(traits: Sequence[Trait], files: Sequence[_FileSpec]) -> None:
@@ -652,6 +994,7 @@ def _check_late(traits: Sequence[Trait], files: Sequence[_FileSpec]) -> None:
 
 
 F = _FileSpec
+L = _LinkSpec
 M = MailTraits
 T = TypeVar("T")
 LONG_NAME = ("Quarterly maintenance agreement and service level annex " * 6)[:296] + ".pdf"
@@ -932,6 +1275,100 @@ RECIPES: tuple[_Recipe, ...] = (
         supplier_markup="info",
         pr=_PRSpec("ok", "purchase_requisition", traits=("late_broken",)),
     ),
+    # The PO's page is not at /order_headers/{number}: a search by number finds it.
+    _Recipe(
+        "id_not_found",
+        supplier_markup="data_attr",
+        id_mode="not_found",
+        files=(F("pdf", "attachment_href"),),
+    ),
+    _Recipe(
+        "id_other_po",
+        supplier_markup="class",
+        id_mode="other_po",
+        files=(F("pdf", "download_href"), F("docx", "attachment_href", "both")),
+    ),
+    _Recipe(
+        "click_title_spans",
+        supplier_markup="info",
+        files=(
+            F("pdf", "click_title", "filename", dl="nav"),
+            F("docx", "click_title", "filename_star", dl="anchor"),
+            F("xlsx", "click_title", "both", dl="nav"),
+        ),
+    ),
+    # Attachments beyond the header list: lines and comments.
+    _Recipe(
+        "line_and_comment_files",
+        supplier_markup="testid",
+        comments=2,
+        files=(
+            F("pdf", "attachment_href"),
+            F("docx", "download_href", area="line 1"),
+            F("xlsx", "attachment_href", "filename_star", area="comment 1"),
+        ),
+        links=(L("text", area="line 2"),),
+    ),
+    _Recipe(
+        "late_comments_sign",
+        supplier_markup="empty_first",
+        traits=("late_comments_sign",),
+        comments=2,
+        files=(F("docx", "attachment_href"), F("pdf", "download_href", area="comment 2")),
+    ),
+    _Recipe(
+        "late_comments_quiet",
+        supplier_markup="data_attr",
+        traits=("late_comments_quiet",),
+        files=(
+            F("pdf", "download_attr", "none"),
+            F("docx", "click_title", "filename", dl="anchor", area="comment 1"),
+        ),
+    ),
+    _Recipe(
+        "late_more_links",
+        supplier_markup="class",
+        traits=("late_more",),
+        files=(F("pdf", "attachment_href"), F("txt", "download_href", "filename_star")),
+        more_files=(F("pdf", "download_href", "both"), F("xlsx", "aria_title", "none")),
+    ),
+    _Recipe(
+        "url_and_text",
+        supplier_markup="info",
+        files=(F("pdf", "attachment_href"),),
+        links=(L("url_marked"), L("url_download"), L("text")),
+    ),
+    # Heavy pages: big assets, polls, a refused analytics host, a long-poll.
+    _Recipe("heavy_no_attachments", supplier_markup="testid", traits=("heavy",)),
+    _Recipe(
+        "heavy_pr_fallback",
+        supplier_markup="data_attr",
+        traits=("heavy", "toolbar"),
+        files=(F("docx", "attachment_href"),),
+        pr=_PRSpec("ok", "number", traits=("heavy",), files=(F("pdf", "download_href"),)),
+    ),
+    _Recipe(
+        "heavy_files",
+        supplier_markup="class",
+        traits=("heavy",),
+        files=(F("pdf", "attachment_href"), F("msg", "download_href", "filename_star")),
+    ),
+    _Recipe(
+        "pr_lines_comments",
+        supplier_markup="info",
+        files=(F("xlsx", "attachment_href"),),
+        pr=_PRSpec(
+            "ok",
+            "requisition",
+            traits=("late_comments_quiet",),
+            files=(
+                F("pdf", "attachment_href"),
+                F("docx", "download_href", "filename_star", area="line 1"),
+                F("pdf", "click_title", "filename", dl="nav", area="comment 1"),
+            ),
+            links=(L("url_marked"), L("text", area="line 1")),
+        ),
+    ),
 )
 RECIPES_BY_NAME = {r.name: r for r in RECIPES}
 
@@ -951,6 +1388,29 @@ SUPPLIERS: tuple[str, ...] = (
     "Blue Ocean Shipping Inc.",
     "Østergaard Consulting ApS",
     "Initech LLC",
+)
+
+AUTHORS: tuple[str, ...] = (
+    "Ana Souza",
+    "Jürgen Weiß",
+    "Priya Raman",
+    "Tom O'Neill",
+    "Marie Dubois",
+    "Kenji Sato",
+)
+COMMENT_BODIES: tuple[str, ...] = (
+    "Supplier sent the signed quote, attached.",
+    "Updated delivery schedule below.",
+    "Please review before approval.",
+    "Segue a proposta revisada.",
+    "Lieferschein anbei.",
+)
+URL_NAMES: tuple[str, ...] = ("Supplier specification", "Product datasheet", "Terms online")
+DOWNLOAD_URL_NAMES: tuple[str, ...] = ("Specification.pdf", "Drawing rev B.pdf", "Datasheet")
+TEXTS: tuple[str, ...] = (
+    "Deliver to dock 4, Mon-Fri 8:00-16:00.",
+    "Payment terms agreed: net 45 <per contract>.",
+    "Entrega parcial autorizada & confirmada.",
 )
 
 _NAME_STEMS: dict[str, tuple[str, ...]] = {
@@ -990,7 +1450,13 @@ class _Builder:
         # show them all (three late_broken PO recipes: every failure on a PO page).
         self.late_starts = {s: _Cycle(self.late_rng, LATE_STARTS) for s in ("PO", "PR")}
         self.late_failures = {s: _Cycle(self.late_rng, LATE_FAILURES) for s in ("PO", "PR")}
+        # Ids, headings, areas and links have theirs too.
+        self.extra_rng = random.Random(f"coupa-sim-extra:{config.seed}:{config.profile}")
         self.next_file_id = FIRST_FILE_ID
+        self.next_link_id = FIRST_LINK_ID
+        self.next_comment_id = FIRST_COMMENT_ID
+        self.taken_ids = {self._number(i) for i in range(config.pos)}
+        self.shadows: list[SimPO] = []
 
     def build(self) -> Catalog:
         c = self.config
@@ -998,7 +1464,7 @@ class _Builder:
             pos = [self._uniform_po(i) for i in range(c.pos)]
         else:
             pos = [self._po(i, recipe) for i, recipe in enumerate(self._recipes())]
-        return Catalog(pos, seed=c.seed, profile=c.profile)
+        return Catalog(pos, seed=c.seed, profile=c.profile, shadows=self.shadows)
 
     def _recipes(self) -> list[_Recipe]:
         """The recipe of each PO: the configured names cycled, else a shuffle of all recipes
@@ -1048,23 +1514,21 @@ class _Builder:
         supplier: str | None = None
         if ok and recipe.supplier_markup != "none":
             supplier = recipe.supplier or rng.choice(SUPPLIERS)
-        files = tuple(self._file(spec, "PO") for spec in recipe.files)
-        pr = None
-        if recipe.pr is not None:
-            spec = recipe.pr
-            pr = SimRequisition(
-                number=str(FIRST_PR_NUMBER + index),
-                kind=spec.kind,
-                link=spec.link,
-                absolute=spec.absolute,
-                files=tuple(self._file(f, "PR") for f in spec.files),
-                traits=frozenset(spec.traits),
-                late=self._late(spec.traits, "PR"),
-            )
+        comments = self._comments(_comment_count(recipe.files, recipe.links, recipe.comments))
+        more_specs = recipe.more_files
+        if more_specs:
+            more_specs = more_specs[: self.extra_rng.randint(1, len(more_specs))]
+        files = tuple(self._file(spec, "PO", comments) for spec in (*recipe.files, *more_specs))
+        files = _area_order(files, "PO")
+        pr = self._requisition(index, recipe.pr) if recipe.pr is not None else None
         traits = frozenset(recipe.traits)
         late = self._late(recipe.traits, "PO") if ok else None
+        number = self._number(index)
+        internal_id = number if recipe.id_mode == "same" else self._free_id(*INTERNAL_ID_RANGE)
+        if recipe.id_mode == "other_po":
+            self.shadows.append(self._shadow(number))
         return SimPO(
-            number=self._number(index),
+            number=number,
             index=index,
             recipe=recipe.name,
             page=recipe.page,
@@ -1075,7 +1539,110 @@ class _Builder:
             requisition=pr,
             lazy_delay_ms=rng.randint(100, 400) if "lazy_attachments" in traits else 0,
             late=late,
+            internal_id=internal_id,
+            id_mode=recipe.id_mode,
+            heading=self.extra_rng.choice(("purchase_order", "po")),
+            title_style=self.extra_rng.choice(("dash", "pipe")),
+            links=self._links(recipe.links, "PO", comments),
+            comments=comments,
+            comments_fill=self._comments_fill(recipe.traits),
+            more=MoreFill(len(more_specs), self._extra_delay()) if more_specs else None,
         )
+
+    def _requisition(self, index: int, spec: _PRSpec) -> SimRequisition:
+        comments = self._comments(_comment_count(spec.files, spec.links, spec.comments))
+        files = tuple(self._file(f, "PR", comments) for f in spec.files)
+        return SimRequisition(
+            number=str(FIRST_PR_NUMBER + index),
+            kind=spec.kind,
+            link=spec.link,
+            absolute=spec.absolute,
+            files=_area_order(files, "PR"),
+            traits=frozenset(spec.traits),
+            late=self._late(spec.traits, "PR"),
+            links=self._links(spec.links, "PR", comments),
+            comments=comments,
+            comments_fill=self._comments_fill(spec.traits),
+        )
+
+    def _free_id(self, low: int, high: int) -> str:
+        """An 8-digit number no PO, shadow PO or internal id has yet."""
+        while True:
+            candidate = str(self.extra_rng.randint(low, high))
+            if candidate not in self.taken_ids:
+                self.taken_ids.add(candidate)
+                return candidate
+
+    def _shadow(self, number: str) -> SimPO:
+        """Another PO, not in the input lists, whose page is at `/order_headers/{number}`."""
+        rng = self.extra_rng
+        specs = (F("pdf", "attachment_href"), F("docx", "download_href", "filename_star"))
+        return SimPO(
+            number=self._free_id(*SHADOW_NUMBER_RANGE),
+            index=-1,
+            recipe="shadow",
+            page="ok",
+            supplier=rng.choice(SUPPLIERS),
+            supplier_markup="data_attr",
+            files=tuple(self._file(spec, "PO", ()) for spec in specs),
+            internal_id=number,
+            heading=rng.choice(("purchase_order", "po")),
+            title_style=rng.choice(("dash", "pipe")),
+            shadow_of=number,
+        )
+
+    def _extra_delay(self) -> int:
+        return self.extra_rng.randint(*EXTRA_DELAY_RANGE_MS)
+
+    def _comments_fill(self, traits: Sequence[Trait]) -> CommentsFill | None:
+        trait = next((t for t in traits if t in COMMENT_TRAITS), None)
+        if trait is None:
+            return None
+        return CommentsFill(sign=trait == "late_comments_sign", delay_ms=self._extra_delay())
+
+    def _comments(self, count: int) -> tuple[SimComment, ...]:
+        """`count` comments by distinct authors, oldest first."""
+        rng = self.extra_rng
+        authors = rng.sample(AUTHORS, count)
+        day = rng.randint(1, 20)
+        comments = []
+        for k, author in enumerate(authors):
+            month, hour, minute = 1 + (day + k) % 12, rng.randint(7, 18), rng.randint(0, 59)
+            shown_hour = hour % 12 or 12
+            comments.append(
+                SimComment(
+                    id=self.next_comment_id,
+                    author=author,
+                    datetime=f"2024-{month:02d}-{day + k:02d}T{hour:02d}:{minute:02d}",
+                    shown=(
+                        f"{month:02d}/{day + k:02d}/24 {shown_hour}:{minute:02d} "
+                        f"{'AM' if hour < 12 else 'PM'}"
+                    ),
+                    body=rng.choice(COMMENT_BODIES),
+                )
+            )
+            self.next_comment_id += 1
+        return tuple(comments)
+
+    def _links(
+        self, specs: Sequence[_LinkSpec], source: Source, comments: Sequence[SimComment]
+    ) -> tuple[SimLink, ...]:
+        rng = self.extra_rng
+        links = []
+        for spec in specs:
+            link_id = self.next_link_id
+            self.next_link_id += 1
+            if spec.markup == "url_marked":
+                value = f"https://docs.supplier.example/specs/{link_id}"
+                name = rng.choice(URL_NAMES)
+            elif spec.markup == "url_download":
+                value = f"https://files.partner.example/download/{link_id}/spec.pdf"
+                name = rng.choice(DOWNLOAD_URL_NAMES)
+            else:
+                value = name = rng.choice(TEXTS)
+            place = _place(spec.area, source, comments)
+            links.append(SimLink(link_id, spec.markup, value, name, place, source))
+        return tuple(links)
 
     def _late(self, traits: Sequence[Trait], source: Source) -> LateFill | None:
         """Draw how a page's late list arrives (None: the page has no late_* trait)."""
@@ -1098,7 +1665,9 @@ class _Builder:
         self.next_file_id += 1
         return file_id
 
-    def _file(self, spec: _FileSpec, source: Source) -> SimFile:
+    def _file(
+        self, spec: _FileSpec, source: Source, comments: Sequence[SimComment] = ()
+    ) -> SimFile:
         rng = self.rng
         name = spec.name or self._random_name(spec.type, spec.markup)
         if spec.size is not None:
@@ -1122,11 +1691,13 @@ class _Builder:
             markup=spec.markup,
             disposition=spec.disposition,
             source=source,
-            absolute=absolute and spec.markup not in ("click_nav", "click_anchor"),
+            absolute=absolute and spec.markup not in CLICK_MARKUPS,
             duplicate_link=spec.duplicate_link,
             serves_html=spec.serves_html,
             seed=self.seed,
             mail=mail,
+            place=_place(spec.area, source, comments),
+            dl=spec.dl,
         )
 
     def _random_name(self, file_type: str, markup: Markup) -> str:
@@ -1145,3 +1716,28 @@ class _Builder:
         low = 1024 if file_type == "pdf" else 200
         # Log-uniform between ~1 KB and ~3 MB: mostly small files, a few larger ones.
         return max(low, int(10 ** rng.uniform(3.0, 6.5)))
+
+
+def _place(area: str, source: Source, comments: Sequence[SimComment]) -> str:
+    """The place text of a spec's area ("comment N": the page's N-th comment)."""
+    if area == "header":
+        return header_place(source)
+    kind, n = area.split()
+    if kind == "line":
+        return line_place(source, int(n))
+    return comment_place(source, comments[int(n) - 1])
+
+
+def _area_order(files: Sequence[SimFile], source: Source) -> tuple[SimFile, ...]:
+    """Files in page order: header, then lines by number, then comments (stable)."""
+    prefix = place_prefix(source)
+
+    def rank(f: SimFile) -> tuple[int, int]:
+        rest = f.place.removeprefix(prefix)
+        if rest == "header":
+            return 0, 0
+        if rest.startswith("line "):
+            return 1, int(rest.split()[1])
+        return 2, 0
+
+    return tuple(sorted(files, key=rank))

@@ -87,6 +87,12 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
         help="also serve the /__sim/* endpoints alone on this port (0 picks a free one), which "
         "stays up during every outage: POST/DELETE http://HOST:PORT/__sim/outage",
     )
+    g.add_argument(
+        "--page-weight",
+        choices=("bare", "realistic"),
+        default="bare",
+        help="realistic: every signed-in page is heavy (assets, polls, analytics, a long-poll)",
+    )
 
 
 def parse_outage(spec: str) -> Outage:
@@ -141,6 +147,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         faults=faults,
         outages=tuple(parse_outage(spec) for spec in args.outage),
         control_port=args.control_port,
+        page_weight=args.page_weight,
     )
 
 

@@ -9,6 +9,7 @@ from .faults import Faults
 from .outages import Outage
 
 Profile = Literal["varied", "uniform"]
+PageWeight = Literal["bare", "realistic"]
 
 DEFAULT_USERNAME = "buyer@example.com"
 DEFAULT_PASSWORD = "coupa-sim-password"
@@ -26,6 +27,9 @@ class SimConfig:
     `outages` are scheduled outages (see `Outage`), armed at each start. `control_port` (0 picks
     a free one; None: none) serves the `/__sim/*` endpoints alone on a second port that no
     outage touches, so a `refuse` outage can be ended over HTTP.
+    `page_weight="realistic"` makes every signed-in page heavy (assets, polls, analytics, a
+    long-poll), as the `heavy` trait does for some recipes; `long_poll_seconds` is how long the
+    server holds `/api/session/updates` before answering 204.
     """
 
     host: str = "127.0.0.1"
@@ -45,8 +49,14 @@ class SimConfig:
     recipes: tuple[str, ...] | None = None
     outages: tuple[Outage, ...] = ()
     control_port: int | None = None
+    page_weight: PageWeight = "bare"
+    long_poll_seconds: float = 25.0
 
     def __post_init__(self) -> None:
+        if self.page_weight not in ("bare", "realistic"):
+            raise ValueError(f"page_weight must be 'bare' or 'realistic', got {self.page_weight!r}")
+        if self.long_poll_seconds < 0:
+            raise ValueError("long_poll_seconds must be >= 0")
         if self.profile not in ("varied", "uniform"):
             raise ValueError(f"profile must be 'varied' or 'uniform', got {self.profile!r}")
         if self.recipes is not None:

@@ -7,8 +7,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
-from .catalog import Catalog, LateFill, SimFile, SimPO, SimRequisition, Trait
+from .assets import AssetRefs, heavy_head, heavy_tail
+from .catalog import (
+    Catalog,
+    CommentsFill,
+    LateFill,
+    SimComment,
+    SimFile,
+    SimLink,
+    SimPO,
+    SimRequisition,
+    Trait,
+    comment_place,
+    header_place,
+    line_place,
+)
+
+PAGE_SIZE = 25  # rows of the PO list per page
 
 _STYLE = """
 body{font-family:Arial,Helvetica,sans-serif;margin:0;color:#222;background:#f4f6f8}
@@ -50,6 +67,7 @@ document.addEventListener('click', function (event) {
 """.strip()
 
 LOADING_TEXT = "Loading attachments…"
+COMMENTS_LOADING_TEXT = "Loading comments…"
 
 # Helpers of a late list's script: build elements from their JSON, fetch, report failures.
 _LATE_LIB = """
@@ -70,6 +88,16 @@ function get(url, as) {
 }
 function append(items) { items.forEach(function (d) { box.appendChild(build(d)); }); }
 function failed(error) { console.error('Attachments could not be loaded:', error); }
+""".strip()
+
+# Late comments: replace the loading sign (if any) with the comments, then mark the area done.
+_COMMENTS_FILL = """
+get(src, 'json').then(function (items) {
+  var sign = box.querySelector('.loading');
+  if (sign) { sign.remove(); }
+  append(items);
+  box.removeAttribute('aria-busy');
+}).catch(function (error) { console.error('Comments could not be loaded:', error); });
 """.strip()
 
 _LATE_FETCH = {
@@ -95,18 +123,31 @@ def _e(text: str) -> str:
     return escape(text, quote=True)
 
 
-def _layout(title: str, body: str, *, signed_in: bool = True, scripts: str = "") -> str:
+def _layout(
+    title: str,
+    body: str,
+    *,
+    signed_in: bool = True,
+    scripts: str = "",
+    heavy: AssetRefs | None = None,
+) -> str:
+    """A page; `heavy` (signed-in pages only) adds the assets, polls and analytics."""
+    heavy = heavy if signed_in else None
+    bell = '<span id="notification-count" class="badge">0</span>' if heavy else ""
     nav = (
         '<a href="/">Home</a><a href="/order_headers">Orders</a>'
-        '<span style="flex:1"></span><a href="/sessions/destroy">Logout</a>'
+        f'<span style="flex:1"></span>{bell}<a href="/sessions/destroy">Logout</a>'
         if signed_in
         else ""
     )
+    head = heavy_head(heavy) if heavy else ""
+    logo = heavy.logo_html() if heavy else "<b>coupa</b>"
+    tail = heavy_tail(heavy) if heavy else ""
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-        f'<div id="header"><a class="logo" href="/"><b>coupa</b></a>{nav}</div>\n'
-        f'<div id="main">\n{body}\n</div>\n{scripts}</body>\n</html>\n'
+        f"<title>{_e(title)}</title>\n{head}<style>{_STYLE}</style>\n</head>\n<body>\n"
+        f'<div id="header"><a class="logo" href="/">{logo}</a>{nav}</div>\n'
+        f'<div id="main">\n{body}\n</div>\n{scripts}{tail}</body>\n</html>\n'
     )
 
 
@@ -160,7 +201,7 @@ def idp_page(relay_state: str, error: str | None = None) -> str:
 # --- signed-in pages ----------------------------------------------------------------------------
 
 
-def home_page(username: str, catalog: Catalog) -> str:
+def home_page(username: str, catalog: Catalog, heavy: AssetRefs | None = None) -> str:
     """The dashboard shown at `/` after sign-in."""
     body = f"""<h1>Home</h1>
 <p class="welcome">Welcome, {_e(username)}</p>
@@ -168,23 +209,55 @@ def home_page(username: str, catalog: Catalog) -> str:
 <div class="tile"><h3>Orders</h3><p>{len(catalog.pos)} purchase orders</p>
 <a href="/order_headers">View purchase orders</a></div>
 </div>"""
-    return _layout("Home - Coupa", body)
+    return _layout("Home - Coupa", body, heavy=heavy)
 
 
-def po_list_page(catalog: Catalog) -> str:
-    """The purchase order list at `/order_headers`."""
+def list_pos(catalog: Catalog, keyword: str) -> list[SimPO]:
+    """The POs the list shows: those whose number contains `keyword` ("": all), never the
+    error-page ones (they do not exist)."""
+    return catalog.search(keyword)
+
+
+def po_list_page(
+    catalog: Catalog, keyword: str = "", page: int = 1, heavy: AssetRefs | None = None
+) -> str:
+    """The purchase order list at `/order_headers`: a search box, then one page of rows."""
+    pos = list_pos(catalog, keyword)
+    pages = max(1, -(-len(pos) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    shown = pos[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     rows = "\n".join(
-        f'<tr><td><a href="{po.url_path}">{po.number}</a></td><td>Issued</td></tr>'
-        for po in catalog.pos
+        f'<tr><td><a href="{_e(po.url_path)}">{po.number}</a></td>'
+        f"<td>{_e(po.supplier or '')}</td><td>Issued</td></tr>"
+        for po in shown
     )
+    if not rows:
+        rows = '<tr class="no-results"><td colspan="3">No results</td></tr>'
     body = f"""<h1>Purchase Orders</h1>
+<form id="order_header_search" action="/order_headers" method="get" role="search">
+<input type="search" name="search[keyword]" value="{_e(keyword)}" \
+placeholder="Search purchase orders" aria-label="Search">
+<button type="submit">Search</button>
+</form>
 <table class="lines" id="order_headers_table">
-<thead><tr><th>PO Number</th><th>Status</th></tr></thead>
+<thead><tr><th>PO Number</th><th>Supplier</th><th>Status</th></tr></thead>
 <tbody>
 {rows}
 </tbody>
-</table>"""
-    return _layout("Purchase Orders - Coupa", body)
+</table>
+{_pagination(keyword, page, pages)}"""
+    return _layout("Purchase Orders - Coupa", body, heavy=heavy)
+
+
+def _pagination(keyword: str, page: int, pages: int) -> str:
+    query = f"search%5Bkeyword%5D={quote(keyword, safe='')}&amp;" if keyword else ""
+    links = f'<span class="page-info">Page {page} of {pages}</span>'
+    href = f"/order_headers?{query}page="
+    if page > 1:
+        links += f' <a class="prev_page" rel="prev" href="{href}{page - 1}">Previous</a>'
+    if page < pages:
+        links += f' <a class="next_page" rel="next" href="{href}{page + 1}">Next</a>'
+    return f'<div class="pagination">{links}</div>'
 
 
 def _supplier_html(po: SimPO) -> str:
@@ -265,7 +338,64 @@ def attachment_element(f: SimFile, origin: str) -> Element:
             ("data-dl", "nav" if m == "click_nav" else "anchor"),
         )
         return Element("span", attrs, (label,))
+    if m == "click_title":
+        attrs = (
+            ("role", "button"),
+            ("tabindex", "0"),
+            ("class", "file-name"),
+            ("title", label),
+            ("data-file-id", str(f.id)),
+            ("data-dl", f.dl),
+        )
+        return Element("span", attrs, (label,))
     return Element("a", (("class", "attachment-icon"), ("href", href)), (_PAPERCLIP,))
+
+
+def link_element(link: SimLink) -> Element:
+    """The element of a URL or text attachment."""
+    if link.markup == "url_marked":
+        attrs = (
+            ("class", "attachment-url"),
+            ("data-attachment-type", "url"),
+            ("href", link.value),
+            ("target", "_blank"),
+            ("rel", "noopener"),
+        )
+        return Element("a", attrs, (link.name,))
+    if link.markup == "url_download":
+        return Element("a", (("class", "attachment-link"), ("href", link.value)), (link.name,))
+    attrs = (("class", "attachment-text"), ("data-attachment-type", "text"))
+    return Element("div", attrs, (link.value,))
+
+
+def area_elements(files: Sequence[SimFile], links: Sequence[SimLink], origin: str) -> list[Element]:
+    """An area's files, then its links."""
+    return [*(attachment_element(f, origin) for f in files), *map(link_element, links)]
+
+
+def comment_element(
+    comment: SimComment, files: Sequence[SimFile], links: Sequence[SimLink], origin: str
+) -> Element:
+    """One comment with its attachments."""
+    attrs = (("class", "comment"), ("data-comment-id", str(comment.id)))
+    date = Element(
+        "time", (("class", "comment-date"), ("datetime", comment.datetime)), (comment.shown,)
+    )
+    return Element(
+        "div",
+        attrs,
+        (
+            Element("span", (("class", "comment-author"),), (comment.author,)),
+            " ",
+            date,
+            Element("p", (("class", "comment-body"),), (comment.body,)),
+            Element(
+                "div",
+                (("class", "comment-attachments"),),
+                tuple(area_elements(files, links, origin)),
+            ),
+        ),
+    )
 
 
 def attachment_html(f: SimFile, origin: str) -> str:
@@ -273,10 +403,10 @@ def attachment_html(f: SimFile, origin: str) -> str:
     return attachment_element(f, origin).html()
 
 
-def _attachments_html(files: Sequence[SimFile], origin: str) -> str:
-    if not files:
+def _attachments_html(files: Sequence[SimFile], origin: str, links: Sequence[SimLink] = ()) -> str:
+    if not files and not links:
         return '<p class="empty">No attachments</p>'
-    return "\n".join(attachment_html(f, origin) for f in files)
+    return "\n".join(e.html() for e in area_elements(files, links, origin))
 
 
 def attachments_json(files: Sequence[SimFile], origin: str) -> list[dict[str, Any]]:
@@ -321,11 +451,12 @@ def _list_html(
     lazy_delay_ms: int,
     page_path: str,
     origin: str,
+    links: Sequence[SimLink] = (),
 ) -> tuple[str, str]:
     """(the attachment container, the script that fills it later, if any)."""
     if late is not None:  # empty, and nothing says it is loading
         return '<div id="attachments"></div>', _late_script(late, late.data_path(page_path))
-    attachments = _attachments_html(files, origin)
+    attachments = _attachments_html(files, origin, links)
     if "lazy_attachments" not in traits:
         return f'<div id="attachments">\n{attachments}\n</div>', ""
     container = (
@@ -364,16 +495,82 @@ def _requisition_html(pr: SimRequisition | None, origin: str) -> str:
     )
 
 
-def _lines_html(po: SimPO) -> str:
-    count = 1 + int(po.number) % 3
+def _line_cell(page: SimPO | SimRequisition, line: int, origin: str) -> str:
+    files, links = page.in_area(line_place(page.source_kind, line))
+    inner = "".join(e.html() for e in area_elements(files, links, origin))
+    return f'<td class="line-attachments">{inner}</td>'
+
+
+def _lines_html(po: SimPO, origin: str) -> str:
+    count = max(1 + int(po.number) % 3, po.line_count)
     rows = "\n".join(
-        f"<tr><td>{i}</td><td>Item {po.number[-3:]}-{i}</td><td>{i * 3}</td>"
-        f"<td>{(int(po.number) % 997) * i}.00</td></tr>"
+        f'<tr class="order-line" data-line-num="{i}"><td>{i}</td>'
+        f"<td>Item {po.number[-3:]}-{i}</td><td>{i * 3}</td>"
+        f"<td>{(int(po.number) % 997) * i}.00</td>{_line_cell(po, i, origin)}</tr>"
         for i in range(1, count + 1)
     )
     return (
-        '<table class="lines"><thead><tr><th>Line</th><th>Item</th><th>Qty</th><th>Price</th>'
-        f"</tr></thead><tbody>\n{rows}\n</tbody></table>"
+        '<table class="lines order-lines"><thead><tr><th>Line</th><th>Item</th><th>Qty</th>'
+        f"<th>Price</th><th>Attachments</th></tr></thead><tbody>\n{rows}\n</tbody></table>"
+    )
+
+
+def _pr_lines_html(pr: SimRequisition, origin: str) -> str:
+    count = max(1 + int(pr.number) % 2, pr.line_count)
+    rows = "\n".join(
+        f'<tr class="requisition-line" data-line-num="{i}"><td>{i}</td>'
+        f"<td>Request {pr.number[-3:]}-{i}</td><td>{i * 2}</td>{_line_cell(pr, i, origin)}</tr>"
+        for i in range(1, count + 1)
+    )
+    return (
+        '<table class="lines requisition-lines"><thead><tr><th>Line</th><th>Item</th>'
+        f"<th>Qty</th><th>Attachments</th></tr></thead><tbody>\n{rows}\n</tbody></table>"
+    )
+
+
+def comments_elements(page: SimPO | SimRequisition, origin: str) -> list[Element]:
+    """The comment items of a page (what `comments.json` describes when they come late)."""
+    items = []
+    for comment in page.comments:
+        files, links = page.in_area(comment_place(page.source_kind, comment))
+        items.append(comment_element(comment, files, links, origin))
+    return items
+
+
+def comments_json(page: SimPO | SimRequisition, origin: str) -> list[dict[str, Any]]:
+    return [e.to_json() for e in comments_elements(page, origin)]
+
+
+def _comments_html(page: SimPO | SimRequisition, origin: str) -> tuple[str, str]:
+    """(the comments area, the script that fills it later, if any)."""
+    fill = page.comments_fill
+    if fill is None:
+        items = "\n".join(e.html() for e in comments_elements(page, origin))
+        items = items or '<p class="empty">No comments</p>'
+        return f'<div id="comments" class="comments-section"><h3>Comments</h3>\n{items}\n</div>', ""
+    busy = ' aria-busy="true"' if fill.sign else ""
+    sign = f'<span class="loading">{COMMENTS_LOADING_TEXT}</span>' if fill.sign else ""
+    area = f'<div id="comments" class="comments-section"{busy}><h3>Comments</h3>{sign}</div>'
+    return area, _comments_script(fill, page.url_path)
+
+
+def _comments_script(fill: CommentsFill, page_path: str) -> str:
+    lib = _LATE_LIB.replace("getElementById('attachments')", "getElementById('comments')")
+    return (
+        "<script>\n(function () {\n'use strict';\n"
+        f"var src = {script_json(fill.data_path(page_path))};\n{lib}\n"
+        f"{_COMMENTS_FILL}\n}})();\n</script>\n"
+    )
+
+
+def _more_script(page: SimPO) -> str:
+    """Appends the rest of the header files to the list, a moment after load, no sign."""
+    if page.more is None:
+        return ""
+    return (
+        "<script>\n(function () {\n'use strict';\n"
+        f"var src = {script_json(page.more.data_path(page.url_path))};\n{_LATE_LIB}\n"
+        "get(src, 'json').then(append).catch(failed);\n})();\n</script>\n"
     )
 
 
@@ -395,19 +592,21 @@ def _error_body(kind: str) -> str:
     raise ValueError(kind)
 
 
-def po_page(po: SimPO, origin: str) -> str:
+def po_page(po: SimPO, origin: str, heavy: AssetRefs | None = None) -> str:
     """The page of one PO (for error kinds, the error page Coupa shows instead)."""
     if po.page == "http_404":
         return not_found_page()
     if po.page != "ok":
-        return _layout("Coupa", _error_body(po.page))
+        return _layout("Coupa", _error_body(po.page), heavy=heavy)
     traits = po.traits
+    header_links = po.in_area(header_place("PO"))[1]
     container, list_script = _list_html(
-        po.files, traits, po.late, po.lazy_delay_ms, po.url_path, origin
+        po.html_header_files, traits, po.late, po.lazy_delay_ms, po.url_path, origin, header_links
     )
+    comments, comments_script = _comments_html(po, origin)
     notice = '<div class="notice">Your PO was updated</div>\n' if "notice" in traits else ""
     body = f"""<div id="order_header_show" class="order-header">
-<h1>Purchase Order #{po.number}</h1>
+<h1>{_e(po.heading_text)}</h1>
 {notice}<div class="po-header-fields">
 <div class="field"><label>PO Number</label><span class="po-number">{po.number}</span></div>
 <div class="field"><label>Status</label><span class="status">Issued</span></div>
@@ -417,7 +616,8 @@ def po_page(po: SimPO, origin: str) -> str:
 <div class="section attachments-section"><h3>Attachments</h3>
 {container}
 </div>
-{_lines_html(po)}
+{_lines_html(po, origin)}
+{comments}
 {_duplicates_html(po.files, origin)}
 </div>"""
     if "toolbar" in traits:
@@ -430,31 +630,42 @@ def po_page(po: SimPO, origin: str) -> str:
     scripts = ""
     if any(not f.has_href for f in po.files):
         scripts += f"<script>\n{_CLICK_SCRIPT}\n</script>\n"
-    scripts += list_script
+    scripts += list_script + _more_script(po) + comments_script
     if "script_denied" in traits:
         scripts += (
             '<script>window.I18N = {"errors": {"access_denied": "Access denied"}};</script>\n'
         )
-    return _layout(f"Purchase Order #{po.number} - Coupa", body, scripts=scripts)
+    return _layout(po.title, body, scripts=scripts, heavy=heavy)
 
 
-def pr_page(pr: SimRequisition, origin: str) -> str:
+def pr_page(pr: SimRequisition, origin: str, heavy: AssetRefs | None = None) -> str:
     """The page of one requisition."""
     if pr.kind == "error":
-        return _layout("Coupa", _error_body("not_authorized"))
-    container, list_script = _list_html(pr.files, pr.traits, pr.late, 0, pr.url_path, origin)
+        return _layout("Coupa", _error_body("not_authorized"), heavy=heavy)
+    header_links = pr.in_area(header_place("PR"))[1]
+    container, list_script = _list_html(
+        pr.html_header_files, pr.traits, pr.late, 0, pr.url_path, origin, header_links
+    )
+    comments, comments_script = _comments_html(pr, origin)
     body = f"""<div id="requisition_header_show">
 <h1>Requisition #{pr.number}</h1>
 <div class="field"><label>Status</label><span class="status">Ordered</span></div>
 <div class="section attachments-section"><h3>Attachments</h3>
 {container}
 </div>
+{_pr_lines_html(pr, origin)}
+{comments}
 </div>"""
     scripts = ""
     if any(not f.has_href for f in pr.files):
         scripts = f"<script>\n{_CLICK_SCRIPT}\n</script>\n"
-    scripts += list_script
-    return _layout(f"Requisition #{pr.number} - Coupa", body, scripts=scripts)
+    scripts += list_script + comments_script
+    return _layout(f"Requisition #{pr.number} - Coupa", body, scripts=scripts, heavy=heavy)
+
+
+def not_found_oops_page(heavy: AssetRefs | None = None) -> str:
+    """Coupa's HTTP 200 "Oops" page for an id it does not have."""
+    return _layout("Coupa", _error_body("not_found"), heavy=heavy)
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ REQUEST_KINDS: tuple[str, ...] = (
     "idp",
     "list",
     "home",
+    "asset",  # /assets/*: stylesheet, font, script bundles, images of heavy pages
+    "api",  # /api/*: the notifications poll and the long-poll of heavy pages
     "other",
 )
 

@@ -8,20 +8,15 @@ appear only there.
 
 from __future__ import annotations
 
-import contextlib
-import csv
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
 
-from coupa_async.log import get_logger
 from coupa_async.result import PoResult
-from coupa_async.tabular.report import CSV_ENCODING, CSV_LINE_END, CSV_NAME
+from coupa_async.tabular.live_csv import LiveCsv
+from coupa_async.tabular.report import CSV_NAME
 from coupa_async.tabular.report_table import csv_values, report_header, report_row
 from coupa_async.tabular.rows import InputRow
-
-log = get_logger("report")
 
 
 class LiveCsvReport:
@@ -39,15 +34,7 @@ class LiveCsvReport:
         for row in rows:
             if row.po is not None:
                 self._rows.setdefault(row.po.label, []).append(row)
-        self._file: IO[str] | None = None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("w", encoding=CSV_ENCODING, errors="replace", newline="")
-            self._writer = csv.writer(self._file, lineterminator=CSV_LINE_END)
-            self._writer.writerow(report_header(self._columns))
-            self._file.flush()
-        except OSError as exc:
-            self._give_up(exc)
+        self._csv = LiveCsv(self.path, report_header(self._columns), "report_live_not_written")
 
     def append(self, result: PoResult) -> None:
         """Add the rows of ``result``'s PO (one per input row naming it) and flush them."""
@@ -55,24 +42,16 @@ class LiveCsvReport:
 
     def extend(self, results: Iterable[PoResult]) -> None:
         """Add the rows of each of ``results`` (POs settled earlier, say), then flush."""
-        if self._file is None:
-            return
-        try:
-            for result in results:
-                for row in self._rows.get(result.po_number, ()):
-                    self._writer.writerow(csv_values(report_row(row, result, self._columns)))
-            self._file.flush()
-        except OSError as exc:
-            self._give_up(exc)
+        if self._csv.writing:
+            self._csv.write(
+                csv_values(report_row(row, result, self._columns))
+                for result in results
+                for row in self._rows.get(result.po_number, ())
+            )
 
     def close(self) -> None:
         """Close the file; later ``append`` calls do nothing."""
-        if self._file is not None:
-            file, self._file = self._file, None
-            try:
-                file.close()
-            except OSError as exc:
-                log.warning("report_live_not_written", path=str(self.path), reason=str(exc))
+        self._csv.close()
 
     def __enter__(self) -> LiveCsvReport:
         return self
@@ -84,10 +63,3 @@ class LiveCsvReport:
         trace: TracebackType | None,
     ) -> None:
         self.close()
-
-    def _give_up(self, exc: OSError) -> None:
-        log.warning("report_live_not_written", path=str(self.path), reason=str(exc))
-        if self._file is not None:
-            file, self._file = self._file, None
-            with contextlib.suppress(OSError):  # already reported
-                file.close()

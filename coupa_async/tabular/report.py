@@ -56,6 +56,7 @@ __all__ = [
     "neutralise",
     "report_header",
     "report_row",
+    "write_csv",
     "write_report_csv",
     "write_report_xlsx",
     "write_reports",
@@ -92,7 +93,7 @@ def write_report_csv(
     The path differs from ``path`` only when ``path`` is locked (open in Excel on Windows).
     """
     header, table = _report_table(rows, results, list(columns))
-    return _write_csv(Path(path), header, table)
+    return write_csv(Path(path), header, table)
 
 
 def write_report_xlsx(
@@ -124,7 +125,7 @@ def write_reports(
     """
     out_dir = Path(out_dir)
     header, table = _report_table(rows, results, list(columns))
-    written = [_write_csv(out_dir / CSV_NAME, header, table)]
+    written = [write_csv(out_dir / CSV_NAME, header, table)]
     if xlsx_fits(len(table)):
         written.append(write_xlsx(out_dir / XLSX_NAME, header, table))
     else:
@@ -139,7 +140,10 @@ def _report_table(
     return report_header(columns), table
 
 
-def _write_csv(path: Path, header: list[str], table: list[list[Value]]) -> Path:
+def write_csv(path: Path, header: Sequence[str], table: Iterable[Sequence[Value]]) -> Path:
+    """Write ``header`` and ``table`` as the CSV report is written (BOM, CRLF, formulas
+    neutralised), atomically; return the path written (see write_report_csv)."""
+
     def write(handle: IO[bytes]) -> None:
         text = io.TextIOWrapper(handle, encoding=CSV_ENCODING, errors="replace", newline="")
         writer = csv.writer(text, lineterminator=CSV_LINE_END)

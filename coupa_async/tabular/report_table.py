@@ -1,7 +1,7 @@
 """What the report holds: its columns, one row of values per input row, and values as CSV text.
 
-Columns are the reference's, then CONVERSION_ERRORS (REPORT_COLUMNS), then the input's other
-columns; an input column named like one of ours gets the suffix ``_INPUT``.
+Columns are the reference's, then CONVERSION_ERRORS and LINKS_AND_TEXTS (REPORT_COLUMNS), then
+the input's other columns; an input column named like one of ours gets the suffix ``_INPUT``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ REPORT_COLUMNS = (
     "DOWNLOAD_FOLDER",
     "COUPA_URL",
     "CONVERSION_ERRORS",
+    # URL and text attachments (ATTACHMENTS_FOUND counts files only); last of ours, so that the
+    # columns users already know keep their places.
+    "LINKS_AND_TEXTS",
 )
 CLASH_SUFFIX = "_INPUT"
 PENDING = "PENDING"
@@ -69,7 +72,7 @@ def report_row(row: InputRow, result: PoResult | None, columns: Sequence[str]) -
         status = INVALID if row.po is None else PENDING
         message = row.error if row.po is None else NOT_PROCESSED
         values: list[Value] = [row.raw_po, status, row.supplier or "", None, None, "", None]
-        values += [message, "", "", ""]
+        values += [message, "", "", "", None]
     else:
         values = [
             row.raw_po,
@@ -83,6 +86,7 @@ def report_row(row: InputRow, result: PoResult | None, columns: Sequence[str]) -
             str(result.folder) if result.folder else "",
             result.po_url,
             "; ".join(result.conversion_errors),
+            result.links_and_texts,
         ]
     values += [row.extra.get(column, "") for column in columns]
     return values

@@ -16,7 +16,7 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 from selectolax.lexbor import LexborNode as Node
 
 from coupa_async.sim import Simulator
-from coupa_async.sim.catalog import RECIPES, LateFill
+from coupa_async.sim.catalog import RECIPES, LateFill, SimPO, SimRequisition
 
 N_RECIPES = len(RECIPES)
 """POs a varied catalog needs to hold every recipe (and so every variant) once."""
@@ -139,6 +139,8 @@ class Found:
 
 def _is_attachment(node: Node) -> bool:
     attrs = node.attributes
+    if "data-file-id" in attrs:  # click-only, maybe with nothing saying "attachment"
+        return True
     href = attrs.get("href") or ""
     if node.tag == "a" and href and ("attachment" in href or "download" in href):
         return True
@@ -159,7 +161,7 @@ def _markup_name(node: Node) -> str | None:
 
 def find_attachments(html: str, page_url: str) -> list[Found]:
     """Attachments on a page (static markup plus the lazily inserted fragment), de-duplicated
-    by resolved URL, in page order."""
+    by resolved URL, in page order; links to other hosts are URL attachments, not files."""
     sources = [html]
     fragment = lazy_fragment(html)
     if fragment:
@@ -173,7 +175,7 @@ def find_attachments(html: str, page_url: str) -> list[Found]:
             href = node.attributes.get("href")
             if href:
                 url = urljoin(page_url, href)
-                if url in seen:
+                if urlsplit(url).netloc != urlsplit(page_url).netloc or url in seen:
                     continue
                 seen.add(url)
                 match = FILE_URL.search(urlsplit(url).path)
@@ -250,3 +252,8 @@ async def late_markup(
         answers.append(answer)
         markup += json_to_html(json.loads(answer.body))
     return markup, answers
+
+
+def html_file_ids(page: SimPO | SimRequisition) -> list[int]:
+    """Ids of the files a reader finds in a page's HTML as served, in page order."""
+    return [f.id for f in page.html_files]

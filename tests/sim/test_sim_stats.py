@@ -39,6 +39,8 @@ async def test_counts_by_kind_and_bytes(make_sim: MakeSim, client: aiohttp.Clien
         "idp": 0,
         "list": 1,
         "home": 1,
+        "asset": 0,
+        "api": 0,
         "other": 1,
     }
     assert stats["total"] == 8  # /__sim requests are not counted

@@ -1,0 +1,198 @@
+"""The right PO and its whole list, in every discovery mode and under CPU load.
+
+Every page shape of the simulator that a first look gets wrong (another PO's page at the number,
+an id that is not the number, files in lines and comments, comments and more files arriving by
+script with or without a sign, click-only spans known only by a title, URL and text attachments,
+pages as heavy as a real SaaS page with polls, a long-poll and a refused analytics host) is read
+in ``render``, ``fast`` and ``auto`` and checked against the catalog: outcome, files by SHA-256,
+and every attachment's place and kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser
+
+from coupa_async import Downloader, PoResult
+from coupa_async.coupa.job import process_po
+from coupa_async.coupa.reader import Mode
+from coupa_async.settings import Settings
+from coupa_async.sim import SimConfig, SimPO, Simulator
+from coupa_async.sim.catalog import Catalog
+
+from .conftest import for_simulator
+from .test_job import open_worker, task_for
+from .test_pool import settings_for
+from .test_settle import check_result, reader_for
+
+pytestmark = pytest.mark.browser
+
+MODES: tuple[Mode, ...] = ("render", "fast", "auto")
+SHAPES = (
+    "id_not_found",
+    "id_other_po",
+    "click_title_spans",
+    "line_and_comment_files",
+    "late_comments_sign",
+    "late_comments_quiet",
+    "late_more_links",
+    "url_and_text",
+    "heavy_no_attachments",
+    "heavy_pr_fallback",
+    "heavy_files",
+    "pr_lines_comments",
+    "late_two_parts_links",
+    "pr_late_two_parts_po_not_pdf",
+)
+# Ordinary pages first, so that ``auto`` has pages to trust ``fast`` on before the shapes come.
+RECIPES = ("plain_links", "many_files", "download_attr_and_title", *SHAPES, "no_attachments")
+BUSY_LOOPS = 6
+
+
+def expected_attachments(po: SimPO) -> Counter[tuple[str, str, str, str]]:
+    """(source, place, kind, SHA-256 of a saved file or the URL or text) of every attachment a
+    correct run records for the PO."""
+    rows: Counter[tuple[str, str, str, str]] = Counter()
+    if po.is_error_page or po.late_failed:
+        return rows
+    pr = po.requisition
+    files = list(po.files)
+    links = list(po.links)
+    if po.uses_requisition and pr is not None and pr.kind == "ok":
+        files += pr.files
+        links += pr.links
+    for f in files:
+        rows[(f.source, f.place, "file", "" if f.serves_html else f.sha256)] += 1
+    for link in links:
+        rows[(link.source, link.place, link.kind, link.value)] += 1
+    return rows
+
+
+def recorded_attachments(result: PoResult) -> Counter[tuple[str, str, str, str]]:
+    return Counter(
+        (
+            found.source,
+            found.place,
+            found.kind,
+            found.sha256 if found.kind == "file" else found.value,
+        )
+        for found in result.attachments
+    )
+
+
+def check_whole(po: SimPO, result: PoResult, catalog: Catalog) -> None:
+    """The catalog's outcome, files and attachments; never a shadow PO's file."""
+    check_result(po, result)
+    assert recorded_attachments(result) == expected_attachments(po), po.recipe
+    shadow = {f.sha256 for other in catalog.shadow_pos for f in other.files}
+    assert not shadow & {f.sha256 for f in result.files}, (po.recipe, "another PO's files")
+    if po.page == "ok":
+        assert result.po_url.endswith(f"/order_headers/{po.internal_id}"), result.po_url
+
+
+@pytest.fixture(scope="module")
+async def shapes_sim() -> AsyncIterator[Simulator]:
+    config = SimConfig(seed=31, pos=len(RECIPES), recipes=RECIPES, long_poll_seconds=20)
+    async with Simulator(config) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="module")
+def shapes_settings(base_settings: Settings, shapes_sim: Simulator) -> Settings:
+    return for_simulator(base_settings, shapes_sim)
+
+
+async def read_in_order(
+    browser: Browser, settings: Settings, sim: Simulator, mode: Mode, out: Path
+) -> list[tuple[SimPO, PoResult]]:
+    """Each PO in catalog order, by one worker, as its final attempt."""
+    worker = await open_worker(browser, settings, sim)
+    done: list[tuple[SimPO, PoResult]] = []
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            env = worker.env(out, http, mode)
+            env.reader = reader_for(worker, mode, settle_s=8.0)
+            for po in sim.catalog.pos:
+                done.append((po, await process_po(env, task_for(po))))
+    finally:
+        await worker.context.close()
+    return done
+
+
+async def test_every_shape_in_every_mode_matches_the_catalog(
+    browser: Browser, shapes_sim: Simulator, shapes_settings: Settings, tmp_path: Path
+) -> None:
+    catalog = shapes_sim.catalog
+    assert {po.recipe for po in catalog.pos} == set(RECIPES)
+    assert {po.id_mode for po in catalog.pos} >= {"not_found", "other_po"}
+    runs = await asyncio.gather(
+        *(read_in_order(browser, shapes_settings, shapes_sim, m, tmp_path / m) for m in MODES)
+    )
+    for mode, done in zip(MODES, runs, strict=True):
+        for po, result in done:
+            try:
+                check_whole(po, result, catalog)
+            except AssertionError as exc:
+                raise AssertionError(f"{mode}: {po.recipe}: {result.message}") from exc
+
+
+async def test_the_page_at_the_number_is_another_po_whose_files_are_never_taken(
+    browser: Browser, shapes_sim: Simulator, shapes_settings: Settings, tmp_path: Path
+) -> None:
+    po = next(p for p in shapes_sim.catalog.pos if p.id_mode == "other_po")
+    shadow = next(s for s in shapes_sim.catalog.shadow_pos if s.internal_id == po.number)
+    assert shadow.number != po.number and shadow.files
+    worker = await open_worker(browser, shapes_settings, shapes_sim)
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            env = worker.env(tmp_path, http, "fast")
+            result = await process_po(env, task_for(po))
+            check_whole(po, result, shapes_sim.catalog)
+            assert "found by searching" in result.message or result.outcome.value == "COMPLETED"
+            # A rerun goes straight to the page the search found.
+            again = await process_po(env, task_for(po, known_url=result.po_url))
+            check_whole(po, again, shapes_sim.catalog)
+    finally:
+        await worker.context.close()
+
+
+@contextmanager
+def busy_loops(count: int) -> Iterator[None]:
+    """``count`` processes spinning on the CPU beside the test, stopped on the way out."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+        for loop in loops:
+            loop.wait(timeout=10)
+
+
+@pytest.mark.timeout(900)
+async def test_under_six_busy_loops_every_po_is_still_right(tmp_path: Path) -> None:
+    config = SimConfig(seed=37, pos=len(RECIPES), recipes=RECIPES, long_poll_seconds=20)
+    async with Simulator(config) as sim:
+        settings = settings_for(sim, tmp_path, workers=2, mode="auto")
+        with busy_loops(BUSY_LOOPS):
+            async with Downloader(settings) as downloader:
+                results = [
+                    r async for r in downloader.run([f"PO{p.number}" for p in sim.catalog.pos])
+                ]
+        by_number = {r.po_number: r for r in results}
+        assert len(by_number) == len(sim.catalog.pos)
+        for po in sim.catalog.pos:
+            result = by_number[f"PO{po.number}"]
+            try:
+                check_whole(po, result, sim.catalog)
+            except AssertionError as exc:
+                raise AssertionError(f"{po.recipe}: {result.message}") from exc
