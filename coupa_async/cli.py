@@ -118,7 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="try it: run against the embedded Coupa simulator, no account needed"
     )
     demo.add_argument("--out", type=Path, default=Path("coupa-demo"), help="output folder")
-    demo.add_argument("--pos", type=int, default=40, help="POs in the simulated catalog")
+    demo.add_argument(
+        "--pos",
+        type=int,
+        default=None,
+        help="POs in the simulated catalog (default: one of each page shape the simulator has)",
+    )
     demo.add_argument("--seed", type=int, default=1, help="catalog seed")
     _browser_flags(demo)
     _common(demo)

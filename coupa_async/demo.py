@@ -13,6 +13,7 @@ from coupa_async.errors import ExitCode
 from coupa_async.run import RunSummary, load_input, print_summary, run_table
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
+from coupa_async.sim.catalog import RECIPES
 
 DEMO_INVALID_ROWS = ("PO12AB34", "not a number")
 
@@ -40,19 +41,22 @@ def check_against_catalog(summary: RunSummary, sim: Simulator) -> list[str]:
             continue
         got = sorted(saved.sha256 for saved in result.files)
         want = sorted(expected.sha256 for expected in po.expected_files)
-        if result.outcome.value != po.expected_outcome or got != want:
+        links = result.links_and_texts
+        if result.outcome.value != po.expected_outcome or got != want or links != po.expected_links:
             problems.append(
-                f"PO{po.number}: {result.outcome.value} with {len(got)} files, "
-                f"expected {po.expected_outcome} with {len(want)}"
+                f"PO{po.number}: {result.outcome.value} with {len(got)} files and {links} "
+                f"links or texts, expected {po.expected_outcome} with {len(want)} and "
+                f"{po.expected_links} ({po.recipe})"
             )
     return problems
 
 
 async def run_demo(
-    settings: Settings, *, out: Path, pos: int, seed: int, stop: asyncio.Event
+    settings: Settings, *, out: Path, pos: int | None, seed: int, stop: asyncio.Event
 ) -> ExitCode:
     """Start the simulator, sign in, run the pool over its whole catalog, print a summary."""
     console = Console()
+    pos = len(RECIPES) if pos is None else pos
     async with Simulator(SimConfig(seed=seed, pos=pos)) as sim:
         console.print(
             f"Simulated Coupa at [bold]{sim.base_url}[/] with {pos} POs; downloading into {out}"
@@ -81,8 +85,8 @@ async def run_demo(
                     console.print(f"  {problem}")
                 return ExitCode.ERROR
             console.print(
-                f"[green]All {pos} POs match the simulator's expected outcomes and files "
-                "(compared by SHA-256).[/]"
+                f"[green]All {pos} POs match the simulator's expected outcomes, files "
+                "(compared by SHA-256) and links.[/]"
             )
             return ExitCode.OK
         return summary.exit_code
