@@ -11,6 +11,7 @@ waiting for a page to settle, and how many of a page's files are downloaded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from coupa_async.coupa.download import (
 from coupa_async.coupa.http import CoupaHttp, ReceivedBytes
 from coupa_async.coupa.numbers import PoNumber
 from coupa_async.coupa.pages import raise_for_verdict
-from coupa_async.coupa.reader import Doing, PageRead, PageReader, untold
+from coupa_async.coupa.reader import Doing, FirstLook, PageRead, PageReader, untold
 from coupa_async.coupa.search import search_po
 from coupa_async.errors import (
     BrowserFaultError,
@@ -174,6 +175,85 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
 
 
 async def _process(job: _Job, task: PoTask) -> PoResult:
+    """One PO, with the files its page shows at first look fetched while the page settles."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            prefetch = _Prefetch(job, task, group)
+            try:
+                return await _process_po(job, task, prefetch)
+            finally:
+                await prefetch.discard()
+    except BaseExceptionGroup as failed:  # prefetches never raise: it is the PO's own error
+        chosen = _most_telling(failed)
+        raise chosen from chosen.__cause__
+
+
+class _Prefetch:
+    """The files a PO page shows at first look, fetched into its work folder while it settles.
+
+    Only from a first look that shows the PO asked for and its supplier (so the folder is the
+    one the settled page names); a fetch that fails is handed over as it ended and raised, if at
+    all, where the file is wanted. What the settled list no longer holds is deleted.
+    """
+
+    def __init__(self, job: _Job, task: PoTask, group: asyncio.TaskGroup) -> None:
+        self.job, self.task, self.group = job, task, group
+        self.folder: _Folder | None = None
+        self.supplier = ""
+        self.fetches: dict[str, asyncio.Task[Fetched | FileProblem | PoJobError]] = {}
+        self.page_turn = asyncio.Lock()
+
+    async def first_look(self, read: PageRead) -> None:
+        facts = read.facts
+        if self.fetches or facts is None or facts.supplier is None:
+            return
+        if facts.shown_number is None or _not_the_po(read, self.task.po.digits, None):
+            return
+        refs = [ref for ref in facts.attachments if ref.url and ref.url not in self.job.known]
+        if not refs:
+            return
+        self.supplier = facts.supplier
+        layout = self.job.env.layout
+        self.folder = await asyncio.to_thread(_open_folder, layout, self.task, self.supplier)
+        for ref in refs:
+            self.fetches[ref.url or ""] = self.group.create_task(self._fetch(read, ref))
+
+    async def _fetch(
+        self, read: PageRead, ref: AttachmentRef
+    ) -> Fetched | FileProblem | PoJobError:
+        assert self.folder is not None
+        try:
+            return await _fetch_or_problem(
+                self.job, read, ref, "PO", self.folder.path, self.page_turn
+            )
+        except PoJobError as exc:
+            # As when fetching side by side: nothing more is sent after the first such error.
+            for other in self.fetches.values():
+                if other is not asyncio.current_task():
+                    other.cancel()
+            return exc
+
+    def folder_for(self, supplier: str) -> _Folder | None:
+        """The work folder opened at first look, if the settled page names the same supplier."""
+        return self.folder if self.folder is not None and supplier == self.supplier else None
+
+    def take(self, ref: AttachmentRef) -> asyncio.Task[Fetched | FileProblem | PoJobError] | None:
+        return self.fetches.pop(ref.url, None) if ref.url else None
+
+    async def discard(self) -> None:
+        """Cancel what is still fetching and delete what was fetched and not wanted."""
+        pending = list(self.fetches.values())
+        self.fetches.clear()
+        for fetch in pending:
+            fetch.cancel()
+        for fetch in pending:
+            with contextlib.suppress(BaseException):
+                outcome = await fetch
+                if isinstance(outcome, Fetched):
+                    outcome.temp_path.unlink(missing_ok=True)
+
+
+async def _process_po(job: _Job, task: PoTask, prefetch: _Prefetch) -> PoResult:
     env, final_attempt = job.env, job.final_attempt
     started = datetime.now(UTC)
     base_url = env.settings.base_url or ""
@@ -181,7 +261,7 @@ async def _process(job: _Job, task: PoTask) -> PoResult:
     result = PoResult(po_number=task.po.label, outcome=Outcome.FAILED, po_url=po_url)
     result.started_at = started
 
-    po_read, why_not = await _open_po_page(job, task, po_url)
+    po_read, why_not = await _open_po_page(job, task, po_url, prefetch.first_look)
     if po_read is None:
         result.supplier = task.supplier_hint or UNKNOWN_SUPPLIER
         result.outcome = Outcome.PO_NOT_FOUND
@@ -194,9 +274,12 @@ async def _process(job: _Job, task: PoTask) -> PoResult:
     assert facts is not None
     _require_evidence(po_read, facts.attachments)
     result.supplier = facts.supplier or task.supplier_hint or UNKNOWN_SUPPLIER
-    folder = await asyncio.to_thread(_open_folder, env.layout, task, result.supplier)
+    folder = prefetch.folder_for(result.supplier)
+    if folder is None:
+        await prefetch.discard()
+        folder = await asyncio.to_thread(_open_folder, env.layout, task, result.supplier)
 
-    await _save_all(job, po_read, facts.attachments, "PO", folder, result)
+    await _save_all(job, po_read, facts.attachments, "PO", folder, result, prefetch)
     _record_others(facts.others, "PO", result)
     messages: list[str] = []
     if _needs_requisition(result):
@@ -253,13 +336,17 @@ async def _process(job: _Job, task: PoTask) -> PoResult:
     return await _settle(env, task, result, folder)
 
 
-async def _open_po_page(job: _Job, task: PoTask, url: str) -> tuple[PageRead | None, str]:
+async def _open_po_page(
+    job: _Job, task: PoTask, url: str, first_look: FirstLook | None = None
+) -> tuple[PageRead | None, str]:
     """The PO's page, checked to show the PO asked for; else found by the PO list's search.
 
     None with the reason when neither the page at ``url`` nor a search shows the PO.
     """
     env = job.env
-    read = await env.reader.read(env.pages, job.http, url, doing=env.doing, what="PO page")
+    read = await env.reader.read(
+        env.pages, job.http, url, doing=env.doing, what="PO page", first_look=first_look
+    )
     raise_for_session_and_limits(read)
     problem = _not_the_po(read, task.po.digits, env.reader)
     if problem is None:
@@ -271,7 +358,9 @@ async def _open_po_page(job: _Job, task: PoTask, url: str) -> tuple[PageRead | N
     if found.url is None:
         return None, f"{problem}; {found.detail}"
     log.info("po_found_by_search", po=task.po.label, url=found.url, instead_of=url)
-    read = await env.reader.read(env.pages, job.http, found.url, doing=env.doing, what="PO page")
+    read = await env.reader.read(
+        env.pages, job.http, found.url, doing=env.doing, what="PO page", first_look=first_look
+    )
     raise_for_session_and_limits(read)
     again = _not_the_po(read, task.po.digits, env.reader)
     if again is not None:
@@ -279,7 +368,7 @@ async def _open_po_page(job: _Job, task: PoTask, url: str) -> tuple[PageRead | N
     return read, found.detail
 
 
-def _not_the_po(read: PageRead, digits: str, reader: PageReader) -> str | None:
+def _not_the_po(read: PageRead, digits: str, reader: PageReader | None) -> str | None:
     """Why a page is not the PO numbered ``digits`` (None: it is, or says no number)."""
     if read.verdict.kind.is_error_page:
         return f"the page at {read.url} is an error page ({read.verdict.reason or 'error'})"
@@ -287,7 +376,8 @@ def _not_the_po(read: PageRead, digits: str, reader: PageReader) -> str | None:
     assert facts is not None
     shown = facts.shown_number
     if shown is None:
-        reader.note_unverified(read.url)
+        if reader is not None:
+            reader.note_unverified(read.url)
         return None
     if shown != (digits.lstrip("0") or "0"):
         return f"the page at {read.url} shows PO #{shown}"
@@ -359,6 +449,7 @@ async def _save_all(
     source: Source,
     folder: _Folder,
     result: PoResult,
+    prefetch: _Prefetch | None = None,
 ) -> None:
     """Save the page's attachments into the folder and note each saved file or problem."""
     outcomes: list[_FileState] = [None] * len(refs)
@@ -369,7 +460,7 @@ async def _save_all(
     layout = job.env.layout
     try:
         try:
-            await _fetch_all(job, read, refs, source, folder.path, outcomes)
+            await _fetch_all(job, read, refs, source, folder.path, outcomes, prefetch)
         except PoJobError:
             # Keep what came before the first file still missing, filed as an uninterrupted run
             # would file it: the retry reuses it, and the names stay the same.
@@ -424,8 +515,11 @@ async def _fetch_all(
     source: Source,
     folder: Path,
     outcomes: list[_FileState],
+    prefetch: _Prefetch | None = None,
 ) -> None:
     """Fetch every attachment not reused, side by side, into ``outcomes`` (index for index).
+
+    A file fetched while the page settled (``prefetch``) is taken as it ended.
 
     The first session expiry, 429 or error the PO cannot settle with stops the others (none
     is sent after it) and is raised on its own.
@@ -439,7 +533,21 @@ async def _fetch_all(
 
     async def fetch(index: int) -> None:
         nonlocal done
-        outcomes[index] = await _fetch_or_problem(job, read, refs[index], source, folder, page_turn)
+        early = prefetch.take(refs[index]) if prefetch is not None else None
+        outcome: Fetched | FileProblem | PoJobError | None = None
+        if early is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                outcome = await early
+            if outcome is None and (task := asyncio.current_task()) and task.cancelling():
+                raise asyncio.CancelledError
+        if isinstance(outcome, PoJobError):
+            raise outcome
+        if outcome is not None:
+            outcomes[index] = outcome
+        else:  # not fetched early, or stopped by another file's error: fetched now
+            outcomes[index] = await _fetch_or_problem(
+                job, read, refs[index], source, folder, page_turn
+            )
         done += 1
         job.env.doing(_downloading(done, len(wanted)))
 

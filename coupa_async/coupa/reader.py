@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -58,6 +58,10 @@ Doing = Callable[[str], None]
 
 def untold(activity: str) -> None:
     """A Doing for callers that show no progress."""
+
+
+# Told a rendered page's first look (not yet settled), to start on what it shows already.
+FirstLook = Callable[["PageRead"], Awaitable[None]]
 
 
 class PageSource(Protocol):
@@ -129,15 +133,18 @@ class PageReader:
         *,
         doing: Doing = untold,
         what: str = "page",
+        first_look: FirstLook | None = None,
     ) -> PageRead:
         """Open ``url`` and read it, in the cheapest way that gives the same answer.
 
         A page is taken from ``pages`` only when the reading renders. Each step is told to
         ``doing``, naming the page ``what`` ("reading the PO page", "rendering the PO page").
+        A rendering's first look is told to ``first_look`` while the page settles.
         """
+        look = {"doing": doing, "what": what, "first_look": first_look}
         if self.fast_refused:
             page = await self._page(pages, url, doing, what)
-            return await self.render(page, url, doing=doing, what=what)
+            return await self.render(page, url, **look)
         doing(f"reading the {what}")
         quick = await self.fetch(http, url)
         if quick.verdict.kind is not PageKind.ORDINARY:
@@ -146,13 +153,13 @@ class PageReader:
         assert facts is not None
         if facts.filled_by_script or facts.has_click_only or not facts.attachments:
             page = await self._page(pages, url, doing, what)
-            rendered = await self.render(page, url, doing=doing, what=what)
+            rendered = await self.render(page, url, **look)
             self._check_nothing_missed(quick, rendered)
             return rendered
         if self.fast_trusted and not self._check_due():
             return quick
         page = await self._page(pages, url, doing, what)
-        rendered = await self.render(page, url, doing=doing, what=what)
+        rendered = await self.render(page, url, **look)
         self._compare(quick, rendered)
         return rendered
 
@@ -257,6 +264,7 @@ class PageReader:
         settle: bool = True,
         doing: Doing = untold,
         what: str = "page",
+        first_look: FirstLook | None = None,
     ) -> PageRead:
         """Navigate the worker's page to ``url`` and read the live DOM once it has settled.
 
@@ -281,6 +289,8 @@ class PageReader:
             facts = read.facts
             failures: tuple[str, ...] = ()
             if facts is not None and settle:
+                if first_look is not None and facts.attachments:
+                    await first_look(read)
                 doing(f"waiting for the {what} to settle")
                 settled = await wait_until_settled(page, activity, self.markers, self.rules)
                 failures = settled.failures
