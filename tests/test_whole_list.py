@@ -11,6 +11,8 @@ and every attachment's place and kind.
 from __future__ import annotations
 
 import asyncio
+import csv
+import hashlib
 import subprocess
 import sys
 from collections import Counter
@@ -25,6 +27,7 @@ from playwright.async_api import Browser
 from coupa_async import Downloader, PoResult
 from coupa_async.coupa.job import process_po
 from coupa_async.coupa.reader import Mode
+from coupa_async.run import run_table
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, SimPO, Simulator
 from coupa_async.sim.catalog import Catalog
@@ -32,6 +35,7 @@ from coupa_async.sim.catalog import Catalog
 from .conftest import for_simulator
 from .test_job import open_worker, task_for
 from .test_pool import settings_for
+from .test_resume import write_input
 from .test_settle import check_result, reader_for
 
 pytestmark = pytest.mark.browser
@@ -178,21 +182,57 @@ def busy_loops(count: int) -> Iterator[None]:
             loop.wait(timeout=10)
 
 
+def manifest_attachments(out: Path) -> dict[str, Counter[tuple[str, str, str, str]]]:
+    """The rows of ``manifest.csv`` per PO, as ``expected_attachments`` gives them; each saved
+    file's SHA-256 read from the file the row points to."""
+    rows: dict[str, Counter[tuple[str, str, str, str]]] = {}
+    with (out / "manifest.csv").open(newline="", encoding="utf-8-sig") as handle:
+        for row in csv.DictReader(handle):
+            value = row["VALUE"]
+            if row["KIND"] == "file":
+                saved = row["SAVED_PATH"]
+                value = hashlib.sha256((out / saved).read_bytes()).hexdigest() if saved else ""
+                assert value == row["SHA256"], row
+            key = (row["SOURCE"], row["LOCATION"], row["KIND"], value)
+            rows.setdefault(row["PO_NUMBER"], Counter())[key] += 1
+    return rows
+
+
 @pytest.mark.timeout(900)
-async def test_under_six_busy_loops_every_po_is_still_right(tmp_path: Path) -> None:
+async def test_under_six_busy_loops_every_po_and_the_manifest_are_still_right(
+    tmp_path: Path,
+) -> None:
     config = SimConfig(seed=37, pos=len(RECIPES), recipes=RECIPES, long_poll_seconds=20)
     async with Simulator(config) as sim:
         settings = settings_for(sim, tmp_path, workers=2, mode="auto")
+        table = write_input(tmp_path / "pos.csv", sim)
         with busy_loops(BUSY_LOOPS):
-            async with Downloader(settings) as downloader:
-                results = [
-                    r async for r in downloader.run([f"PO{p.number}" for p in sim.catalog.pos])
-                ]
-        by_number = {r.po_number: r for r in results}
-        assert len(by_number) == len(sim.catalog.pos)
+            summary = await run_table(settings, table, stop=asyncio.Event(), show=False)
+        assert len(summary.results) == len(sim.catalog.pos)
+        manifest = manifest_attachments(settings.out)
         for po in sim.catalog.pos:
-            result = by_number[f"PO{po.number}"]
+            result = summary.results[f"PO{po.number}"]
             try:
                 check_whole(po, result, sim.catalog)
+                assert manifest.get(f"PO{po.number}", Counter()) == expected_attachments(po)
             except AssertionError as exc:
                 raise AssertionError(f"{po.recipe}: {result.message}") from exc
+
+
+async def test_heavy_pages_with_polls_and_refused_analytics_settle_and_auto_goes_fast(
+    tmp_path: Path,
+) -> None:
+    """A poll, a long-poll and a refused analytics host neither hold a page nor make it
+    unproven; with no data feeding the attachment areas after load, ``auto`` trusts ``fast``."""
+    recipes = ("heavy_files", "plain_links", "heavy_no_attachments", "many_files", "heavy_files")
+    recipes = recipes * 2
+    config = SimConfig(seed=43, pos=len(recipes), recipes=recipes, long_poll_seconds=20)
+    async with Simulator(config) as sim:
+        settings = settings_for(sim, tmp_path, workers=1, mode="auto", max_attempts=1)
+        async with Downloader(settings) as downloader:
+            results = [r async for r in downloader.run([f"PO{p.number}" for p in sim.catalog.pos])]
+            discovery = downloader.status().discovery
+        by_number = {r.po_number: r for r in results}
+        for po in sim.catalog.pos:
+            check_whole(po, by_number[f"PO{po.number}"], sim.catalog)
+    assert discovery == "fast"
