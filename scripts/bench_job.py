@@ -15,8 +15,9 @@ One worker (one signed-in context, one page) against the simulator in a subproce
     .venv/bin/python scripts/bench_job.py [--pos 60] [--warmup 10] [--only settle]
 
 Targets for reference: render <= 150 ms/PO, fast <= 40 ms/PO, 5 MB files within 1.5x of
-plain aiohttp, memory growth < 30 MB; settling adds ~0 ms to pages that show attachments and
-about the quiet window (500 ms) to pages that show none.
+plain aiohttp, memory growth < 30 MB. Settling adds about the quiet window (500 ms from the
+page's last request) to every rendered page, whether it shows attachments at first look or not:
+a first look is no proof of the whole list (the job fetches the files it shows meanwhile).
 """
 
 from __future__ import annotations
