@@ -195,6 +195,16 @@ class OutputLayout:
         name = _truncate_utf8(final.name, FILE_NAME_MAX_BYTES)
         return final.with_name(hidden_temp_name(name, PARTIAL_SUFFIX))
 
+    def reopen(self, final_dir: Path, label: str) -> Path | None:
+        """Turn a PO's final folder back into its work folder (the PO was not settled after
+        all); None when there is no such folder or a work folder is already there."""
+        final = self._inside(Path(final_dir))
+        work = self._inside(final.parent / f"{_component(label, 'label')}{WORK_SUFFIX}")
+        if final.is_symlink() or not final.is_dir() or work.exists():
+            return None
+        os.rename(final, work)
+        return work
+
     def cleanup_partials(self, folder: Path) -> int:
         """Delete temporary files left in ``folder`` by an interrupted run; return how many."""
         folder = self._inside(Path(folder))

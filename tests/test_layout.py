@@ -505,3 +505,20 @@ def test_relative_out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     work = layout.open_work_dir(("ACME",), "PO1")
     assert work.is_absolute()
     assert work == tmp_path / "out" / "ACME" / "PO1__WORK"
+
+
+def test_a_final_folder_is_reopened_as_the_work_folder_of_a_po_left_pending(
+    layout: OutputLayout,
+) -> None:
+    parts = layout.po_dir_parts("ACME Corp")
+    final = layout.finalise(layout.open_work_dir(parts, "PO7"), "COMPLETED")
+    (final / "mail.msg").write_bytes(b"x")
+    work = layout.reopen(final, "PO7")
+    assert work == layout.out_dir / "ACME_Corp" / "PO7__WORK"
+    assert (work / "mail.msg").read_bytes() == b"x" and not final.exists()
+    assert layout.reopen(final, "PO7") is None  # gone: nothing to do
+    again = layout.finalise(work, "COMPLETED")
+    layout.open_work_dir(parts, "PO8")
+    (layout.out_dir / "ACME_Corp" / "PO7__WORK").mkdir()
+    assert layout.reopen(again, "PO7") is None  # a work folder is there already: left alone
+    assert again.is_dir()

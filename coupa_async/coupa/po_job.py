@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -93,7 +94,15 @@ class PoJob:
     async def _convert(
         self, converter: EmailConverter, result: PoResult, emails: list[SavedFile]
     ) -> PoResult:
-        outcomes = await asyncio.gather(*(converter.convert(saved.path) for saved in emails))
+        try:
+            outcomes = await asyncio.gather(*(converter.convert(saved.path) for saved in emails))
+        except asyncio.CancelledError:
+            # Stopped before its e-mails were converted: the PO stays pending for the rerun,
+            # so its folder must not look settled (no await here: this is the last step).
+            assert result.folder is not None
+            with contextlib.suppress(OSError):
+                self.layout.reopen(result.folder, result.po_number)
+            raise
         for outcome in outcomes:
             if outcome.error is not None:
                 log.warning(
