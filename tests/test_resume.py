@@ -63,7 +63,7 @@ def expected_refetches(sim: Simulator, labels: set[str]) -> int:
 
 
 async def test_interrupted_run_resumes_without_fetching_twice(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=31, pos=30)) as sim:
+    async with Simulator(SimConfig(seed=60, pos=30)) as sim:
         settings = settings_for(sim, tmp_path, workers=2)
         table = write_input(tmp_path / "pos.csv", sim)
 
@@ -107,7 +107,7 @@ async def test_interrupted_run_resumes_without_fetching_twice(tmp_path: Path) ->
 
 
 async def test_a_damaged_folder_is_redone_and_fresh_starts_over(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=32, pos=30)) as sim:
+    async with Simulator(SimConfig(seed=16, pos=30)) as sim:
         settings = settings_for(sim, tmp_path, workers=2)
         table = write_input(tmp_path / "pos.csv", sim)
         first = await run_once(settings, table)
