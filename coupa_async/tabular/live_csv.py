@@ -11,9 +11,11 @@ import contextlib
 import csv
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO
+from types import TracebackType
+from typing import IO, Self
 
 from coupa_async.log import get_logger
+from coupa_async.result import PoResult
 from coupa_async.tabular.report import CSV_ENCODING, CSV_LINE_END
 
 log = get_logger("report")
@@ -66,3 +68,41 @@ class LiveCsv:
             file, self._file = self._file, None
             with contextlib.suppress(OSError):  # already reported
                 file.close()
+
+
+class LiveResultRows:
+    """A ``LiveCsv`` fed with settled POs: the rows of each result, appended and flushed.
+
+    Subclasses say which rows a result gives (``rows_of``); closing, and the ``with`` form, are
+    shared.
+    """
+
+    _csv: LiveCsv
+
+    def rows_of(self, result: PoResult) -> Iterable[Sequence[str]]:
+        """The CSV rows (texts) of one settled PO."""
+        raise NotImplementedError
+
+    def append(self, result: PoResult) -> None:
+        """Add the rows of ``result`` and flush them."""
+        self.extend((result,))
+
+    def extend(self, results: Iterable[PoResult]) -> None:
+        """Add the rows of each of ``results`` (POs settled earlier, say), then flush."""
+        if self._csv.writing:
+            self._csv.write(row for result in results for row in self.rows_of(result))
+
+    def close(self) -> None:
+        """Close the file; later ``append`` calls do nothing."""
+        self._csv.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()

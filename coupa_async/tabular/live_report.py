@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 
 from coupa_async.result import PoResult
-from coupa_async.tabular.live_csv import LiveCsv
+from coupa_async.tabular.live_csv import LiveCsv, LiveResultRows
 from coupa_async.tabular.report import CSV_NAME
 from coupa_async.tabular.report_table import csv_values, report_header, report_row
 from coupa_async.tabular.rows import InputRow
 
 
-class LiveCsvReport:
+class LiveCsvReport(LiveResultRows):
     """Appends the report rows of each settled PO to ``<out>/report.csv``, flushing each.
 
     It never stops a run: when the file cannot be written (locked, disk full) it logs a warning
@@ -36,30 +35,9 @@ class LiveCsvReport:
                 self._rows.setdefault(row.po.label, []).append(row)
         self._csv = LiveCsv(self.path, report_header(self._columns), "report_live_not_written")
 
-    def append(self, result: PoResult) -> None:
-        """Add the rows of ``result``'s PO (one per input row naming it) and flush them."""
-        self.extend((result,))
-
-    def extend(self, results: Iterable[PoResult]) -> None:
-        """Add the rows of each of ``results`` (POs settled earlier, say), then flush."""
-        if self._csv.writing:
-            self._csv.write(
-                csv_values(report_row(row, result, self._columns))
-                for result in results
-                for row in self._rows.get(result.po_number, ())
-            )
-
-    def close(self) -> None:
-        """Close the file; later ``append`` calls do nothing."""
-        self._csv.close()
-
-    def __enter__(self) -> LiveCsvReport:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
+    def rows_of(self, result: PoResult) -> Iterable[Sequence[str]]:
+        """One row per input row naming ``result``'s PO."""
+        return (
+            csv_values(report_row(row, result, self._columns))
+            for row in self._rows.get(result.po_number, ())
+        )

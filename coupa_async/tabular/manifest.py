@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
 from coupa_async.result import PoResult
-from coupa_async.tabular.live_csv import LiveCsv
+from coupa_async.tabular.live_csv import LiveCsv, LiveResultRows
 from coupa_async.tabular.report import write_csv
 from coupa_async.tabular.report_table import Value, csv_values
 from coupa_async.tabular.rows import InputRow
@@ -81,7 +80,7 @@ def write_manifest(
     return write_csv(out_dir / MANIFEST_NAME, MANIFEST_COLUMNS, table)
 
 
-class LiveManifest:
+class LiveManifest(LiveResultRows):
     """Appends the manifest rows of each settled PO to ``<out>/manifest.csv``, flushing each.
 
     As ``LiveCsvReport``: it never stops a run, and is closed before ``write_manifest`` replaces
@@ -93,30 +92,6 @@ class LiveManifest:
         self.path = self.out_dir / MANIFEST_NAME
         self._csv = LiveCsv(self.path, MANIFEST_COLUMNS, "manifest_live_not_written")
 
-    def append(self, result: PoResult) -> None:
-        """Add the rows of ``result``'s attachments and flush them."""
-        self.extend((result,))
-
-    def extend(self, results: Iterable[PoResult]) -> None:
-        """Add the rows of each of ``results`` (POs settled earlier, say), then flush."""
-        if self._csv.writing:
-            self._csv.write(
-                csv_values(values)
-                for result in results
-                for values in manifest_rows(result, self.out_dir)
-            )
-
-    def close(self) -> None:
-        """Close the file; later ``append`` calls do nothing."""
-        self._csv.close()
-
-    def __enter__(self) -> LiveManifest:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
+    def rows_of(self, result: PoResult) -> Iterable[Sequence[str]]:
+        """One row per attachment ``result`` recorded."""
+        return (csv_values(values) for values in manifest_rows(result, self.out_dir))
