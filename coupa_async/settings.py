@@ -43,7 +43,8 @@ DEFAULT_ENV_FILE = Path(".env")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and nan are refused everywhere: a deadline of "inf" would be a wait without end.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class BrowserOptions(_Section):
@@ -180,6 +181,67 @@ class NetworkSettings(_Section):
         return value
 
 
+class LimitSettings(_Section):
+    """Budgets for what comes from outside: each is a count, a size or a wait the server
+    decides, so each is bounded here, and a run that meets one says which setting it was."""
+
+    sign_ins_per_run: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Sign-ins with the password over one run; past it the run stops (exit 4) "
+        "rather than risk locking the account.",
+    )
+    sign_ins_per_po: int = Field(
+        default=1,
+        ge=0,
+        le=10,
+        description="Sign-ins one PO may cause; a PO that meets a login page again after "
+        "them fails on its own (charged, retried like other failures).",
+    )
+    sign_in_repeat_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="A sign-in that meets the login page again within this many seconds "
+        "means the tenant refuses the new session: the run stops (exit 4).",
+    )
+    retry_after_max_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="Longest pause a host's Retry-After may ask for.",
+    )
+    page_max_mb: float = Field(
+        default=20.0,
+        gt=0,
+        description="Largest PO or requisition page (decompressed) read or rendered.",
+    )
+    file_max_mb: float = Field(
+        default=2048.0,
+        gt=0,
+        description="Largest attachment (declared or received, decompressed); raise it for "
+        "larger drawings.",
+    )
+    compression_ratio_max: float = Field(
+        default=200.0,
+        ge=1,
+        description="Largest ratio of decompressed to received bytes of a compressed answer.",
+    )
+    allow_private_hosts: bool = Field(
+        default=False,
+        description="Fetch attachment links to private, loopback or link-local addresses "
+        "that are not the tenant's.",
+    )
+
+    @property
+    def page_max_bytes(self) -> int:
+        return int(self.page_max_mb * 1024 * 1024)
+
+    @property
+    def file_max_bytes(self) -> int:
+        return int(self.file_max_mb * 1024 * 1024)
+
+
 class ConvertSettings(_Section):
     """What is done with saved e-mails (``.msg``, ``.eml``) once a PO's files are in.
 
@@ -221,6 +283,7 @@ class Settings(BaseSettings):
         env_nested_delimiter=NESTED_DELIMITER,
         extra="forbid",
         validate_assignment=True,
+        allow_inf_nan=False,
     )
 
     base_url: str | None = Field(
@@ -251,6 +314,7 @@ class Settings(BaseSettings):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     convert: ConvertSettings = Field(default_factory=ConvertSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
 
     @classmethod
     def settings_customise_sources(
