@@ -282,6 +282,9 @@ class SessionKeeper:
         self.state = state
         self.generation = 0
         self.renewals = 0
+        self.sign_ins = 0  # with the password, over the run (the first one included)
+        self._signed_in_at: float | None = None  # monotonic time of the last sign-in
+        self._vouched = -1  # the newest generation an item settled with
         self._renewing: asyncio.Future[None] | None = None
 
     @property
@@ -304,6 +307,7 @@ class SessionKeeper:
         if self._renewing is not None:
             await asyncio.shield(self._renewing)
             return
+        self._check_budget()
         renewing = self._renewing = asyncio.get_running_loop().create_future()
         self._gate.close()
         try:
@@ -328,6 +332,34 @@ class SessionKeeper:
         finally:
             self._renewing = None
             self._gate.open()
+
+    def vouch(self, generation: int) -> None:
+        """An item settled with the cookies of ``generation``: that sign-in works."""
+        self._vouched = max(self._vouched, generation)
+
+    def _check_budget(self) -> None:
+        """Refuse a sign-in that would only feed a loop: past the run's budget, or right after
+        a renewal whose session nothing has been read with yet (the tenant refuses it)."""
+        limits = self.settings.limits
+        if self.sign_ins >= limits.sign_ins_per_run:
+            raise AuthenticationError(
+                f"Signed in {self.sign_ins} times in this run, as many as "
+                "limits.sign_ins_per_run allows, and Coupa still answers with its login page. "
+                "Stopped so the identity provider does not lock the account; check that pages "
+                "open in a browser with this account, then run the same command again: it "
+                "resumes where it stopped."
+            )
+        if self._signed_in_at is None or self.renewals == 0 or self._vouched >= self.generation:
+            return
+        age_s = time.monotonic() - self._signed_in_at
+        if age_s < limits.sign_in_repeat_s:
+            raise AuthenticationError(
+                f"Coupa sent its login page again {age_s:.0f} s after signing in anew, before "
+                "any PO could be read with the new session: the tenant does not accept it (a "
+                "proxy or single sign-on that drops the session?). Stopped so the identity "
+                "provider is not asked again; open a PO in a browser with this account, then "
+                "run the same command again: it resumes where it stopped."
+            )
 
     async def _sign_in_fresh(self) -> None:
         settings = self.settings
@@ -361,6 +393,8 @@ class SessionKeeper:
                 if attempt == SIGN_IN_TRIES or not _browser_went_away(exc):
                     raise
                 log.warning("sign_in_interrupted", detail=error_summary(exc))
+        self.sign_ins += 1
+        self._signed_in_at = time.monotonic()
         for cookie in state.get("cookies", []):
             if isinstance(cookie, dict):
                 add_known_secret(str(cookie.get("value", "")))

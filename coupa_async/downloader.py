@@ -28,7 +28,7 @@ from coupa_async.emails.service import EmailConverter
 from coupa_async.engine import BrowserSupervisor, EngineConfig, Services, Supervisor
 from coupa_async.engine.waiting import unless_stopped
 from coupa_async.errors import OutageGiveUpError, missing_base_url
-from coupa_async.gate import HostGate
+from coupa_async.gate import HostGate, HostGates
 from coupa_async.layout import OutputLayout
 from coupa_async.log import ensure_logging, get_logger, public_text
 from coupa_async.memory.heap import PageHeaps
@@ -74,7 +74,8 @@ class Downloader:
         self._check_contact = check_contact  # False: the caller has just checked
         self.settings = settings
         self.layout = OutputLayout(out or settings.out)
-        self.gate = HostGate()
+        self.gates = HostGates(settings.base_url, max_pause_s=settings.limits.retry_after_max_s)
+        self.gate: HostGate = self.gates.tenant
         self._lifespan: AbstractAsyncContextManager[None] | None = None
         self._engine: Supervisor[PoTask, PoResult] | None = None
         self._reader: PageReader | None = None
@@ -215,6 +216,7 @@ class Downloader:
             outage=self._outage,
             requests=request_limiter(settings),
             converter=self._converter,
+            gates=self.gates,
         )
         services = Services(
             browser=browser,
@@ -222,7 +224,7 @@ class Downloader:
             session=keeper,
             gate=self.gate,
             outage=self._outage,
-            on_context=rate_limit_watch(self.gate),
+            on_context=rate_limit_watch(self.gates),
         )
         engine = Supervisor(engine_config(settings), job, services, self._deliver)
         self._engine = engine
@@ -372,4 +374,5 @@ def engine_config(settings: Settings) -> EngineConfig:
         shutdown_grace_s=settings.timeouts.shutdown_s,
         close_timeout_s=settings.timeouts.close_s,
         recycle_after_tasks=settings.recycle_after_tasks,
+        sign_ins_per_item=settings.limits.sign_ins_per_po,
     )

@@ -147,11 +147,25 @@ class SessionExpiredError(PoJobError):
 
 
 class RateLimitedError(PoJobError):
-    """Coupa answered 429: nobody may send to the host until ``retry_after_s`` has passed."""
+    """A host answered 429: nobody may send to it until ``retry_after_s`` has passed.
 
-    def __init__(self, message: str, retry_after_s: float) -> None:
+    ``url`` is what answered. ``other_host`` names the host when it is not the tenant (a file
+    host): the pause holds that host only, and the PO is retried after it, charged, so a host
+    that never stops asking cannot hold a PO for ever.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        retry_after_s: float,
+        *,
+        url: str | None = None,
+        other_host: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.url = url
+        self.other_host = other_host
 
 
 class TransientError(PoJobError):

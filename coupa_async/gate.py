@@ -1,24 +1,46 @@
-"""The gate every request to Coupa passes: closed while the host asks us to wait (429), while
-the session is being renewed, or while Coupa cannot be reached, so no worker sends anything
-meanwhile."""
+"""The gate every request to a host passes: closed while the host asks us to wait (429), and
+for the tenant also while the session is being renewed or Coupa cannot be reached, so no worker
+sends anything meanwhile. One gate per host: a file host's 429 holds that host only."""
 
 from __future__ import annotations
 
 import asyncio
+import math
+from urllib.parse import urlsplit
+
+from coupa_async.log import get_logger
+
+log = get_logger(__name__)
 
 # Loop clocks and the server's clock tick differently; arrive a little after the deadline.
 RETRY_AFTER_MARGIN_S = 0.05
+DEFAULT_MAX_PAUSE_S = 300.0
+
+
+def host_of(url: str) -> str:
+    """The host and port of ``url``, lower case: what one gate stands for."""
+    try:
+        return urlsplit(url).netloc.rpartition("@")[2].lower()
+    except ValueError:
+        return ""
 
 
 class HostGate:
-    """Open by default; ``pause_for`` and ``close`` hold every caller of ``wait``."""
+    """Open by default; ``pause_for`` and ``close`` hold every caller of ``wait``.
 
-    def __init__(self) -> None:
+    A pause is never longer than ``max_pause_s`` (limits.retry_after_max_s), whatever the host
+    asked: the first longer ask is said once, in a warning that names the setting.
+    """
+
+    def __init__(self, host: str = "", *, max_pause_s: float = DEFAULT_MAX_PAUSE_S) -> None:
+        self.host = host
+        self.max_pause_s = max_pause_s
         self._open = asyncio.Event()
         self._open.set()
         self._closed_for: set[str] = set()
         self._paused_until = 0.0
         self.pauses = 0
+        self._cap_told = False
 
     @property
     def is_open(self) -> bool:
@@ -38,7 +60,22 @@ class HostGate:
             await asyncio.sleep(delay)
 
     def pause_for(self, seconds: float) -> None:
-        """No request before ``seconds`` from now (the host's Retry-After)."""
+        """No request before ``seconds`` from now (the host's Retry-After), capped."""
+        if math.isnan(seconds) or seconds < 0:
+            seconds = 0.0
+        if seconds > self.max_pause_s:
+            if not self._cap_told:
+                self._cap_told = True
+                log.warning(
+                    "retry_after_capped",
+                    host=self.host,
+                    asked_s=seconds if math.isfinite(seconds) else "no end",
+                    paused_s=self.max_pause_s,
+                    detail=f"{self.host or 'the host'} asked to wait longer than "
+                    f"limits.retry_after_max_s ({self.max_pause_s:.0f} s); waiting that long "
+                    "at most each time",
+                )
+            seconds = self.max_pause_s
         until = asyncio.get_running_loop().time() + seconds + RETRY_AFTER_MARGIN_S
         if until > self._paused_until:
             self._paused_until = until
@@ -56,3 +93,26 @@ class HostGate:
 
     def closed_for(self, reason: str) -> bool:
         return reason in self._closed_for
+
+
+class HostGates:
+    """The run's gates, one per host: the tenant's (which sign-ins and outages close too) and
+    one for each other host that asked to wait."""
+
+    def __init__(self, tenant_url: str | None, *, max_pause_s: float = DEFAULT_MAX_PAUSE_S) -> None:
+        self.max_pause_s = max_pause_s
+        self.tenant = HostGate(host_of(tenant_url or ""), max_pause_s=max_pause_s)
+        self._others: dict[str, HostGate] = {}
+
+    def for_url(self, url: str) -> HostGate:
+        """The gate of ``url``'s host (the tenant's for a relative or tenant URL)."""
+        host = host_of(url)
+        if not host or host == self.tenant.host:
+            return self.tenant
+        gate = self._others.get(host)
+        if gate is None:
+            gate = self._others[host] = HostGate(host, max_pause_s=self.max_pause_s)
+        return gate
+
+    def is_tenant(self, url: str) -> bool:
+        return self.for_url(url) is self.tenant

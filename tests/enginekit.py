@@ -122,6 +122,7 @@ class FakeSession:
         self.state: dict[str, Any] | None = None
         self.seen: list[int] = []  # the generation each caller of renew said it saw
         self.error: BaseException | None = None  # raised by every renew when set
+        self.vouched: list[int] = []  # the generation of each item that settled
         self._lock = asyncio.Lock()
 
     @property
@@ -138,6 +139,9 @@ class FakeSession:
             await asyncio.sleep(0.001)
             self.generation += 1
             self.renewals += 1
+
+    def vouch(self, generation: int) -> None:
+        self.vouched.append(generation)
 
 
 class FakeOutage:

@@ -1096,3 +1096,36 @@ async def test_past_its_share_of_follow_ups_a_worker_waits_for_its_own() -> None
         gate.set()
         await supervisor.join()
     assert sorted(collector.keys) == ["a", "b", "c"]
+
+
+async def test_an_item_that_meets_a_login_page_after_signing_in_fails_on_its_own() -> None:
+    """A login page is a session expiry once per item; after that the item is charged, so a
+    page that always answers with a login form cannot make the run sign in without end."""
+    fakes = await make_fakes()
+    job = ToyJob(failures={"b": [SessionExpiredError("a login page came back")] * 10})
+    supervisor, collector = make_supervisor(job, fakes, workers=1)
+    async with supervisor.running():
+        for priority, key in enumerate("abc"):
+            supervisor.submit(key, priority)
+        await supervisor.join()
+    assert supervisor.fatal is None
+    assert fakes.session.renewals == 1
+    assert sorted(collector.keys) == ["a", "b", "c"]
+    assert [(item, attempts) for item, attempts, _ in job.gave_up] == [("b", 3)]
+    assert "again after signing in" in job.gave_up[0][2]
+    # one uncharged try for the expiry, then the three charged ones
+    assert [run.attempt for run in job.runs_of("b")] == [1, 1, 2, 3]
+
+
+async def test_a_429_from_another_host_delays_its_item_only_and_charges_it() -> None:
+    fakes = await make_fakes()
+    busy = RateLimitedError("files.example asks to wait", 0.05, other_host="files.example")
+    job = ToyJob(failures={"a": [busy]})
+    supervisor, collector = make_supervisor(job, fakes, workers=1, max_attempts=2)
+    async with supervisor.running():
+        supervisor.submit("a", 0)
+        supervisor.submit("b", 1)
+        await supervisor.join()
+    assert collector.keys == ["b", "a"]  # b went on while a waited out the other host's pause
+    assert fakes.services.gate.is_open and fakes.services.gate.pauses == 0
+    assert [run.attempt for run in job.runs_of("a")] == [1, 2]

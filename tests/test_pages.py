@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -73,6 +74,27 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds("soon") == 30
     verdict = classify(429, PO_URL, None, MARKERS, retry_after="3")
     assert verdict.retry_after_s == 3
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("1000000000", 1e9),
+        ("inf", math.inf),
+        ("1e400", math.inf),
+        ("-inf", 0.0),
+        ("-5", 0.0),
+        ("nan", 30.0),
+        ("garbage", 30.0),
+        ("9" * 5000, float("9" * 100)),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 253402300799.0 - 1.5e9),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("", 30.0),
+    ],
+)
+def test_any_retry_after_gives_seconds_and_never_raises(header: str, seconds: float) -> None:
+    """What a host sends is parsed safely; the pause is capped by the host's gate."""
+    assert retry_after_seconds(header, now=1.5e9) == pytest.approx(seconds)
 
 
 def test_discovery_reads_supplier_attachments_and_requisition() -> None:

@@ -158,7 +158,7 @@ class _Eyes:
             navigation_timeout_s=settings.timeouts.navigation_s,
             settle_s=settle_s,
             file_hosts=tuple(settings.network.file_hosts),
-            gate=HostGate(),
+            gate=HostGate(max_pause_s=settings.limits.retry_after_max_s),
         )
 
     async def look_hard(self, record: PoRecord) -> Sight | str:

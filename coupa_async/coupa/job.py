@@ -44,7 +44,7 @@ from coupa_async.errors import (
     SessionExpiredError,
     TransientError,
 )
-from coupa_async.gate import HostGate
+from coupa_async.gate import HostGate, HostGates
 from coupa_async.layout import OutputLayout, safe_file_name, unique_name
 from coupa_async.log import get_logger
 from coupa_async.outage import OutageWatch
@@ -130,6 +130,12 @@ class JobEnv:
     doing: Doing = untold
     # The run's count of file bytes received; None: counted for this PO only.
     received: ReceivedBytes | None = None
+    # One gate per host, the tenant's being ``gate``; None: every host shares ``gate``.
+    gates: HostGates | None = None
+
+    def gate_for(self, url: str) -> HostGate | None:
+        """The gate of ``url``'s host."""
+        return self.gates.for_url(url) if self.gates is not None else self.gate
 
 
 def request_limiter(settings: Settings) -> asyncio.Semaphore:
@@ -597,9 +603,13 @@ async def _fetch_with_retries(
                 return await _fetch_by_click(job, read, ref, folder)
             return await _fetch_over_http(job, ref.url, folder)
         except RateLimitedError as exc:
-            if env.gate is not None:  # hold every worker now, not when the pool hears of it
-                env.gate.pause_for(exc.retry_after_s)
-            raise
+            gate = env.gate_for(exc.url or ref.url or "")
+            if gate is None or exc.other_host:
+                raise
+            gate.pause_for(exc.retry_after_s)  # hold every worker now, not when the pool hears
+            if gate is env.gate:
+                raise
+            raise _other_host_asks_to_wait(gate, min(exc.retry_after_s, gate.max_pause_s)) from exc
         except TransientError as exc:
             # No second try into a host that is down: the pool holds the PO until it is back.
             if attempt == FILE_RETRIES or await _host_is_down(env, exc):
@@ -608,11 +618,23 @@ async def _fetch_with_retries(
     raise AssertionError("unreachable")
 
 
+def _other_host_asks_to_wait(gate: HostGate, seconds: float) -> RateLimitedError:
+    return RateLimitedError(
+        f"{gate.host} asks to wait {seconds:.0f} s (HTTP 429); the PO is retried after that",
+        seconds,
+        other_host=gate.host,
+    )
+
+
 async def _fetch_over_http(job: _Job, url: str, folder: Path) -> Fetched:
     settings = job.env.settings
+    gate = job.env.gate_for(url)
     async with job.http.slot():
         cookies = await job.http.cookie_header(url)
         await job.http.may_send()
+        if gate is not None and gate is not job.env.gate and gate.remaining_pause_s > 0:
+            # Another host's pause: nothing is sent to it; the PO waits outside a worker.
+            raise _other_host_asks_to_wait(gate, gate.remaining_pause_s)
         return await fetch_to_temp(
             job.http.session,
             url,

@@ -8,6 +8,7 @@ carry a ``div.notice`` banner or the word "denied" inside a script; neither is a
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -80,17 +81,23 @@ def visible_text(tree: LexborHTMLParser) -> str:
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date).
+
+    Whatever the header holds, the answer is a number of seconds >= 0: garbage and ``nan`` give
+    the default, a negative or past value 0, ``inf`` or a huge number itself (the gate caps it).
+    """
     if not value:
         return DEFAULT_RETRY_AFTER_S
-    value = value.strip()
+    value = value.strip()[:100]
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return DEFAULT_RETRY_AFTER_S if math.isnan(seconds) else max(0.0, seconds)
     try:
         when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return DEFAULT_RETRY_AFTER_S
     return max(0.0, when - (time.time() if now is None else now))
 
@@ -134,7 +141,7 @@ def raise_for_verdict(verdict: PageVerdict, url: str, instead_of: str | None = N
     if kind is PageKind.LOGIN:
         raise SessionExpiredError(f"a login page came back instead of {instead_of or url}")
     if kind is PageKind.RATE_LIMITED:
-        raise RateLimitedError(f"HTTP 429 for {url}", verdict.retry_after_s)
+        raise RateLimitedError(f"HTTP 429 for {url}", verdict.retry_after_s, url=url)
     if kind is PageKind.HOST_DOWN:
         raise HostUnreachableError(f"{verdict.reason} for {url}")
     if kind is PageKind.TRANSIENT:

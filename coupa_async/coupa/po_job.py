@@ -17,7 +17,7 @@ from coupa_async.coupa.reader import PageReader
 from coupa_async.emails.options import is_email
 from coupa_async.emails.service import EmailConverter
 from coupa_async.engine.slot import WorkerSlot
-from coupa_async.gate import HostGate
+from coupa_async.gate import HostGate, HostGates
 from coupa_async.layout import OutputLayout
 from coupa_async.log import get_logger
 from coupa_async.outage import OutageWatch
@@ -46,8 +46,10 @@ class PoJob:
         outage: OutageWatch,
         requests: asyncio.Semaphore | None = None,
         converter: EmailConverter | None = None,
+        gates: HostGates | None = None,
     ) -> None:
         self.settings = settings
+        self.gates = gates
         self.reader = reader
         self.http = http
         self.layout = layout
@@ -79,6 +81,7 @@ class PoJob:
             self.requests,
             doing=slot.doing,
             received=self.received,
+            gates=self.gates,
         )
         result = await process_po(env, item, final_attempt=final)
         result.attempts = attempt
@@ -129,12 +132,14 @@ class PoJob:
         return result.outcome.value
 
 
-def rate_limit_watch(gate: HostGate) -> Callable[[BrowserContext], None]:
-    """For each new context: close the host gate on the first 429 it sees, whatever asked."""
+def rate_limit_watch(gates: HostGate | HostGates) -> Callable[[BrowserContext], None]:
+    """For each new context: pause the host that answers 429, whatever asked (a page's own
+    script included); a 429 from another host pauses that host only."""
 
     def watch(context: BrowserContext) -> None:
         def on_response(response: Response) -> None:
             if response.status == 429:
+                gate = gates.for_url(response.url) if isinstance(gates, HostGates) else gates
                 gate.pause_for(retry_after_seconds(response.headers.get("retry-after")))
 
         context.on("response", on_response)

@@ -38,7 +38,7 @@ class Action(StrEnum):
 class Verdict:
     action: Action
     reason: str
-    retry_after_s: float = 0.0
+    retry_after_s: float = 0.0  # PAUSE_HOST: the pause; RETRY: the least wait before the retry
 
     @property
     def charges(self) -> bool:
@@ -58,6 +58,8 @@ def action_for(exc: BaseException, task_timeout_s: float) -> Verdict:
     if isinstance(exc, StorageError):
         return Verdict(Action.STOP_RUN, reason)
     if isinstance(exc, RateLimitedError):
+        if exc.other_host:  # not the host the run works with: charged, retried after its pause
+            return Verdict(Action.RETRY, reason, exc.retry_after_s)
         return Verdict(Action.PAUSE_HOST, reason, exc.retry_after_s)
     if isinstance(exc, BrowserFaultError):
         return Verdict(Action.DROP_PAGE, reason)

@@ -22,6 +22,9 @@ class EngineConfig:
     # Follow-ups waiting or running off the workers, per worker; past it a worker does its
     # item's follow-up itself (work that lags far behind would be lost to a stop).
     follow_ups_per_worker: int = 2
+    # Login answers one item may meet that count as an expired session (a new sign-in); past
+    # them a login answer is the item's own failure, charged like others.
+    sign_ins_per_item: int = 1
 
     def clamp_workers(self, n: int) -> int:
         """``n`` within [min_workers, max_workers] (at least one)."""

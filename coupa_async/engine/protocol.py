@@ -59,6 +59,10 @@ class Session(Protocol):
         """Sign in again unless done since ``seen_generation``; raises CoupaAsyncError."""
         ...
 
+    def vouch(self, generation: int) -> None:
+        """An item settled with the cookies of ``generation``: that sign-in works."""
+        ...
+
 
 class OutageCheck(Protocol):
     """Whether the host is down (confirmed by a probe); the engine then waits, not charges."""

@@ -29,6 +29,8 @@ class Entry(Generic[T]):
     key: str = field(compare=False)
     item: T = field(compare=False)
     attempt: int = field(default=1, compare=False)
+    # Login answers this item met that were taken for an expired session (see sign_ins_per_item).
+    session_expiries: int = field(default=0, compare=False)
 
 
 def jittered_backoff(attempt: int, base_s: float, cap_s: float) -> float:
@@ -82,17 +84,18 @@ class WorkQueue(Generic[T]):
         self._in_flight.pop(entry.key, None)
         self._push(entry)
 
-    def charge(self, entry: Entry[T]) -> float | None:
+    def charge(self, entry: Entry[T], at_least_s: float = 0.0) -> float | None:
         """One attempt used: the seconds until it is retried, or None when none is left.
 
         With attempts left the entry waits out its backoff, then goes ahead of entries not yet
         started (at its own priority), so a run's tail is not one item's retries in a row.
-        When none is left it stays known until ``settle``.
+        When none is left it stays known until ``settle``. ``at_least_s``: a wait the retry may
+        not start before (a host's Retry-After), if longer than the backoff.
         """
         self._in_flight.pop(entry.key, None)
         if entry.attempt >= self.max_attempts:
             return None
-        delay = self._backoff(entry.attempt)
+        delay = max(self._backoff(entry.attempt), at_least_s)
         entry.attempt += 1
         entry.sequence = -next(self._sequence)
         heapq.heappush(self._waiting, (self._clock() + delay, next(self._sequence), entry))

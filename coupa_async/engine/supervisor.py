@@ -352,6 +352,7 @@ class Supervisor(Generic[T, R]):
             verdict = action_for(exc, self.config.task_timeout_s)
             await self._act(slot, entry, verdict, exc, cookie_generation)
         else:
+            self.services.session.vouch(cookie_generation)
             follow_up = self.job.follow_up(entry.item, result)
             if follow_up is None:
                 await self._settle(entry, result)
@@ -375,11 +376,21 @@ class Supervisor(Generic[T, R]):
     ) -> None:
         key, services = entry.key, self.services
         match verdict.action:
+            case Action.RENEW_SESSION if entry.session_expiries >= self.config.sign_ins_per_item:
+                # The same item meets a login page again after a sign-in: no new sign-in (an
+                # identity provider locks accounts that sign in without end); its own failure.
+                log.warning("login_page_again", po=key, worker=slot.id, detail=verdict.reason)
+                await self._charge(
+                    entry,
+                    f"{verdict.reason}, again after signing in: the tenant refuses it to this "
+                    "session (limits.sign_ins_per_po)",
+                )
             case Action.RENEW_SESSION:
                 log.info("session_expired", po=key, worker=slot.id, detail=verdict.reason)
                 slot.doing("signing in again")
                 try:
                     await services.session.renew(cookie_generation)
+                    entry.session_expiries += 1  # the item now has a working session
                 except CoupaAsyncError as error:
                     # Signing in cannot work while the host is down: wait for it, not stop.
                     if not await services.outage.confirm(str(error)):
@@ -414,7 +425,7 @@ class Supervisor(Generic[T, R]):
                 log.error("po_job_error", po=key, exc_info=exc)
                 await self._charge(entry, verdict.reason)
             case Action.RETRY:
-                await self._charge(entry, verdict.reason)
+                await self._charge(entry, verdict.reason, verdict.retry_after_s)
 
     @property
     def _follow_up_limit(self) -> int:
@@ -446,9 +457,9 @@ class Supervisor(Generic[T, R]):
             log.exception("follow_up_failed", po=entry.key)  # the result settles as it was
         await self._settle(entry, result)
 
-    async def _charge(self, entry: Entry[T], reason: str) -> None:
+    async def _charge(self, entry: Entry[T], reason: str, at_least_s: float = 0.0) -> None:
         attempt = entry.attempt
-        delay = self.queue.charge(entry)
+        delay = self.queue.charge(entry, min(at_least_s, self.services.gate.max_pause_s))
         if delay is None:
             await self._settle(entry, self.job.give_up(entry.item, attempt, reason))
             return
