@@ -20,6 +20,7 @@ from playwright.async_api import Browser, BrowserContext, async_playwright
 from coupa_async.auth import SessionKeeper, load_tenant_state, session_works_over_http
 from coupa_async.browser import launch_browser, new_context
 from coupa_async.contact import ensure_contact
+from coupa_async.coupa.bounded import BodyLimits
 from coupa_async.coupa.job import PoTask, request_limiter
 from coupa_async.coupa.numbers import InvalidPoNumber, parse_po_number
 from coupa_async.coupa.po_job import PoJob, rate_limit_watch
@@ -183,6 +184,7 @@ class Downloader:
             settle_s=settings.timeouts.settle_s,
             file_hosts=tuple(settings.network.file_hosts),
             gate=self.gate,
+            page_limits=page_limits(settings),
         )
         engine: Supervisor[PoTask, PoResult] | None = None
 
@@ -359,6 +361,12 @@ class Downloader:
         engine = self._require_engine()
         await engine.close(grace_s)
         return list(engine.pending_on_stop)
+
+
+def page_limits(settings: Settings) -> BodyLimits:
+    """The bounds of a page read or rendered (limits.page_max_mb, compression_ratio_max)."""
+    limits = settings.limits
+    return BodyLimits(limits.page_max_bytes, limits.compression_ratio_max)
 
 
 def engine_config(settings: Settings) -> EngineConfig:

@@ -172,6 +172,11 @@ class TransientError(PoJobError):
     """A timeout, a 5xx answer or a network error: retry later with backoff."""
 
 
+class PageTooLargeError(TransientError):
+    """A page went past ``limits.page_max_mb`` (or inflated past the compression bound): not
+    read, so the PO fails with that sentence once its attempts are used."""
+
+
 class HostUnreachableError(TransientError):
     """A request got no answer from the host (refused, reset, DNS, no route, a proxy's 502/503/504,
     a maintenance page): the pool checks whether Coupa as a whole is down before charging the PO.

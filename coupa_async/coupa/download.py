@@ -12,18 +12,21 @@ import contextlib
 import errno
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urljoin
 
 import aiohttp
 from playwright.async_api import BrowserContext, Download, Frame, Locator, Page, Response
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from coupa_async.coupa.bounded import BodyLimits, BodyMeter, BodyTooLarge
+from coupa_async.coupa.hosts import FetchPolicy
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import classify, parse_html, raise_for_verdict
 from coupa_async.errors import (
@@ -38,6 +41,9 @@ from coupa_async.outage import is_network_failure
 CHUNK_BYTES = 1024 * 1024
 HTML_SNIFF_BYTES = 512 * 1024
 HTML_EXTENSIONS = (".html", ".htm")
+DEFAULT_FILE_LIMITS = BodyLimits(2 * 1024**3, setting="limits.file_max_mb")
+# A body that sends nothing for this long is stalled, whatever time the whole file has left.
+STALL_S = 60.0
 
 
 class FileRefused(CoupaAsyncError):
@@ -108,36 +114,80 @@ def _refuse_html(body: bytes, url: str, status: int, markers: CoupaMarkers) -> N
     raise FileRefused(f"the server sent an HTML page instead of the file{detail}")
 
 
+CookieSource = Callable[[str], Awaitable[str]]
+MAX_REDIRECTS = 10
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
 async def fetch_to_temp(
     http: aiohttp.ClientSession,
     url: str,
-    cookies: str,
+    cookies: str | CookieSource,
     folder: Path,
     layout: OutputLayout,
     markers: CoupaMarkers,
     timeout_s: float,
     received: Callable[[int], None] | None = None,
+    limits: BodyLimits = DEFAULT_FILE_LIMITS,
+    stall_s: float = STALL_S,
+    policy: FetchPolicy | None = None,
 ) -> Fetched:
     """Stream ``url`` into a temporary file in ``folder``; classify anything that is not a file.
 
     The caller waits for the host gate (and a request slot) right before calling. Each chunk of
-    the file's body written to disk is told to ``received`` (its size), as it arrives.
+    the file's body written to disk is told to ``received`` (its size), as it arrives. A body
+    past ``limits`` (declared or received, decompressed) is refused; one that sends nothing for
+    ``stall_s`` is a failed try. Redirects are followed here, each hop checked against
+    ``policy`` and given only its own cookies (``cookies`` as a string: the first hop's only).
     """
-    headers = {"Cookie": cookies} if cookies else {}
-    timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(30.0, timeout_s))
+    timeout = aiohttp.ClientTimeout(
+        total=timeout_s, sock_connect=min(30.0, timeout_s), sock_read=min(stall_s, timeout_s)
+    )
     fetched: Fetched | None = None
     try:
-        async with http.get(url, headers=headers, timeout=timeout, allow_redirects=True) as resp:
-            fetched = await _receive(resp, url, folder, layout, markers, received)
+        async with asyncio.timeout(timeout_s):  # the whole chain of redirects included
+            async with await _follow(http, url, cookies, timeout, policy) as resp:
+                fetched = await _receive(resp, url, folder, layout, markers, received, limits)
         return fetched
     except BaseException as exc:
         if fetched is not None:  # whole, but the answer's closing failed or was cancelled
             fetched.temp_path.unlink(missing_ok=True)
+        if isinstance(exc, BodyTooLarge):
+            raise FileRefused(str(exc)) from None
+        if isinstance(exc, TimeoutError):  # before the connection errors: some are both
+            raise TransientError(
+                f"no complete answer within {timeout_s:.0f} s, or nothing for "
+                f"{min(stall_s, timeout_s):.0f} s, for {url}"
+            ) from exc
         if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientConnectionError):
             raise HostUnreachableError(f"connection lost while fetching {url}: {exc}") from exc
-        if isinstance(exc, TimeoutError):
-            raise TransientError(f"no complete answer within {timeout_s:.0f} s for {url}") from exc
         raise
+
+
+async def _follow(
+    http: aiohttp.ClientSession,
+    url: str,
+    cookies: str | CookieSource,
+    deadlines: aiohttp.ClientTimeout,
+    policy: FetchPolicy | None,
+) -> aiohttp.ClientResponse:
+    """The answer at the end of ``url``'s redirects (open: the caller closes it)."""
+    first = url
+    for _ in range(MAX_REDIRECTS + 1):
+        if policy is not None and (refusal := policy.refusal(url)) is not None:
+            raise FileRefused(f"not fetched: {refusal}")
+        if isinstance(cookies, str):
+            cookie = cookies if url == first else ""
+        else:
+            cookie = await cookies(url)
+        headers = {"Cookie": cookie} if cookie else {}
+        resp = await http.get(url, headers=headers, timeout=deadlines, allow_redirects=False)
+        location = resp.headers.get("Location")
+        if resp.status not in REDIRECTS or not location:
+            return resp
+        resp.release()
+        url = urljoin(str(resp.url), location)
+    raise TransientError(f"more than {MAX_REDIRECTS} redirects from {first}, the last to {url}")
 
 
 async def _receive(
@@ -147,6 +197,7 @@ async def _receive(
     layout: OutputLayout,
     markers: CoupaMarkers,
     received: Callable[[int], None] | None,
+    limits: BodyLimits,
 ) -> Fetched:
     """The answer's body into a temporary file, if it is a file; else what it is, raised."""
     final_url = str(resp.url)
@@ -160,11 +211,14 @@ async def _receive(
         if "html" in content_type:
             _refuse_html(body, final_url, resp.status, markers)
         raise FileRefused(f"HTTP {resp.status}")
+    meter = BodyMeter(resp, limits, "the file")
+    meter.check_declared()
     first = await resp.content.read(HTML_SNIFF_BYTES)
+    meter.add(len(first))
     is_html_name = bool(server_name and server_name.lower().endswith(HTML_EXTENSIONS))
     if ("text/html" in content_type or _looks_like_html(first)) and not is_html_name:
         _refuse_html(first, final_url, resp.status, markers)
-    return await _stream(resp, first, folder, layout, server_name, final_url, received)
+    return await _stream(resp, first, folder, layout, server_name, final_url, received, meter)
 
 
 async def _stream(
@@ -175,6 +229,7 @@ async def _stream(
     server_name: str | None,
     final_url: str,
     received: Callable[[int], None] | None,
+    meter: BodyMeter,
 ) -> Fetched:
     temp = layout.temp_path_for(folder / "download")
     digest = hashlib.sha256()
@@ -189,6 +244,10 @@ async def _stream(
                 if received is not None:
                     received(len(chunk))
                 chunk = await resp.content.read(CHUNK_BYTES)
+                meter.add(len(chunk))
+    except TimeoutError:  # an OSError too, but the server's doing, not the disk's
+        temp.unlink(missing_ok=True)
+        raise
     except OSError as exc:
         temp.unlink(missing_ok=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
@@ -214,6 +273,7 @@ async def browser_download_to_temp(
     timeout_s: float,
     received: Callable[[int], None] | None = None,
     start_timeout_s: float | None = None,
+    limits: BodyLimits = DEFAULT_FILE_LIMITS,
 ) -> Fetched:
     """Click the n-th click-only attachment and let the browser download it.
 
@@ -222,7 +282,7 @@ async def browser_download_to_temp(
     ``timeout_s`` a large file may need.
 
     The browser tells nothing while it downloads: the file's size is told to ``received`` once
-    it is saved and known to be a file.
+    it is saved and known to be a file, and checked against ``limits`` then.
     """
     target = page.locator(selector).nth(index)
     temp = layout.temp_path_for(folder / "download")
@@ -255,7 +315,7 @@ async def browser_download_to_temp(
         temp.unlink(missing_ok=True)
         raise
     try:
-        fetched = await asyncio.to_thread(_hash_saved, temp, server_name, url, markers)
+        fetched = await asyncio.to_thread(_hash_saved, temp, server_name, url, markers, limits)
     except BaseException:
         temp.unlink(missing_ok=True)  # also when cancelled: the thread's result is dropped
         raise
@@ -338,8 +398,17 @@ async def _page_html(page: Page) -> str:
         return ""
 
 
-def _hash_saved(temp: Path, server_name: str | None, url: str, markers: CoupaMarkers) -> Fetched:
-    """What the browser saved: refused if it is an HTML page, else hashed."""
+def _hash_saved(
+    temp: Path, server_name: str | None, url: str, markers: CoupaMarkers, limits: BodyLimits
+) -> Fetched:
+    """What the browser saved: refused if it is an HTML page or too large, else hashed."""
+    size = temp.stat().st_size
+    if size > limits.max_bytes:
+        temp.unlink(missing_ok=True)
+        raise FileRefused(
+            f"the file is {size / 1024**2:,.0f} MB, more than {limits.setting} allows "
+            f"({limits.max_bytes / 1024**2:,.0f} MB); raise it to keep it"
+        )
     with temp.open("rb") as handle:
         first = handle.read(HTML_SNIFF_BYTES)
     if _looks_like_html(first) and not (server_name or "").lower().endswith(HTML_EXTENSIONS):

@@ -17,13 +17,15 @@ from urllib.parse import urljoin
 import aiohttp
 from playwright.async_api import BrowserContext
 
+from coupa_async.coupa.bounded import BodyLimits, BodyTooLarge, read_bounded
 from coupa_async.coupa.download import context_cookie_header
-from coupa_async.errors import HostUnreachableError, TransientError
+from coupa_async.errors import HostUnreachableError, PageTooLargeError, TransientError
 from coupa_async.gate import HostGate
 
 MAX_REDIRECTS = 10
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+DEFAULT_PAGE_LIMITS = BodyLimits(20 * 1024 * 1024)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +76,10 @@ class CoupaHttp:
         gate: HostGate | None = None,
         limiter: asyncio.Semaphore | None = None,
         received: ReceivedBytes | None = None,
+        page_limits: BodyLimits = DEFAULT_PAGE_LIMITS,
     ) -> None:
         self.session = session
+        self.page_limits = page_limits
         self.context = context
         self.gate = gate
         self.limiter = limiter if limiter is not None else asyncio.Semaphore(1)
@@ -109,11 +113,14 @@ class CoupaHttp:
         self, url: str, timeout_s: float, *, gate: HostGate | None = None
     ) -> PageAnswer:
         """GET a page's HTML in a slot, following redirects as the browser would (each hop with
-        the context's cookies for its own URL), each hop within ``timeout_s``."""
+        the context's cookies for its own URL), each hop within ``timeout_s``; a page past
+        ``page_limits`` raises PageTooLargeError, counted as it arrives, never held whole."""
         timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(30.0, timeout_s))
         try:
             async with self.slot():
                 return await self._follow(url, timeout, gate)
+        except BodyTooLarge as exc:
+            raise PageTooLargeError(f"{exc}: {url}") from None
         except TimeoutError as exc:
             raise HostUnreachableError(f"no answer within {timeout_s:.0f} s: {url}") from exc
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
@@ -137,7 +144,7 @@ class CoupaHttp:
                 if resp.status in REDIRECTS and location:
                     url = urljoin(str(resp.url), location)
                     continue
-                body = await resp.read()
+                body = await read_bounded(resp, self.page_limits, "the page")
                 retry_after = resp.headers.get("Retry-After")
                 return PageAnswer(
                     resp.status, str(resp.url), _decode(body, resp.charset), retry_after

@@ -22,6 +22,7 @@ from typing import Protocol
 import aiohttp
 from playwright.async_api import BrowserContext, Page
 
+from coupa_async.coupa.bounded import BodyLimits
 from coupa_async.coupa.discover import AttachmentRef, PageFacts, click_only_selector
 from coupa_async.coupa.download import (
     Fetched,
@@ -31,6 +32,7 @@ from coupa_async.coupa.download import (
     place,
     sha256_of,
 )
+from coupa_async.coupa.hosts import FetchPolicy
 from coupa_async.coupa.http import CoupaHttp, ReceivedBytes
 from coupa_async.coupa.numbers import PoNumber
 from coupa_async.coupa.pages import raise_for_verdict
@@ -169,8 +171,14 @@ _FileState = SavedFile | Fetched | FileProblem | None
 
 async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -> PoResult:
     """Process one PO to a settled result, or raise for the pool to retry it."""
+    limits = env.settings.limits
     http = CoupaHttp(
-        env.http, env.context, gate=env.gate, limiter=env.requests, received=env.received
+        env.http,
+        env.context,
+        gate=env.gate,
+        limiter=env.requests,
+        received=env.received,
+        page_limits=BodyLimits(limits.page_max_bytes, limits.compression_ratio_max),
     )
     job = _Job(env, http, final_attempt, {saved.url: saved for saved in task.known_files})
     try:
@@ -630,7 +638,7 @@ async def _fetch_over_http(job: _Job, url: str, folder: Path) -> Fetched:
     settings = job.env.settings
     gate = job.env.gate_for(url)
     async with job.http.slot():
-        cookies = await job.http.cookie_header(url)
+        await job.http.cookie_header(url)  # looked up before the gate, as before a page read
         await job.http.may_send()
         if gate is not None and gate is not job.env.gate and gate.remaining_pause_s > 0:
             # Another host's pause: nothing is sent to it; the PO waits outside a worker.
@@ -638,13 +646,24 @@ async def _fetch_over_http(job: _Job, url: str, folder: Path) -> Fetched:
         return await fetch_to_temp(
             job.http.session,
             url,
-            cookies,
+            job.http.cookie_header,
             folder,
             job.env.layout,
             settings.markers,
             settings.timeouts.download_s,
             received=job.http.received.add,
+            limits=_file_limits(settings),
+            policy=FetchPolicy(
+                settings.base_url or url,
+                tuple(settings.network.file_hosts),
+                settings.limits.allow_private_hosts,
+            ),
         )
+
+
+def _file_limits(settings: Settings) -> BodyLimits:
+    limits = settings.limits
+    return BodyLimits(limits.file_max_bytes, limits.compression_ratio_max, "limits.file_max_mb")
 
 
 async def _fetch_by_click(job: _Job, read: PageRead, ref: AttachmentRef, folder: Path) -> Fetched:
@@ -665,6 +684,7 @@ async def _fetch_by_click(job: _Job, read: PageRead, ref: AttachmentRef, folder:
             settings.timeouts.download_s,
             received=job.http.received.add,
             start_timeout_s=settings.timeouts.navigation_s,
+            limits=_file_limits(settings),
         )
 
 

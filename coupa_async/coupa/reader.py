@@ -26,8 +26,10 @@ from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from selectolax.lexbor import LexborHTMLParser
 
+from coupa_async.coupa.bounded import BodyLimits
 from coupa_async.coupa.discover import PageFacts, read_page
-from coupa_async.coupa.http import CoupaHttp
+from coupa_async.coupa.document_meter import DocumentMeter
+from coupa_async.coupa.http import DEFAULT_PAGE_LIMITS, CoupaHttp
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import (
     PageKind,
@@ -103,8 +105,10 @@ class PageReader:
         verify_every: int = 50,
         gate: HostGate | None = None,
         file_hosts: tuple[str, ...] = (),
+        page_limits: BodyLimits = DEFAULT_PAGE_LIMITS,
     ) -> None:
         self.markers = markers
+        self.page_limits = page_limits
         self.file_hosts = file_hosts
         self.gate = gate
         self.mode = mode
@@ -279,9 +283,13 @@ class PageReader:
         activity = activity_of(page, self.markers)
         with self._playwright_errors(url, "open"):
             activity.new_document(url)
-            response = await page.goto(
-                url, wait_until="domcontentloaded", timeout=self.navigation_timeout_s * 1000
-            )
+            async with DocumentMeter(page, self.page_limits) as meter:
+                response = await meter.guard(
+                    page.goto(
+                        url, wait_until="domcontentloaded", timeout=self.navigation_timeout_s * 1000
+                    ),
+                    url,
+                )
             status = response.status if response is not None else 200
             retry_after = response.headers.get("retry-after") if response else None
             self._hold_host_on_429(status, retry_after)
