@@ -24,6 +24,7 @@ from coupa_async.engine.actions import is_browser_fault
 from coupa_async.errors import (
     AuthenticationError,
     CoupaAsyncError,
+    SessionDoubtError,
     SignInInterruptedError,
     SignInTimeoutError,
 )
@@ -36,6 +37,8 @@ log = get_logger("auth")
 
 SESSION_PROBE_TIMEOUT_S = 15.0
 SIGN_IN_TRIES = 2
+# Login pages met with a new sign-in before anything was read with it that stop the run.
+DOUBTS_TO_STOP = 3
 STUCK_MARGIN_S = 10.0
 CLOSE_S = 5.0
 
@@ -285,6 +288,7 @@ class SessionKeeper:
         self.sign_ins = 0  # with the password, over the run (the first one included)
         self._signed_in_at: float | None = None  # monotonic time of the last sign-in
         self._vouched = -1  # the newest generation an item settled with
+        self._doubts = 0  # login pages met with the newest sign-in before it was vouched for
         self._renewing: asyncio.Future[None] | None = None
 
     @property
@@ -336,6 +340,8 @@ class SessionKeeper:
     def vouch(self, generation: int) -> None:
         """An item settled with the cookies of ``generation``: that sign-in works."""
         self._vouched = max(self._vouched, generation)
+        if generation == self.generation:
+            self._doubts = 0
 
     def _check_budget(self) -> None:
         """Refuse a sign-in that would only feed a loop: past the run's budget, or right after
@@ -352,14 +358,22 @@ class SessionKeeper:
         if self._signed_in_at is None or self.renewals == 0 or self._vouched >= self.generation:
             return
         age_s = time.monotonic() - self._signed_in_at
-        if age_s < limits.sign_in_repeat_s:
-            raise AuthenticationError(
-                f"Coupa sent its login page again {age_s:.0f} s after signing in anew, before "
-                "any PO could be read with the new session: the tenant does not accept it (a "
-                "proxy or single sign-on that drops the session?). Stopped so the identity "
-                "provider is not asked again; open a PO in a browser with this account, then "
-                "run the same command again: it resumes where it stopped."
+        if age_s >= limits.sign_in_repeat_s:
+            return
+        self._doubts += 1
+        if self._doubts < DOUBTS_TO_STOP:
+            # One page refusing the session is that page's problem, not a reason to sign in.
+            raise SessionDoubtError(
+                f"a login page came back {age_s:.0f} s after signing in anew, before anything "
+                "was read with the new session; not signing in again for it"
             )
+        raise AuthenticationError(
+            f"Coupa sent its login page {self._doubts} times within {age_s:.0f} s of signing "
+            "in anew, before any PO could be read with the new session: the tenant does not "
+            "accept it (a proxy or single sign-on that drops the session?). Stopped so the "
+            "identity provider is not asked again; open a PO in a browser with this account, "
+            "then run the same command again: it resumes where it stopped."
+        )
 
     async def _sign_in_fresh(self) -> None:
         settings = self.settings
@@ -395,6 +409,7 @@ class SessionKeeper:
                 log.warning("sign_in_interrupted", detail=error_summary(exc))
         self.sign_ins += 1
         self._signed_in_at = time.monotonic()
+        self._doubts = 0
         for cookie in state.get("cookies", []):
             if isinstance(cookie, dict):
                 add_known_secret(str(cookie.get("value", "")))

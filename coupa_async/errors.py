@@ -106,6 +106,11 @@ class AuthenticationError(CoupaAsyncError):
     exit_code = ExitCode.AUTH
 
 
+class SessionDoubtError(CoupaAsyncError):
+    """A login page came back right after a new sign-in, before anything was read with it: no
+    new sign-in for it; the item that met it is charged. Enough of them stop the run."""
+
+
 class SignInTimeoutError(AuthenticationError):
     """The sign-in pages neither let go nor refused within the deadline (slow, not wrong)."""
 

@@ -21,6 +21,7 @@ from typing import Protocol
 
 import aiohttp
 from playwright.async_api import BrowserContext, Page
+from playwright.async_api import Error as PlaywrightError
 
 from coupa_async.coupa.bounded import BodyLimits
 from coupa_async.coupa.discover import AttachmentRef, PageFacts, click_only_selector
@@ -35,7 +36,7 @@ from coupa_async.coupa.download import (
 from coupa_async.coupa.hosts import FetchPolicy
 from coupa_async.coupa.http import CoupaHttp, ReceivedBytes
 from coupa_async.coupa.numbers import PoNumber
-from coupa_async.coupa.pages import raise_for_verdict
+from coupa_async.coupa.pages import PageKind, classify, parse_html, raise_for_verdict
 from coupa_async.coupa.reader import Doing, FirstLook, PageRead, PageReader, untold
 from coupa_async.coupa.search import search_po
 from coupa_async.errors import (
@@ -595,10 +596,31 @@ async def _fetch_or_problem(
         return await _fetch_with_retries(job, read, ref, folder)
     except FileRefused as exc:
         return FileProblem(ref.url or "", ref.name_hint, str(exc), source)
+    except SessionExpiredError:
+        if ref.url is None or not await _session_still_works(job, read.url):
+            raise
+        # The page opens with the same cookies: this file refuses the account, the session is
+        # not over (a new sign-in would meet the same login page again, and again).
+        reason = (
+            "the server answered with its login page for this file although the session "
+            "still opens the PO's page: not shared with this account?"
+        )
+        return FileProblem(ref.url, ref.name_hint, reason, source)
     except TransientError as exc:
         if not job.final_attempt or await _host_is_down(job.env, exc):
             raise
         return FileProblem(ref.url or "", ref.name_hint, str(exc), source)
+
+
+async def _session_still_works(job: _Job, page_url: str) -> bool:
+    """Whether the page a file was found on still opens (not as a login page) right now."""
+    settings = job.env.settings
+    try:
+        answer = await job.http.get_page(page_url, settings.timeouts.navigation_s)
+    except (PoJobError, PlaywrightError):
+        return False
+    verdict = classify(answer.status, answer.url, parse_html(answer.html), settings.markers)
+    return verdict.kind is PageKind.ORDINARY
 
 
 async def _fetch_with_retries(

@@ -29,7 +29,13 @@ from coupa_async.engine.slot import WorkerSlot, WorkerState
 from coupa_async.engine.stats import RunStats
 from coupa_async.engine.status import EngineStatus, WorkerStatus
 from coupa_async.engine.waiting import unless_stopped
-from coupa_async.errors import BrowserLaunchError, CoupaAsyncError, RunStoppedError, StorageError
+from coupa_async.errors import (
+    BrowserLaunchError,
+    CoupaAsyncError,
+    RunStoppedError,
+    SessionDoubtError,
+    StorageError,
+)
 from coupa_async.log import error_summary, get_logger
 
 log = get_logger("pool")
@@ -391,12 +397,18 @@ class Supervisor(Generic[T, R]):
                 try:
                     await services.session.renew(cookie_generation)
                     entry.session_expiries += 1  # the item now has a working session
+                except SessionDoubtError as doubt:
+                    log.warning("login_page_after_sign_in", po=key, detail=str(doubt))
+                    await self._charge(entry, f"{verdict.reason}: {doubt}")
+                    return
                 except CoupaAsyncError as error:
                     # Signing in cannot work while the host is down: wait for it, not stop.
                     if not await services.outage.confirm(str(error)):
                         self.fail(error)
-                finally:
-                    self.queue.put_back(entry)  # after the renewal: not run on old cookies
+                except BaseException:
+                    self.queue.put_back(entry)
+                    raise
+                self.queue.put_back(entry)  # after the renewal: not run on old cookies
             case Action.PAUSE_HOST:
                 log.warning("rate_limited", po=key, retry_after_s=verdict.retry_after_s)
                 services.gate.pause_for(verdict.retry_after_s)
