@@ -3,6 +3,9 @@
 Discovery order: an explicitly configured executable or channel, Playwright's own Chromium,
 ``playwright install chromium`` (only when asked to install), a Chromium/Chrome/Edge on PATH,
 and as root on Debian/Ubuntu ``apt-get install -y chromium`` (only when asked to install).
+
+No process started here sees our secrets (``coupa_async.child_env``): start Playwright's driver
+with :func:`start_playwright`, not ``async_playwright()``.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Playwright
+from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 
+from coupa_async.child_env import child_environ, scrubbed_environ
 from coupa_async.errors import BrowserLaunchError, BrowserNotFoundError
 from coupa_async.log import error_summary, get_logger
 from coupa_async.network import browser_proxy, browser_trust_flags
@@ -150,14 +156,33 @@ def _system_browser() -> Path | None:
 
 
 def _run(command: list[str]) -> tuple[bool, str]:
+    """Run an installer; it downloads through the user's proxy, credentials included."""
+    env = child_environ(proxy="keep")
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=900, check=False, env=env
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, str(exc)
     if done.returncode == 0:
         return True, "ok"
     last = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
     return False, f"exit {done.returncode}: {last[0][:200]}"
+
+
+@asynccontextmanager
+async def start_playwright() -> AsyncIterator[Playwright]:
+    """Playwright's driver (a Node process), stopped on exit, started without our secrets.
+
+    The driver copies ``os.environ`` as it starts and takes no environment of its own, so
+    ``os.environ`` is scrubbed (``COUPA_*`` gone, proxy credentials cut) for the start only.
+    """
+    with scrubbed_environ(proxy="without_credentials"):
+        playwright = await async_playwright().start()
+    try:
+        yield playwright
+    finally:
+        await playwright.stop()
 
 
 async def launch_browser(
@@ -172,6 +197,9 @@ async def launch_browser(
         "handle_sigint": False,
         "handle_sigterm": False,
         "handle_sighup": False,
+        # Instead of the driver's environment: no secrets, and no proxy variables (the proxy,
+        # credentials included, is the ``proxy`` option below).
+        "env": child_environ(proxy="drop"),
     }
     proxy = browser_proxy(settings.network)
     if proxy is not None:

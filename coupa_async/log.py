@@ -1,18 +1,22 @@
 """structlog set-up: readable lines on a terminal, JSON lines on request, always to stderr.
 
 Every event passes through :func:`redact_secrets`, so cookies, passwords and tokens never reach a
-log, whichever module logged them and however they were nested.
+log, whichever module logged them and however they were nested: values made known with
+:func:`add_known_secret` (a password of any length), and the password in any address's userinfo
+(everything before the last ``@``: ``http://user:p@ss@proxy``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import sys
 import traceback
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal, TextIO
+from urllib.parse import quote, quote_plus
 
 import structlog
 
@@ -37,22 +41,72 @@ _SECRET_IN_TEXT = re.compile(
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
-# The password in an address such as http://user:password@proxy:8080.
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^\s/:@]*):[^\s/@]*@", re.IGNORECASE)
+# The userinfo of an address such as http://user:password@proxy:8080: everything before the
+# authority's last "@" (a raw "@" in a password: http://user:p@ss@proxy), so the greedy run
+# stops only where an authority ends (/ ? # whitespace) or at characters no URL holds raw.
+_URL_USERINFO = re.compile(r"(?P<head>\b[a-z][a-z0-9+.\-]*://)(?P<userinfo>[^\s/?#\"<>]*)@", re.I)
 # Playwright appends a "Call log:" of the steps it took, with request headers (cookies).
 _CALL_LOG = re.compile(r"^[ \t]*Call log:[^\n]*\n?(?:[ \t]+[^\n]*\n?|[ \t]*\n)*", re.M)
 _LOGS_BLOCK = re.compile(r"^=+ logs =+$.*?^=+$\n?", re.M | re.S)
-_known_secrets: set[str] = set()
+# Where a short secret counts as a value: after "=" or ":", up to one of these (or the end).
+_VALUE_END = r"""(?=[\s&;,@"'<>)\]}|]|\.(?:\s|$)|$)"""
 MIN_KNOWN_SECRET = 6
+_known_secrets: tuple[str, ...] = ()  # replaced wherever they appear, longest first
+_short_secrets: frozenset[str] = frozenset()  # replaced where they stand as a value
+_short_values: re.Pattern[str] | None = None
 
 
-def add_known_secret(value: str | None) -> None:
+def _written_forms(value: str) -> set[str]:
+    """``value`` as text may carry it: raw, percent-encoded (URL, form body), JSON-escaped."""
+    return {
+        value,
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value, safe=""),
+        json.dumps(value)[1:-1],
+    }
+
+
+def add_known_secret(value: str | None, *, any_length: bool = False) -> None:
     """Remove ``value`` (a password, a cookie value) from every text that is logged or shown.
 
-    Values shorter than six characters are ignored: they would blank out ordinary words.
+    A value of six characters or more is replaced wherever it appears, raw, percent-encoded or
+    JSON-escaped. A shorter one would blank out ordinary words, so it is ignored, unless
+    ``any_length`` (a password, a client secret: any length is a secret; a cookie value such
+    as ``1`` or ``en`` is not). Such a short secret is replaced only where it stands as a
+    value: a whole logged string; after ``=`` or ``:`` (``pw=abc``, ``"pass": "abc"``,
+    ``user:abc@host``) up to a quote, a space, one of ``& ; , @ ) ] } | < >``, a final
+    period or the end; or between matching quotes (``'abc'``).
     """
-    if value and len(value) >= MIN_KNOWN_SECRET:
-        _known_secrets.add(value)
+    global _known_secrets, _short_secrets, _short_values
+    if not value:
+        return
+    if len(value) >= MIN_KNOWN_SECRET:
+        known = set(_known_secrets) | _written_forms(value)
+        _known_secrets = tuple(sorted(known, key=len, reverse=True))
+    elif any_length:
+        short = _short_secrets | _written_forms(value)
+        forms = "|".join(re.escape(f) for f in sorted(short, key=len, reverse=True))
+        _short_secrets, _short_values = (
+            short,
+            re.compile(
+                rf"""(?P<pre>[=:][ \t]*)(?:(?P<q>["'])(?:{forms})(?P=q)|(?:{forms}){_VALUE_END})"""
+                rf"""|(?P<q2>["'])(?:{forms})(?P=q2)"""
+            ),
+        )
+
+
+def _short_value(match: re.Match[str]) -> str:
+    if match["pre"] is None:
+        return f"{match['q2']}{REDACTED}{match['q2']}"
+    quote_mark = match["q"] or ""
+    return f"{match['pre']}{quote_mark}{REDACTED}{quote_mark}"
+
+
+def _url_userinfo(match: re.Match[str]) -> str:
+    """``user:[redacted]@``; a userinfo without ``:`` may be a token, so all of it goes."""
+    user, colon, _ = match["userinfo"].partition(":")
+    return f"{match['head']}{user}:{REDACTED}@" if colon else f"{match['head']}{REDACTED}@"
 
 
 def cut_call_log(text: str) -> str:
@@ -61,11 +115,15 @@ def cut_call_log(text: str) -> str:
 
 
 def _scrub_text(text: str) -> str:
-    for secret in tuple(_known_secrets):
+    if text.strip() in _short_secrets:
+        return REDACTED
+    for secret in _known_secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
+    if _short_values is not None:
+        text = _short_values.sub(_short_value, text)
     text = _SECRET_HEADER.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
-    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}:{REDACTED}@", text)
+    text = _URL_USERINFO.sub(_url_userinfo, text)
     text = _SECRET_IN_TEXT.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 

@@ -10,6 +10,9 @@ A conversion past its deadline is stopped in its process by a timer; should that
 the process is killed and a new one serves the next e-mail. A process that dies under a
 conversion (killed from outside, out of memory) gets one more try in a fresh process before
 the e-mail is blamed.
+
+Every converting process starts with ``child_environ()``: it parses files from outside, so
+it sees none of our secrets (no ``COUPA_*`` variable, no proxy variable: it has no network).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from coupa_async.child_env import child_environ
 from coupa_async.emails.fonts import FontSet, find_fonts
 from coupa_async.emails.options import ConversionLimits, EmailMode
 from coupa_async.emails.outcome import ConversionOutcome
@@ -73,6 +77,7 @@ class ConverterProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            env=child_environ(proxy="drop"),
         )
         return cls(process)
 
