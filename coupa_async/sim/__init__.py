@@ -17,7 +17,8 @@ from .catalog import (
     SimRequisition,
 )
 from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, SimConfig
-from .faults import FAULT_NAMES, Faults
+from .faults import FAULT_NAMES, HOSTILE_FAULTS, Faults, HostileAnswer
+from .hostile import HOSTILE_CASES
 from .outages import OUTAGE_MODES, Outage, OutageMode
 from .runner import run_forever
 from .server import Simulator
@@ -28,12 +29,15 @@ __all__ = [
     "DEFAULT_PASSWORD",
     "DEFAULT_USERNAME",
     "FAULT_NAMES",
+    "HOSTILE_CASES",
+    "HOSTILE_FAULTS",
     "OUTAGE_MODES",
     "SESSION_COOKIE",
     "Catalog",
     "CommentsFill",
     "ExpectedFile",
     "Faults",
+    "HostileAnswer",
     "LateFill",
     "MoreFill",
     "Outage",

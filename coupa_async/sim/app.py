@@ -27,12 +27,15 @@ from .catalog import (
 from .config import SimConfig
 from .faults import (
     BODY_FAULTS,
+    HOSTILE_FAULTS,
     REQUEST_FAULTS,
     Decision,
     FaultInjector,
     Faults,
+    HostileAnswer,
     retry_after_header,
 )
+from .hostile_answers import HostileResponder
 from .outages import (
     ANSWER_STATUS,
     DROPPING_MODES,
@@ -120,6 +123,8 @@ class SimApp:
         self.injector = FaultInjector(config.seed)
         self.outages = OutageController(stats)
         self.stopping = asyncio.Event()
+        self.hostile = HostileResponder(config, self.sessions, stats, self.stopping)
+        self._hostile_uses: dict[str, int] = {}  # hostile answers given, per catalog page/file
         self._pages: dict[tuple[str, str], bytes] = {}
         self._static: dict[str, bytes] = {}
         self._catalog_json: bytes | None = None
@@ -187,6 +192,7 @@ class SimApp:
         kind = classify(path)
         stats = self.stats
         stats.begin(kind)
+        stats.arrived(request.host, path)
         status: int | None = None
         body_bytes = 0
         try:
@@ -278,6 +284,8 @@ class SimApp:
         self, decision: Decision, request: web.Request, faults: Faults
     ) -> web.StreamResponse | None:
         fault, params = decision.fault, decision.params
+        if fault in HOSTILE_FAULTS:
+            return await self.hostile.answer(request, fault, params)
         if fault in ("500", "503"):
             return _html(server_error_page(int(fault)), status=int(fault))
         if fault == "429":
@@ -304,6 +312,21 @@ class SimApp:
         except TimeoutError:
             return False
         return True
+
+    def _hostile_due(self, key: str, answer: HostileAnswer) -> bool:
+        """Whether a catalog page or file answers its hostile answer this time (the first
+        `answer.times` requests, or always), counting it."""
+        used = self._hostile_uses.get(key, 0)
+        if answer.times is not None and used >= answer.times:
+            return False
+        self._hostile_uses[key] = used + 1
+        return True
+
+    async def _hostile_answer(
+        self, request: web.Request, answer: HostileAnswer
+    ) -> web.StreamResponse:
+        self.stats.fault(answer.fault)
+        return await self.hostile.answer(request, answer.fault, answer.kwargs)
 
     def _too_many(self, seconds: float) -> web.Response:
         response = _html(rate_limited_page(), status=429)
@@ -447,6 +470,8 @@ class SimApp:
             return _html(self._page("oops", "", "", lambda: not_found_oops_page(heavy)))
         if po.page == "http_404":
             return self._not_found_response()
+        if po.hostile is not None and self._hostile_due(f"po:{po.internal_id}", po.hostile):
+            return await self._hostile_answer(request, po.hostile)
         origin = f"{request.scheme}://{request.host}"
         heavy = self._heavy(po.traits)
         return _html(self._page("po", number, origin, lambda: po_page(po, origin, heavy)))
@@ -588,12 +613,16 @@ class SimApp:
     # --- files --------------------------------------------------------------------------------
 
     async def file(self, request: web.Request) -> web.StreamResponse:
-        if not self._signed_in(request):
-            return self._login_redirect(request)
+        """A file; one on "another host" (`other_host`) needs no session, as a document
+        store's link would not."""
         raw_id = request.match_info["id"]
         f = self.catalog.find_file(int(raw_id)) if raw_id.isdigit() else None
+        if (f is None or not f.other_host) and not self._signed_in(request):
+            return self._login_redirect(request)
         if f is None:
             return self._not_found_response()
+        if f.hostile is not None and self._hostile_due(f"file:{f.id}", f.hostile):
+            return await self._hostile_answer(request, f.hostile)
         head = request.method == "HEAD"  # body faults are kept for a request with a body
         decision = None if head else self.injector.take(request.path_qs, BODY_FAULTS)
         faults = self.config.faults
@@ -714,7 +743,8 @@ class SimApp:
         try:
             fault = body.pop("fault")
             path_contains = body.pop("path_contains", "")
-            count = int(body.pop("count", 1))
+            raw_count = body.pop("count", 1)
+            count = None if raw_count is None else int(raw_count)
             self.injector.inject(fault, path_contains, count, **body)
         except (KeyError, TypeError, ValueError) as exc:
             return web.json_response({"error": str(exc)}, status=400)

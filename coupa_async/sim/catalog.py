@@ -10,7 +10,9 @@ file and link says where in `place`. Links (`SimLink`) are URL and text attachme
 never fetched, never part of an outcome. Some POs' internal id (their page's address) is not
 their number; a "shadow" PO, not in `Catalog.pos`, may own the page at `/order_headers/{number}`.
 `SimConfig.recipes` replaces this order with a given list of recipe names. The details
-(supplier, file names, sizes, late-list timings) are drawn from the seed too.
+(supplier, file names, sizes, late-list timings) are drawn from the seed too. The `hostile`
+profile holds the cases of `hostile.py` instead: files and pages that answer a hostile
+`HostileAnswer` (a login form, a bomb, an endless body...) rather than their content.
 
 E-mail files (`.msg`, `.eml`) are real messages whose size is their content's; a recipe's
 `MailTraits` say what one must hold (language, attachments, a nested e-mail, a hostile
@@ -41,6 +43,7 @@ from .content import (
     iter_content,
     mail_summary,
 )
+from .faults import HostileAnswer
 
 Disposition = Literal["filename", "filename_star", "both", "none"]
 Markup = Literal[
@@ -59,6 +62,9 @@ LinkMarkup = Literal[
     "url_marked",  # <a class="attachment-url" data-attachment-type="url" href=URL>name</a>
     "url_download",  # <a class="attachment-link" href="https://other.host/download/..">name</a>
     "text",  # <div class="attachment-text" data-attachment-type="text">text</div>
+    # hostile profile: <a class="attachment-link" href=URL download=name>name</a>, a file link
+    # in all but its host (which may be private: never to be fetched)
+    "url_file",
 ]
 LINK_MARKUPS: tuple[LinkMarkup, ...] = ("url_marked", "url_download", "text")
 IdMode = Literal[
@@ -208,6 +214,13 @@ class SimFile:
     mail: MailTraits | None = None  # an e-mail file's traits (None: drawn entirely)
     place: str = "header"  # "header", "line 2", "comment by A at D" ("requisition ..." on PRs)
     dl: ClickDl = "nav"  # click_title: what its click does
+    hostile: HostileAnswer | None = None  # what the URL answers instead (hostile profile)
+    other_host: bool = False  # linked absolute under another name of the simulator, no sign-in
+
+    @property
+    def delivered(self) -> bool:
+        """Whether a correct downloader ends up with the file's bytes."""
+        return not self.serves_html and (self.hostile is None or self.hostile.ends)
 
     @property
     def url_path(self) -> str:
@@ -326,6 +339,8 @@ class SimFile:
             "email": self.email.to_dict() if self.email else None,
             "place": self.place,
             "click_dl": self.dl if self.markup == "click_title" else None,
+            "hostile": self.hostile.to_dict() if self.hostile else None,
+            "other_host": self.other_host,
         }
 
 
@@ -630,6 +645,7 @@ class SimPO(_Areas):
     comments_fill: CommentsFill | None = None  # set when a late_comments_* trait is
     more: MoreFill | None = None  # set when the late_more trait is
     shadow_of: str | None = None  # a shadow PO: the number of the PO whose address it has
+    hostile: HostileAnswer | None = None  # what the page answers instead (hostile profile)
     source_kind: Source = "PO"
     expected_outcome: Outcome = field(init=False)
     uses_requisition: bool = field(init=False)  # a correct downloader opens the PR page
@@ -655,9 +671,21 @@ class SimPO(_Areas):
         return f"PO #{self.number} | Coupa"
 
     @property
+    def page_refused(self) -> bool:
+        """The page never answers itself (a hostile answer every time): nothing can be read,
+        the PO ends FAILED."""
+        return self.hostile is not None and not self.hostile.ends
+
+    @property
+    def unreadable(self) -> bool:
+        """No attachment of this PO can be known: an error page, a list that never arrives,
+        a page that never answers."""
+        return self.is_error_page or self.late_failed or self.page_refused
+
+    @property
     def expected_links(self) -> int:
         """URL and text attachments on the pages a correct downloader reads."""
-        if self.is_error_page or self.late_failed:
+        if self.unreadable:
             return 0
         count = len(self.links)
         pr = self.requisition
@@ -683,12 +711,12 @@ class SimPO(_Areas):
     @property
     def expected_supplier(self) -> str | None:
         """The supplier a downloader reads from the page; None when the page has none."""
-        return None if self.is_error_page else self.supplier
+        return None if self.is_error_page or self.page_refused else self.supplier
 
     @property
     def expected_found(self) -> int:
         """Attachments found on the pages a correct downloader visits (distinct URLs)."""
-        if self.is_error_page or self.late_failed:
+        if self.unreadable:
             return 0
         found = len(self.files)
         if self.uses_requisition and self.requisition and self.requisition.kind == "ok":
@@ -698,12 +726,12 @@ class SimPO(_Areas):
     @property
     def saved_files(self) -> tuple[SimFile, ...]:
         """The files a correct downloader saves, PO files first."""
-        if self.is_error_page or self.late_failed:
+        if self.unreadable:
             return ()
-        saved = [f for f in self.files if not f.serves_html]
+        saved = [f for f in self.files if f.delivered]
         pr = self.requisition
         if self.uses_requisition and pr is not None and pr.kind == "ok":
-            saved += [f for f in pr.files if not f.serves_html]
+            saved += [f for f in pr.files if f.delivered]
         return tuple(saved)
 
     @property
@@ -729,6 +757,7 @@ class SimPO(_Areas):
             "lazy_delay_ms": self.lazy_delay_ms,
             "late": self.late.to_dict() if self.late else None,
             "late_failed": self.late_failed,
+            "hostile": self.hostile.to_dict() if self.hostile else None,
             "files": [f.to_dict() for f in self.files],
             "links": [k.to_dict() for k in self.links],
             "comments": [c.to_dict() for c in self.comments],
@@ -745,7 +774,7 @@ class SimPO(_Areas):
 
 
 def _saved_status(files: Sequence[SimFile]) -> Outcome:
-    saved = sum(1 for f in files if not f.serves_html)
+    saved = sum(1 for f in files if f.delivered)
     if saved == len(files):
         return "COMPLETED"
     return "PARTIAL" if saved else "FAILED"
@@ -755,6 +784,8 @@ def _expected(po: SimPO) -> tuple[Outcome, bool]:
     """The outcome per the reference, and whether the requisition is visited."""
     if po.page != "ok":
         return "PO_NOT_FOUND", False
+    if po.page_refused:
+        return "FAILED", False  # the page never answers itself: retries, then FAILED
     if po.late is not None and po.late.broken:
         return "FAILED", False  # the downloader cannot know the list: retries, then FAILED
     files = po.files
@@ -896,12 +927,16 @@ class _FileSpec:
     mail: MailTraits | None = None  # e-mail files: what the e-mail must hold
     area: str = "header"  # "header", "line N" or "comment N" (the page's N-th comment)
     dl: ClickDl = "nav"  # click_title: what its click does
+    hostile: HostileAnswer | None = None  # what the URL answers instead of the file
+    other_host: bool = False  # linked under another host name of the simulator
 
 
 @dataclass(frozen=True)
 class _LinkSpec:
     markup: LinkMarkup
     area: str = "header"  # as _FileSpec.area
+    value: str | None = None  # the URL (or text); drawn when None
+    name: str | None = None  # the link text; drawn when None
 
 
 @dataclass(frozen=True)
@@ -936,6 +971,7 @@ class _Recipe:
     links: tuple[_LinkSpec, ...] = ()
     comments: int = 0  # at least this many comments (more when an area names one)
     more_files: tuple[_FileSpec, ...] = ()  # late_more: 1..len of these are appended
+    hostile: HostileAnswer | None = None  # what the PO's page answers instead (hostile)
 
     def __post_init__(self) -> None:
         _check_late(self.traits, self.files)
@@ -1462,6 +1498,8 @@ class _Builder:
         c = self.config
         if c.profile == "uniform":
             pos = [self._uniform_po(i) for i in range(c.pos)]
+        elif c.profile == "hostile":
+            pos = [self._po(i, recipe) for i, recipe in enumerate(self._hostile_recipes())]
         else:
             pos = [self._po(i, recipe) for i, recipe in enumerate(self._recipes())]
         return Catalog(pos, seed=c.seed, profile=c.profile, shadows=self.shadows)
@@ -1477,6 +1515,14 @@ class _Builder:
         self.rng.shuffle(order)
         repeatable = [r for r in RECIPES if r.repeatable]
         return [order[i] if i < len(order) else self.rng.choice(repeatable) for i in range(c.pos)]
+
+    def _hostile_recipes(self) -> list[_Recipe]:
+        """The hostile cases, all in their documented order, or those `recipes` names."""
+        from .hostile import hostile_recipes  # it builds on this module
+
+        cases = hostile_recipes(self.config)
+        names = self.config.recipes if self.config.recipes is not None else tuple(cases)
+        return [cases[name] for name in names]
 
     def _number(self, index: int) -> str:
         return str(self.config.first_po_number + index)
@@ -1547,6 +1593,7 @@ class _Builder:
             comments=comments,
             comments_fill=self._comments_fill(recipe.traits),
             more=MoreFill(len(more_specs), self._extra_delay()) if more_specs else None,
+            hostile=recipe.hostile,
         )
 
     def _requisition(self, index: int, spec: _PRSpec) -> SimRequisition:
@@ -1635,11 +1682,13 @@ class _Builder:
             if spec.markup == "url_marked":
                 value = f"https://docs.supplier.example/specs/{link_id}"
                 name = rng.choice(URL_NAMES)
-            elif spec.markup == "url_download":
+            elif spec.markup in ("url_download", "url_file"):
                 value = f"https://files.partner.example/download/{link_id}/spec.pdf"
                 name = rng.choice(DOWNLOAD_URL_NAMES)
             else:
                 value = name = rng.choice(TEXTS)
+            value = spec.value if spec.value is not None else value
+            name = spec.name if spec.name is not None else name
             place = _place(spec.area, source, comments)
             links.append(SimLink(link_id, spec.markup, value, name, place, source))
         return tuple(links)
@@ -1698,6 +1747,8 @@ class _Builder:
             mail=mail,
             place=_place(spec.area, source, comments),
             dl=spec.dl,
+            hostile=spec.hostile,
+            other_host=spec.other_host,
         )
 
     def _random_name(self, file_type: str, markup: Markup) -> str:

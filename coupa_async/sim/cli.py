@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import cast
 
-from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, SimConfig
+from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, PROFILES, SimConfig
 from .faults import DEFAULT_FAULT_KINDS, Faults
 from .outages import OUTAGE_MODES, Outage, OutageMode
 from .runner import run_forever
@@ -26,12 +26,19 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--port", type=int, default=d.port, help="port; 0 picks a free one")
     g.add_argument("--seed", type=int, default=d.seed, help="catalog seed (default %(default)s)")
     g.add_argument("--pos", type=int, default=d.pos, help="number of POs (default %(default)s)")
-    g.add_argument("--profile", choices=("varied", "uniform"), default=d.profile)
+    g.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=d.profile,
+        help="varied: every page shape; uniform: alike POs; hostile: one PO per way a hostile "
+        "server can hurt a run (coupa_async/sim/hostile.py)",
+    )
     g.add_argument(
         "--recipes",
         default=None,
         metavar="NAME,NAME,...",
-        help="varied profile: the recipe of each PO in order, cycled (default: every recipe)",
+        help="varied profile: the recipe of each PO in order, cycled (default: every recipe); "
+        "hostile profile: the hostile cases to hold, in this order (default: all)",
     )
     g.add_argument("--uniform-files", type=int, default=d.uniform_files, help="files per PO")
     g.add_argument(
@@ -42,6 +49,48 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--sso", action="store_true", help="sign in through a fake identity provider")
     g.add_argument("--session-ttl", type=float, default=None, metavar="SECONDS")
     g.add_argument("--session-max-requests", type=int, default=None, metavar="N")
+    g = parser.add_argument_group("hostile profile", "Sizes of the hostile cases, in bytes.")
+    g.add_argument(
+        "--hostile-page-size",
+        type=_size,
+        default=d.hostile_page_size,
+        metavar="BYTES",
+        help="hostile_huge_page's body ('endless' for no end; default %(default)s)",
+    )
+    g.add_argument(
+        "--hostile-file-size",
+        type=int,
+        default=d.hostile_file_size,
+        metavar="BYTES",
+        help="hostile_huge_file's declared length (default %(default)s)",
+    )
+    g.add_argument(
+        "--hostile-bomb-size",
+        type=int,
+        default=d.hostile_bomb_size,
+        metavar="BYTES",
+        help="what the gzip bombs expand to (default %(default)s)",
+    )
+    g.add_argument(
+        "--hostile-stall-after",
+        type=int,
+        default=d.hostile_stall_after,
+        metavar="BYTES",
+        help="bytes hostile_stalled_file sends before it falls silent (default %(default)s)",
+    )
+    g.add_argument(
+        "--hostile-retry-after",
+        default=d.hostile_retry_after,
+        metavar="VALUE",
+        help="raw Retry-After of hostile_other_host_429 (default %(default)s)",
+    )
+    g.add_argument(
+        "--hostile-retry-times",
+        type=int,
+        default=d.hostile_retry_times,
+        metavar="N",
+        help="429 answers of hostile_other_host_429 before its file (default %(default)s)",
+    )
     g = parser.add_argument_group("simulator faults")
     g.add_argument("--latency-ms", type=float, default=f.latency_ms)
     g.add_argument("--jitter-ms", type=float, default=f.jitter_ms)
@@ -148,7 +197,18 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         outages=tuple(parse_outage(spec) for spec in args.outage),
         control_port=args.control_port,
         page_weight=args.page_weight,
+        hostile_page_size=args.hostile_page_size,
+        hostile_file_size=args.hostile_file_size,
+        hostile_bomb_size=args.hostile_bomb_size,
+        hostile_stall_after=args.hostile_stall_after,
+        hostile_retry_after=args.hostile_retry_after,
+        hostile_retry_times=args.hostile_retry_times,
     )
+
+
+def _size(text: str) -> int | None:
+    """A byte count, or None for 'endless'."""
+    return None if text.strip().lower() in ("endless", "none") else int(text)
 
 
 def _names(text: str | None) -> tuple[str, ...] | None:
@@ -172,6 +232,11 @@ def describe(sim: Simulator) -> str:
         f"  expected: {outcomes}",
         f"  stats:    {sim.base_url}/__sim/stats   catalog: {sim.base_url}/__sim/catalog",
     ]
+    if sim.config.profile == "hostile":
+        lines += [
+            f"  PO{po.number}  {po.recipe:<28} expected {po.expected_outcome}"
+            for po in sim.catalog.pos
+        ]
     if sim.config.outages:
         lines.append("  outages:  " + "; ".join(o.describe() for o in sim.config.outages))
     if sim.config.control_port is not None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .faults import Faults
+from .faults import Faults, GiB, KiB, MiB
 from .outages import Outage
 
-Profile = Literal["varied", "uniform"]
+Profile = Literal["varied", "uniform", "hostile"]
+PROFILES: tuple[Profile, ...] = ("varied", "uniform", "hostile")
 PageWeight = Literal["bare", "realistic"]
 
 DEFAULT_USERNAME = "buyer@example.com"
@@ -22,8 +23,11 @@ class SimConfig:
 
     `port=0` binds a free port. `faults` (and the session limits) may be changed while the
     simulator runs; the catalog is built once from `seed`, `pos`, `profile` and `recipes`.
-    `recipes` (varied profile only) names the recipe of each PO in order, cycling when `pos`
+    `recipes` (varied profile) names the recipe of each PO in order, cycling when `pos`
     is larger; None gives the usual seed-dependent mix of every recipe.
+    The `hostile` profile holds one PO per case of `hostile.py` in its documented order
+    (`recipes`, hostile recipe names, picks and orders them instead; `pos` is not used); the
+    `hostile_*` fields size its cases.
     `outages` are scheduled outages (see `Outage`), armed at each start. `control_port` (0 picks
     a free one; None: none) serves the `/__sim/*` endpoints alone on a second port that no
     outage touches, so a `refuse` outage can be ended over HTTP.
@@ -51,14 +55,20 @@ class SimConfig:
     control_port: int | None = None
     page_weight: PageWeight = "bare"
     long_poll_seconds: float = 25.0
+    hostile_page_size: int | None = 500 * MiB  # huge_page: chunked HTML body (None: endless)
+    hostile_file_size: int = 3 * GiB  # huge_file: its declared Content-Length
+    hostile_bomb_size: int = 200 * MiB  # gzip_page, gzip_file: what the bomb expands to
+    hostile_stall_after: int = 100 * KiB  # stalled_file: bytes sent before the silence
+    hostile_retry_after: str = "1000000000"  # other_host_429: the raw Retry-After value
+    hostile_retry_times: int = 1  # other_host_429: 429 answers before the file
 
     def __post_init__(self) -> None:
         if self.page_weight not in ("bare", "realistic"):
             raise ValueError(f"page_weight must be 'bare' or 'realistic', got {self.page_weight!r}")
         if self.long_poll_seconds < 0:
             raise ValueError("long_poll_seconds must be >= 0")
-        if self.profile not in ("varied", "uniform"):
-            raise ValueError(f"profile must be 'varied' or 'uniform', got {self.profile!r}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
         if self.recipes is not None:
             self.recipes = tuple(self.recipes)
             _check_recipes(self.recipes, self.profile)
@@ -75,19 +85,42 @@ class SimConfig:
             raise ValueError("outages must be Outage(...) values")
         if not 10_000_000 <= self.first_po_number <= 10**8 - max(self.pos, 1):
             raise ValueError("PO numbers must stay 8 digits")
+        _check_hostile_sizes(self)
+
+
+def _check_hostile_sizes(config: SimConfig) -> None:
+    """Raise ValueError unless the hostile cases' sizes and counts are positive and the raw
+    Retry-After fits on one header line."""
+    sizes = {
+        "hostile_file_size": config.hostile_file_size,
+        "hostile_bomb_size": config.hostile_bomb_size,
+        "hostile_stall_after": config.hostile_stall_after,
+        "hostile_retry_times": config.hostile_retry_times,
+    }
+    if config.hostile_page_size is not None:
+        sizes["hostile_page_size"] = config.hostile_page_size
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    if not isinstance(config.hostile_retry_after, str) or any(
+        c in config.hostile_retry_after for c in "\r\n"
+    ):
+        raise ValueError("hostile_retry_after must be a header value on one line")
 
 
 def _check_recipes(names: tuple[str, ...], profile: str) -> None:
     """Raise ValueError unless `names` is a non-empty list of known recipe names."""
     from .catalog import RECIPES_BY_NAME  # the catalog imports this module
+    from .hostile import HOSTILE_CASES
 
-    if profile != "varied":
-        raise ValueError("recipes apply to the varied profile only")
+    if profile == "uniform":
+        raise ValueError("recipes apply to the varied and hostile profiles only")
     if not names:
         raise ValueError("recipes must name at least one recipe")
-    unknown = [name for name in names if name not in RECIPES_BY_NAME]
+    known = HOSTILE_CASES if profile == "hostile" else tuple(RECIPES_BY_NAME)
+    unknown = [name for name in names if name not in known]
     if unknown:
         raise ValueError(
             f"unknown recipe(s) {', '.join(map(repr, unknown))}; "
-            f"known recipes: {', '.join(RECIPES_BY_NAME)}"
+            f"known {profile} recipes: {', '.join(known)}"
         )

@@ -1,4 +1,5 @@
-"""Fault configuration and injection: latency, server errors, rate limits, hangs, resets."""
+"""Fault configuration and injection: latency, server errors, rate limits, hangs, resets, and
+the hostile answers of a broken or malicious server (see `HOSTILE_FAULTS`)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,49 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FaultName = Literal["500", "503", "429", "hang", "reset", "html_instead_of_file", "login_redirect"]
+FaultName = Literal[
+    "500",
+    "503",
+    "429",
+    "hang",
+    "reset",
+    "html_instead_of_file",
+    "login_redirect",
+    "login_page",
+    "retry_after",
+    "big_body",
+    "gzip_bomb",
+    "stall",
+    "declared_size",
+]
+# A hostile server's answers, each with its own parameters (`HOSTILE_PARAMS`); served by
+# `hostile_answers.py`, on any path, before the handler runs.
+HOSTILE_FAULTS: frozenset[str] = frozenset(
+    {"login_page", "retry_after", "big_body", "gzip_bomb", "stall", "declared_size"}
+)
 FAULT_NAMES: frozenset[str] = frozenset(
     {"500", "503", "429", "hang", "reset", "html_instead_of_file", "login_redirect"}
+    | HOSTILE_FAULTS
 )
 # Faults decided before the handler runs; the others alter a file response while it is served.
-REQUEST_FAULTS: frozenset[str] = frozenset({"500", "503", "429", "hang", "login_redirect"})
+REQUEST_FAULTS: frozenset[str] = (
+    frozenset({"500", "503", "429", "hang", "login_redirect"}) | HOSTILE_FAULTS
+)
 BODY_FAULTS: frozenset[str] = frozenset({"reset", "html_instead_of_file"})
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+_BODY_PARAMS = frozenset({"content_type", "filename", "number"})
+# The parameters each hostile fault takes (anything else is refused at injection).
+HOSTILE_PARAMS: dict[str, frozenset[str]] = {
+    "login_page": frozenset(),
+    "retry_after": frozenset({"value"}),
+    "big_body": _BODY_PARAMS | {"size", "declare_length"},
+    "gzip_bomb": _BODY_PARAMS | {"size"},
+    "stall": _BODY_PARAMS | {"after_bytes", "size"},
+    "declared_size": _BODY_PARAMS | {"size"},
+}
 
 DEFAULT_FAULT_KINDS: tuple[str, ...] = ("po_page", "pr_page", "page_data", "file")
 
@@ -55,12 +92,69 @@ class Faults:
 
 @dataclass
 class Injection:
-    """A fault queued for the next `remaining` requests whose path contains `path_contains`."""
+    """A fault queued for the next `remaining` requests whose path contains `path_contains`
+    (`remaining` None: every such request, until cleared)."""
 
     fault: str
     path_contains: str
-    remaining: int
+    remaining: int | None
     params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HostileAnswer:
+    """What a hostile URL of the catalog answers: `fault` with `params` (as injected), for
+    the first `times` requests (None: always), then its real content."""
+
+    fault: str
+    params: tuple[tuple[str, Any], ...] = ()
+    times: int | None = None
+
+    def __post_init__(self) -> None:
+        check_hostile(self.fault, dict(self.params))
+        if self.times is not None and self.times < 1:
+            raise ValueError("times must be >= 1 (None: always)")
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def ends(self) -> bool:
+        """Whether the real content is served once the hostile answers are used up."""
+        return self.times is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fault": self.fault, "params": dict(self.params), "times": self.times}
+
+
+def check_hostile(fault: str, params: dict[str, Any]) -> None:
+    """Raise ValueError for an unknown hostile fault, or a parameter it does not take or of
+    the wrong kind."""
+    known = HOSTILE_PARAMS.get(fault)
+    if known is None:
+        raise ValueError(f"unknown hostile fault {fault!r}; choose from {sorted(HOSTILE_PARAMS)}")
+    unknown = set(params) - known
+    if unknown:
+        raise ValueError(f"{fault} takes {sorted(known) or 'no parameters'}, not {sorted(unknown)}")
+    size = params.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise ValueError(f"{fault}: size must be a whole number of bytes >= 0, got {size!r}")
+    if fault == "retry_after" and not isinstance(params.get("value"), str):
+        raise ValueError("retry_after needs value: the raw Retry-After header, a string")
+    if fault in ("gzip_bomb", "declared_size") and "size" in params and size is None:
+        raise ValueError(f"{fault}: size must be a number of bytes")
+    if fault == "big_body" and size is None and params.get("declare_length"):
+        raise ValueError("big_body: an endless body (size None) has no length to declare")
+    after = params.get("after_bytes", 0)
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise ValueError(f"stall: after_bytes must be a whole number >= 0, got {after!r}")
+    if fault == "stall" and size is not None and size <= after:
+        raise ValueError("stall: the declared size must exceed after_bytes")
+    for name in ("content_type", "filename", "number"):
+        value = params.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{fault}: {name} must be a string")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +179,19 @@ class FaultInjector:
         self._penalty_until = 0.0
         self._penalty_started = 0.0
 
-    def inject(self, fault: str, path_contains: str = "", count: int = 1, **params: Any) -> None:
-        """Queue `fault` for the next `count` requests whose path+query contains the text."""
+    def inject(
+        self, fault: str, path_contains: str = "", count: int | None = 1, **params: Any
+    ) -> None:
+        """Queue `fault` for the next `count` requests whose path+query contains the text
+        (`count` None or -1: every one of them, until `clear`)."""
         if fault not in FAULT_NAMES:
             raise ValueError(f"unknown fault {fault!r}; choose from {sorted(FAULT_NAMES)}")
-        if count < 1:
-            raise ValueError("count must be >= 1")
+        if count == -1:
+            count = None
+        if count is not None and count < 1:
+            raise ValueError("count must be >= 1, or -1 / None for always")
+        if fault in HOSTILE_FAULTS:
+            check_hostile(fault, params)
         self._injections.append(Injection(fault, path_contains, count, dict(params)))
 
     def clear(self) -> None:
@@ -101,7 +202,7 @@ class FaultInjector:
     @property
     def pending(self) -> list[Injection]:
         """Injections not yet used up."""
-        return [i for i in self._injections if i.remaining > 0]
+        return [i for i in self._injections if i.remaining is None or i.remaining > 0]
 
     def take(self, path_qs: str, faults: Iterable[str]) -> Decision | None:
         """Use one count of the first pending injection matching the path and fault set."""
@@ -110,9 +211,10 @@ class FaultInjector:
         wanted = frozenset(faults)
         for injection in self._injections:
             if injection.fault in wanted and injection.path_contains in path_qs:
-                injection.remaining -= 1
-                if injection.remaining <= 0:
-                    self._injections.remove(injection)
+                if injection.remaining is not None:
+                    injection.remaining -= 1
+                    if injection.remaining <= 0:
+                        self._injections.remove(injection)
                 return Decision(injection.fault, injection.params)
         return None
 

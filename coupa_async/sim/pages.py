@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .assets import AssetRefs, heavy_head, heavy_tail
 from .catalog import (
@@ -284,6 +284,15 @@ def _href(path: str, absolute: bool, origin: str) -> str:
     return _e(origin + path if absolute else path)
 
 
+def other_origin(origin: str) -> str:
+    """The same server under another host name: `localhost` for an address such as
+    127.0.0.1, and 127.0.0.1 for `localhost` (the port kept)."""
+    parts = urlsplit(origin)
+    host = "127.0.0.1" if (parts.hostname or "").lower() == "localhost" else "localhost"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
 @dataclass(frozen=True)
 class Element:
     """One element with attributes and children (text or elements), rendered either as HTML
@@ -319,6 +328,8 @@ _PAPERCLIP = Element("i", (("class", "icon-paperclip"),))
 def attachment_element(f: SimFile, origin: str) -> Element:
     """The element of one attachment, per its markup variant."""
     href = origin + f.url_path if f.absolute else f.url_path
+    if f.other_host:
+        href = other_origin(origin) + f.url_path
     label = f.label
     m = f.markup
     if m in ("attachment_href", "download_href"):
@@ -364,6 +375,9 @@ def link_element(link: SimLink) -> Element:
         return Element("a", attrs, (link.name,))
     if link.markup == "url_download":
         return Element("a", (("class", "attachment-link"), ("href", link.value)), (link.name,))
+    if link.markup == "url_file":
+        attrs = (("class", "attachment-link"), ("href", link.value), ("download", link.name))
+        return Element("a", attrs, (link.name,))
     attrs = (("class", "attachment-text"), ("data-attachment-type", "text"))
     return Element("div", attrs, (link.value,))
 

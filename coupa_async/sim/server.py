@@ -82,11 +82,19 @@ class Simulator:
         """End every current session now; returns how many there were."""
         return self._app.sessions.expire_all()
 
-    def inject(self, fault: str, path_contains: str = "", count: int = 1, **params: Any) -> None:
-        """Give the next `count` requests whose path+query contains `path_contains` this fault.
+    def inject(
+        self, fault: str, path_contains: str = "", count: int | None = 1, **params: Any
+    ) -> None:
+        """Give the next `count` requests whose path+query contains `path_contains` this fault
+        (`count` None or -1: every such request until `clear_faults()`).
 
         Faults: "500", "503", "429" (params: retry_after), "hang" (seconds; None = until the
-        client gives up), "reset" (after_bytes), "html_instead_of_file", "login_redirect".
+        client gives up), "reset" (after_bytes), "html_instead_of_file", "login_redirect";
+        the hostile ones (see `hostile_answers.py`): "login_page", "retry_after" (value),
+        "big_body" (size, declare_length, content_type, filename, number), "gzip_bomb" (size,
+        content_type, filename, number), "stall" (after_bytes, size, content_type, filename),
+        "declared_size" (size, content_type, filename). Raises ValueError for an unknown fault
+        or a parameter a hostile fault does not take.
         """
         self._app.injector.inject(fault, path_contains, count, **params)
 
@@ -185,6 +193,7 @@ class Simulator:
         if runner is None:
             return
         self._app.stopping.set()
+        self._app.hostile.close_streams()
         try:
             await self._app.outages.shutdown()
         finally:

@@ -75,11 +75,13 @@ class Stats:
 
     def __init__(self) -> None:
         self.in_flight = 0
+        self.hostile_streams_open = 0
         self.outages: list[OutageRecord] = []
         self.reset()
 
     def reset(self) -> None:
-        """Zero every counter (the in-flight count and a running outage are live and kept)."""
+        """Zero every counter (the in-flight and open-stream counts and a running outage are
+        live and kept)."""
         self.outages = [record for record in self.outages if record.ended is None]
         self.requests: dict[str, int] = dict.fromkeys(REQUEST_KINDS, 0)
         self.total = 0
@@ -97,6 +99,14 @@ class Stats:
         self.file_completions: dict[str, list[float]] = {}
         self.first_request_at: float | None = None  # wall clock, for start-up benchmarks
         self.last_request_at: float | None = None
+        self.requests_by_host: dict[str, int] = {}  # by the request's Host header
+        # Per path that answered a hostile `retry_after` 429: how many such answers, and how
+        # many requests reached the path from its first one on (that one included).
+        self.retry_after_answered: dict[str, int] = {}
+        self.retry_after_reached: dict[str, int] = {}
+        self.hostile_bytes: dict[str, int] = {}  # body bytes sent, by hostile fault
+        # Hostile streams that ended, by how: complete, client_gone, stopped.
+        self.hostile_streams_ended: dict[str, int] = {}
 
     def begin(self, kind: str) -> None:
         """A request of this kind has arrived."""
@@ -108,6 +118,32 @@ class Stats:
         self.in_flight += 1
         if self.in_flight > self.peak_concurrency:
             self.peak_concurrency = self.in_flight
+
+    def arrived(self, host: str, path: str) -> None:
+        """Where a request went (counted by `begin` already)."""
+        self.requests_by_host[host] = self.requests_by_host.get(host, 0) + 1
+        if path in self.retry_after_answered:
+            self.retry_after_reached[path] += 1
+
+    def retry_after_answer(self, path: str) -> None:
+        """A hostile `retry_after` 429 was answered at `path`."""
+        if path not in self.retry_after_answered:
+            self.retry_after_answered[path] = 0
+            self.retry_after_reached[path] = 1  # this request, which arrived before
+        self.retry_after_answered[path] += 1
+
+    def hostile_sent(self, fault: str, count: int) -> None:
+        """`count` body bytes of a hostile answer were handed over."""
+        self.hostile_bytes[fault] = self.hostile_bytes.get(fault, 0) + count
+        self.bytes_sent += count
+
+    def stream_opened(self) -> None:
+        self.hostile_streams_open += 1
+
+    def stream_closed(self, how: str) -> None:
+        """A hostile stream ended: "complete", "client_gone" or "stopped"."""
+        self.hostile_streams_open -= 1
+        self.hostile_streams_ended[how] = self.hostile_streams_ended.get(how, 0) + 1
 
     def end(self, status: int | None, body_bytes: int) -> None:
         """The request is over (status None: it ended without an answer)."""
@@ -169,4 +205,12 @@ class Stats:
             "outage_seconds": round(self.outage_seconds, 3),
             "requests_during_outages": self.requests_during_outages,
             "outages": [record.to_json() for record in self.outages],
+            "requests_by_host": dict(sorted(self.requests_by_host.items())),
+            "retry_after": {
+                path: {"answered": answered, "reached": self.retry_after_reached[path]}
+                for path, answered in sorted(self.retry_after_answered.items())
+            },
+            "hostile_bytes": dict(sorted(self.hostile_bytes.items())),
+            "hostile_streams_open": self.hostile_streams_open,
+            "hostile_streams_ended": dict(sorted(self.hostile_streams_ended.items())),
         }
