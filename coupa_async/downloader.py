@@ -15,10 +15,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from playwright.async_api import Browser, BrowserContext, async_playwright
+from playwright.async_api import Browser, BrowserContext
 
 from coupa_async.auth import SessionKeeper, load_tenant_state, session_works_over_http
-from coupa_async.browser import launch_browser, new_context
+from coupa_async.browser import launch_browser, new_context, start_playwright
 from coupa_async.contact import ensure_contact
 from coupa_async.coupa.bounded import BodyLimits
 from coupa_async.coupa.job import PoTask, request_limiter
@@ -120,7 +120,7 @@ class Downloader:
     async def _running(self) -> AsyncIterator[None]:
         """First contact, browser, HTTP session, sign-in, then the engine; closed in reverse."""
         settings = self.settings
-        async with async_playwright() as playwright:
+        async with start_playwright() as playwright:
             browser = BrowserSupervisor(
                 lambda: launch_browser(playwright, settings),
                 close_timeout_s=settings.timeouts.close_s,

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from playwright.async_api import async_playwright
-
 from coupa_async.auth import interactive_login, save_storage_state, sign_in_with_settings
-from coupa_async.browser import launch_browser, new_context
+from coupa_async.browser import launch_browser, new_context, start_playwright
 from coupa_async.contact import ensure_contact
 from coupa_async.errors import AuthenticationError, ExitCode, missing_base_url
 from coupa_async.settings import Settings
@@ -40,7 +38,7 @@ async def login(settings: Settings) -> ExitCode:
     settings = settings.model_copy(
         update={"browser": settings.browser.model_copy(update={"headless": headless})}
     )
-    async with async_playwright() as playwright:
+    async with start_playwright() as playwright:
         browser = await launch_browser(playwright, settings)
         try:
             context = await new_context(browser, settings)

@@ -208,7 +208,7 @@ async def sign_in(
     SignInRefusedError for those, TenantUnreachableError when a page cannot be reached, and
     AuthenticationError when the pages never let go within ``timeout_s``.
     """
-    add_known_secret(password)
+    add_known_secret(password, any_length=True)
     page = await context.new_page()
     failures: list[tuple[str, str]] = []
 

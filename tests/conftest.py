@@ -9,10 +9,10 @@ import aiohttp
 import psutil
 import pytest
 import structlog
-from playwright.async_api import Browser, Playwright, async_playwright
+from playwright.async_api import Browser, Playwright
 from pydantic import SecretStr
 
-from coupa_async.browser import launch_browser
+from coupa_async.browser import launch_browser, start_playwright
 from coupa_async.settings import Settings, load_settings
 from coupa_async.sim import SimConfig, Simulator
 from coupa_async.sim.catalog import RECIPES
@@ -81,7 +81,7 @@ def sim_settings(base_settings: Settings, sim: Simulator) -> Settings:
 
 @pytest.fixture(scope="session")
 async def playwright() -> AsyncIterator[Playwright]:
-    async with async_playwright() as driver:
+    async with start_playwright() as driver:
         yield driver
 
 

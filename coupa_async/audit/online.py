@@ -13,13 +13,13 @@ import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from coupa_async.audit.findings import Check, Disagreement, Unchecked
 from coupa_async.audit.sight import Sight, disagreements, names_for_rule
 from coupa_async.auth import load_storage_state, session_is_valid, sign_in_with_settings
-from coupa_async.browser import launch_browser, new_context
+from coupa_async.browser import launch_browser, new_context, start_playwright
 from coupa_async.coupa.job import needs_requisition, raise_for_session_and_limits
 from coupa_async.coupa.numbers import InvalidPoNumber, parse_po_number
 from coupa_async.coupa.reader import PageRead, PageReader
@@ -116,7 +116,7 @@ async def check_online(
 @contextlib.asynccontextmanager
 async def _signed_in_context(settings: Settings) -> AsyncIterator[BrowserContext]:
     """One browser and one context, signed in; both closed on the way out."""
-    async with async_playwright() as playwright:
+    async with start_playwright() as playwright:
         browser = await launch_browser(playwright, settings)
         try:
             state = await asyncio.to_thread(load_storage_state, settings.storage_state)
