@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from coupa_async.log import get_logger
@@ -41,6 +42,8 @@ class HostGate:
         self._paused_until = 0.0
         self.pauses = 0
         self._cap_told = False
+        # Told (synchronously) when a pause begins or grows longer.
+        self.on_pause: list[Callable[[], None]] = []
 
     @property
     def is_open(self) -> bool:
@@ -58,6 +61,14 @@ class HostGate:
             if delay <= 0:
                 return
             await asyncio.sleep(delay)
+
+    async def pause_over(self) -> None:
+        """Return once no pause is left (a renewal or an outage may still hold ``wait``)."""
+        while True:
+            left = self.remaining_pause_s
+            if left <= 0:
+                return
+            await asyncio.sleep(left)
 
     def pause_for(self, seconds: float) -> None:
         """No request before ``seconds`` from now (the host's Retry-After), capped."""
@@ -80,6 +91,8 @@ class HostGate:
         if until > self._paused_until:
             self._paused_until = until
             self.pauses += 1
+            for listener in self.on_pause:
+                listener()
 
     def close(self, reason: str = "session") -> None:
         """Hold every caller until ``open`` is called with the same reason (and no other)."""
