@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import ssl
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,10 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from coupa_async.errors import CoupaAsyncError, ExitCode, missing_base_url
+from coupa_async.errors import CoupaAsyncError, ExitCode, JournalError, missing_base_url
 from coupa_async.log import configure_logging, error_summary, get_logger, public_text
 from coupa_async.settings import LoadedSettings, Settings, describe, load_settings
+from coupa_async.terminal_text import printable, safe_text
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -174,8 +177,8 @@ def cmd_config(args: argparse.Namespace) -> int:
     table.add_column("setting")
     table.add_column("value", overflow="fold")
     table.add_column("from")
-    for key, value, source in describe(loaded):
-        table.add_row(key, value, source)
+    for key, value, source in describe(loaded):  # values and sources are the user's: text
+        table.add_row(safe_text(key), safe_text(value), safe_text(source))
     Console().print(table)
     return ExitCode.OK
 
@@ -189,7 +192,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
     with sync_playwright() as playwright:
         bundled = Path(playwright.chromium.executable_path)
     choice = find_browser(loaded.settings, bundled, install=args.install)
-    print(f"browser: {choice.describe()}")
+    print(f"browser: {printable(choice.describe())}")
     return ExitCode.OK
 
 
@@ -269,7 +272,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     table = load_input(args.input)
     console = Console()
     for warning in table.warnings:
-        print(f"coupa-async: warning: {warning}", file=sys.stderr)
+        print(f"coupa-async: warning: {printable(warning)}", file=sys.stderr)
 
     async def main(stop: asyncio.Event) -> int:
         summary = await run_table(
@@ -283,14 +286,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_summary(summary, console)
         return summary.exit_code
 
-    return run_with_signals(main)
+    with journal_damage(settings.out):
+        return run_with_signals(main)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from coupa_async.status import print_status
 
     settings = _load(args).settings
-    return print_status(settings.out, Console())
+    with journal_damage(settings.out):
+        return print_status(settings.out, Console())
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -298,12 +303,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from coupa_async.journal import Journal
 
     settings = _load(args).settings
-    journal = Journal.open_read_only(settings.out)
-    try:
-        path = write_html_report(settings.out, report_data(journal))
-    finally:
-        journal.close()
-    Console().print(f"Report: {path}")
+    with journal_damage(settings.out):
+        journal = Journal.open_read_only(settings.out)
+        try:
+            path = write_html_report(settings.out, report_data(journal))
+        finally:
+            journal.close()
+    Console().print(safe_text(f"Report: {path}"))
     return ExitCode.OK
 
 
@@ -334,7 +340,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print_audit(report, Console())
         return report.exit_code
 
-    return run_with_signals(main)
+    with journal_damage(settings.out):
+        return run_with_signals(main)
 
 
 def cmd_login(args: argparse.Namespace) -> int:
@@ -377,6 +384,36 @@ def _innermost(exc: BaseException) -> BaseException:
     return exc
 
 
+def _journal_problem(exc: sqlite3.DatabaseError, journal: str) -> str:
+    """The sentence for a journal SQLite could not use: in use elsewhere, or damaged."""
+    what = error_summary(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in what or "busy" in what):
+        return (
+            f"The journal {journal} is in use by another program ({what}). Wait until the other "
+            "run ends, then run the same command again."
+        )
+    return (
+        f"The journal {journal} is damaged ({what}). Move it aside and run again to start over; "
+        "the files already saved stay where they are."
+    )
+
+
+@contextlib.contextmanager
+def journal_damage(out: Path) -> Iterator[None]:
+    """Turn a SQLite error about the journal of ``out`` that no part of the tool turned into a
+    message (journal.py says what it knows itself) into a JournalError naming the file."""
+    from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME
+
+    try:
+        yield
+    except Exception as raised:
+        exc = _innermost(raised)
+        if not isinstance(exc, sqlite3.DatabaseError):
+            raise
+        _log_details(exc)
+        raise JournalError(_journal_problem(exc, str(out / JOURNAL_DIR / JOURNAL_NAME))) from exc
+
+
 def explain_unexpected(exc: BaseException) -> str:
     """A calm sentence for an error that no part of the tool turned into a message."""
     import aiohttp
@@ -389,6 +426,8 @@ def explain_unexpected(exc: BaseException) -> str:
     if problem is None and isinstance(exc, network):
         problem = problem_of_exception(exc)[0]
     what = error_summary(exc)
+    if isinstance(exc, sqlite3.DatabaseError):  # from a command without journal_damage
+        return _journal_problem(exc, "of the output folder (.coupa_async/journal.sqlite3)")
     if problem is not None:
         return (
             f"A network error stopped the work ({problem.value}: {what}). Check the network "
@@ -432,10 +471,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as raised:
         exc = _innermost(raised)
         if isinstance(exc, CoupaAsyncError):
-            print(f"coupa-async: {public_text(str(exc))}", file=sys.stderr)
+            # Messages may quote a page or a file name: shown, never obeyed by the terminal.
+            message = printable(public_text(str(exc)), keep_lines=True)
+            print(f"coupa-async: {message}", file=sys.stderr)
             return exc.exit_code
         _log_details(exc)
-        print(f"coupa-async: {explain_unexpected(exc)}", file=sys.stderr)
+        print(f"coupa-async: {printable(explain_unexpected(exc))}", file=sys.stderr)
         return ExitCode.ERROR
 
 

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from coupa_async.pool import PoolStatus, WorkerStatus
+from coupa_async.terminal_text import safe_text
 
 REFRESH_S = 0.25
 LINE_INTERVAL_S = 10.0
@@ -205,7 +206,9 @@ def _workers(workers: tuple[WorkerStatus, ...], now: float) -> Table:
         # A snapshot built by hand may have no activity clock: no age then.
         age = _age(now - worker.activity_since) if worker.activity_since > 0 else ""
         note = worker.state if worker.state == "draining" else ""
-        table.add_row(f"worker {worker.id}", worker.current_po or "", worker.activity, age, note)
+        # The PO and the activity may quote a page (a file name): shown as text, never markup.
+        po, activity = safe_text(worker.current_po or ""), safe_text(worker.activity)
+        table.add_row(f"worker {worker.id}", po, activity, age, note)
     return table
 
 

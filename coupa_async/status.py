@@ -7,18 +7,24 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from coupa_async.errors import ExitCode
 from coupa_async.journal import FAILED_STATES, KEPT, PENDING, Journal
+from coupa_async.terminal_text import printable, safe_text
 
 
 def print_some(console: Console, lines: list[str], limit: int, rest: str) -> None:
     """The first ``limit`` of ``lines``, indented and cut to 160 characters, then how many more
-    and where (``rest``)."""
+    and where (``rest``).
+
+    The lines carry texts from pages and the journal (names, reasons): they are printed as
+    text, markup and control characters shown, never obeyed (``coupa_async.terminal_text``).
+    """
     for line in lines[:limit]:
-        console.print(f"  {line[:160]}")
+        console.print(Text(f"  {printable(line)[:160]}"))
     if len(lines) > limit:
-        console.print(f"  … and {len(lines) - limit} more {rest}")
+        console.print(Text(f"  … and {len(lines) - limit} more {rest}"))
 
 
 def print_status(out: Path, console: Console) -> ExitCode:
@@ -29,11 +35,11 @@ def print_status(out: Path, console: Console) -> ExitCode:
     finally:
         journal.close()
     counts = Counter(record.state for record in records.values())
-    table = Table(title=f"POs recorded in {out}")
+    table = Table(title=safe_text(f"POs recorded in {out}"))
     table.add_column("state")
     table.add_column("POs", justify="right")
     for state, count in sorted(counts.items()):
-        table.add_row(state, str(count))
+        table.add_row(safe_text(state), str(count))
     console.print(table)
 
     failed = [r for r in records.values() if r.state in FAILED_STATES]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
+import random
 import signal
 import sys
 from pathlib import Path
@@ -223,3 +224,53 @@ async def test_status_tells_what_was_done_and_what_a_rerun_would_do(tmp_path: Pa
     kept = len(sim.catalog.pos) - len(failed)
     assert f"skip {kept} settled" in output and f"retry {len(failed)} failed" in output
     assert all(f"PO{po.number}" in output for po in failed)
+
+
+async def test_an_infinite_duration_is_refused_with_a_sentence(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, COUPA_TIMEOUTS__DOWNLOAD_S="inf")
+    source = write_input(tmp_path / "pos.csv", ["PO1"])
+    for args in (("config",), ("run", str(source), "--base-url", "http://127.0.0.1:9")):
+        code, output = await finish(await start_cli(tmp_path, *args, env=env))
+        assert code == 2, output
+        assert "'timeouts.download_s'" in output and "finite number" in output
+        assert "Traceback" not in output and output.count("\n") == 1
+
+
+def _damaged_journal(out: Path) -> Path:
+    """A journal with records whose pages past the second are overwritten: SQLite opens it,
+    then finds it malformed while reading."""
+    from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, Journal
+    from coupa_async.result import Outcome, PoResult
+
+    journal = Journal.open(out)
+    try:
+        journal.add_pending([f"PO{n}" for n in range(2000)])
+        for n in range(0, 2000, 3):
+            journal.record(PoResult(f"PO{n}", Outcome.FAILED, message="x" * 200))
+    finally:
+        journal.close()
+    path = out / JOURNAL_DIR / JOURNAL_NAME
+    data = bytearray(path.read_bytes())
+    garbage = random.Random(7)
+    for at in range(2 * 4096, len(data), 4096):
+        data[at : at + 4096] = garbage.randbytes(4096)
+    path.write_bytes(bytes(data))
+    return path
+
+
+async def test_status_and_report_on_a_damaged_journal_say_so(tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged"
+    path = _damaged_journal(damaged)
+    garbage = tmp_path / "garbage"
+    (garbage / path.parent.name).mkdir(parents=True)
+    (garbage / path.parent.name / path.name).write_bytes(random.Random(8).randbytes(20_000))
+    for out in (damaged, garbage):
+        for command in ("status", "report"):
+            code, output = await finish(
+                await start_cli(tmp_path, command, "--out", str(out), env=cli_env(tmp_path))
+            )
+            assert code == 2, output
+            assert str(out / path.parent.name / path.name) in output
+            assert "Unexpected error" not in output and "Traceback" not in output
+            assert output.startswith("coupa-async: ") and output.count("\n") == 1
+            assert out is garbage or "damaged" in output

@@ -521,9 +521,94 @@ def test_broken_utf16(tmp_path: Path) -> None:
 
 
 def test_runaway_quote(tmp_path: Path) -> None:
-    content = 'PO_NUMBER,Notes\nPO1,"never closed\n' + "x" * 200_000 + "\n"
-    message = _error(_write(tmp_path, "quote.csv", content))
-    assert "line 2" in message and "quote" in message
+    # Past csv's field size limit (128 KiB): the quote's line is kept, the rows after it too.
+    content = 'PO_NUMBER,Notes\nPO1,"never closed\n' + "PO2,x\n" * 30_000
+    table = read_input(_write(tmp_path, "quote.csv", content))
+    assert [(r.line, r.raw_po) for r in table.rows[:2]] == [(2, "PO1"), (3, "PO2")]
+    assert len(table.rows) == 30_001 and table.rows[0].extra == {"Notes": "never closed"}
+    assert "line 2" in table.warnings[0] and "quote" in table.warnings[0]
+
+
+def test_an_unclosed_quote_keeps_the_rows_after_it(tmp_path: Path) -> None:
+    content = (
+        'PO_NUMBER;Notes\r\nPO1;"two\r\nlines";x\r\nPO2;ok\r\nPO3;"5"" pipe, never closed\r\n'
+        "PO4;\r\nPO5;a b\r\n"
+    )
+    table = read_input(_write(tmp_path, "open.csv", content))
+    assert [(r.line, r.raw_po, r.extra["Notes"]) for r in table.rows] == [
+        (2, "PO1", "two\r\nlines"),
+        (4, "PO2", "ok"),
+        (5, "PO3", '5" pipe, never closed'),
+        (6, "PO4", ""),
+        (7, "PO5", "a b"),
+    ]
+    [warning] = [w for w in table.warnings if w.startswith('The quote (") opened on line 5 of ')]
+    assert "never closed" in warning and "2 line(s) after" in warning
+
+
+def test_an_unclosed_quote_on_a_later_line_of_a_record_is_named(tmp_path: Path) -> None:
+    content = 'PO_NUMBER,Notes,Other\nPO1,"fine\nstill fine","open\nPO2,x,y\n'
+    table = read_input(_write(tmp_path, "later.csv", content))
+    assert [(r.line, r.raw_po) for r in table.rows] == [(2, "PO1"), (4, "PO2")]
+    assert table.rows[0].extra == {"Notes": "fine\nstill fine", "Other": "open"}
+    assert "opened on line 3 " in table.warnings[0]
+
+
+def test_a_giant_cell_without_quotes_is_refused_naming_its_line(tmp_path: Path) -> None:
+    content = "PO_NUMBER,Notes\nPO1,a\nPO2," + "x" * 200_000 + "\n"
+    message = _error(_write(tmp_path, "giant.csv", content))
+    assert "near line 3" in message and "field larger than field limit" in message
+
+
+def test_quotes_that_swallow_rows_are_named(tmp_path: Path) -> None:
+    # A stray quote opens a cell, a later one closes it: valid CSV, but rows vanish into it.
+    content = 'PO_NUMBER,Notes\nPO1,"6 pipe\nPO2,x\nPO3,he said "hi"\nPO4,"ok"\nPO5,y\n'
+    table = read_input(_write(tmp_path, "stray.csv", content))
+    assert [r.raw_po for r in table.rows] == ["PO1", "PO4", "PO5"]  # csv's reading, unchanged
+    [warning] = [w for w in table.warnings if "have a quoted cell over several lines" in w]
+    assert "line 2, holding PO2" in warning and "quote" in warning
+
+
+def test_a_multi_line_note_is_not_taken_for_rows(tmp_path: Path) -> None:
+    content = 'PO_NUMBER,Notes\nPO1,"Ship to:\n12\nMain St, 12"\nPO2,x\n'
+    table = read_input(_write(tmp_path, "note.csv", content))
+    assert [r.raw_po for r in table.rows] == ["PO1", "PO2"] and table.warnings == []
+
+
+# --- mixed encodings ---------------------------------------------------------------------------
+
+
+def test_windows_1252_lines_in_a_utf8_file_are_read_and_named(tmp_path: Path) -> None:
+    lines = ["PO_NUMBER;SUPPLIER"] + [f"PO{n};Café {n}" for n in range(1, 10)]
+    data = "\n".join(lines).encode() + b"\nPO10;M\xfcller\nPO11;na\xefve\n"
+    table = read_input(_write(tmp_path, "mixed.csv", data))
+    assert [r.supplier for r in table.rows][-3:] == ["Café 9", "Müller", "naïve"]
+    assert table.read_as == "CSV, UTF-8 (2 line(s) Windows-1252), ';'-delimited"
+    [warning] = table.warnings
+    assert warning.startswith("Lines 11 and 12 of ") and "not UTF-8" in warning
+    assert "read as Windows-1252" in warning
+
+
+def test_utf8_lines_in_a_windows_1252_file_are_read_and_named(tmp_path: Path) -> None:
+    rows = [f"PO{n};Müller {n}\r\n".encode("cp1252") for n in range(1, 12)]
+    utf8 = ["PO20;São Paulo\r\n".encode(), "PO21;Zürich\r\n".encode()]
+    data = b"PO_NUMBER;SUPPLIER\r\n" + b"".join(rows[:3] + utf8 + rows[3:])
+    table = read_input(_write(tmp_path, "mixed.csv", data))
+    assert [r.supplier for r in table.rows][2:6] == ["Müller 3", "São Paulo", "Zürich", "Müller 4"]
+    assert table.read_as.startswith("CSV, Windows-1252 (2 line(s) UTF-8)")
+    assert (
+        table.warnings[0].startswith("Lines 5 and 6 of ") and "read as UTF-8" in table.warnings[0]
+    )
+
+
+def test_many_odd_lines_are_counted_after_the_first_few(tmp_path: Path) -> None:
+    lines = [b"PO_NUMBER;SUPPLIER\n", codecs.BOM_UTF8[:0]]
+    lines += [f"PO{n};Café\n".encode() for n in range(1, 21)]
+    lines += [f"PO{n};Caf\xe9\n".encode("latin-1") for n in range(21, 29)]
+    table = read_input(_write(tmp_path, "many.csv", codecs.BOM_UTF8 + b"".join(lines)))
+    assert all(r.supplier == "Café" for r in table.rows)
+    assert table.read_as.startswith("CSV, UTF-8 with BOM (8 line(s) Windows-1252)")
+    assert table.warnings[0].startswith("Lines 22, 23, 24, 25, 26 and 3 more of ")
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

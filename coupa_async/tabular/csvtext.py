@@ -4,6 +4,11 @@ The encoding is decided by the byte-order mark, then UTF-16 without one where NU
 every other position (what ASCII text in UTF-16 looks like), then strict UTF-8, then
 Windows-1252 only if the text looks like text; the delimiter by the header line (``,``, ``;``
 or tab). Excel's ``sep=;`` first line is honoured.
+
+A file of both (UTF-8 lines and Windows-1252 lines, as when rows are appended by another tool)
+is read line by line, each line in the encoding it is valid in, with a warning naming the lines
+that differ from the rest. A quote opened and never closed ends at the end of its line, with a
+warning, instead of swallowing the rest of the file.
 """
 
 from __future__ import annotations
@@ -47,12 +52,18 @@ _UTF16_NUL_SHARE = 0.5
 _UTF16_OTHER_NUL_SHARE = 0.05
 
 
+# Lines listed by number in a warning; the rest are counted.
+LINES_NAMED = 5
+_LINE_END = re.compile(rb"(\r\n|\r|\n)")
+
+
 @dataclass(frozen=True, slots=True)
 class CsvText:
-    """The decoded text of a CSV file and how it was decoded."""
+    """The decoded text of a CSV file, how it was decoded, and warnings about it."""
 
     text: str
     encoding: str
+    warnings: tuple[str, ...] = ()
 
 
 def decode(data: bytes, path: Path) -> CsvText:
@@ -63,6 +74,9 @@ def decode(data: bytes, path: Path) -> CsvText:
             try:
                 text = body.decode(codec)
             except UnicodeDecodeError as exc:
+                mixed = _by_line(body, path, "UTF-8 with BOM") if codec == "utf-8" else None
+                if mixed is not None:
+                    return mixed
                 line = _line_of(body, exc.start, codec)
                 raise InputFileError(
                     f"{path} starts with a {name} byte-order mark but is not valid {name} "
@@ -86,6 +100,9 @@ def decode(data: bytes, path: Path) -> CsvText:
     else:
         _check_plausible(text, path, "UTF-8")
         return CsvText(_strip_eof(text), "UTF-8")
+    mixed = _by_line(data, path)
+    if mixed is not None:
+        return mixed
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError as exc:
@@ -100,6 +117,56 @@ def decode(data: bytes, path: Path) -> CsvText:
         f"does not look like Windows-1252 text ({cp1252_problem}). Tried: {ENCODINGS_TRIED}. "
         f"{SAVE_AS_ADVICE}"
     )
+
+
+def _by_line(data: bytes, path: Path, declared: str | None = None) -> CsvText | None:
+    """``data`` read line by line when it holds both UTF-8 and Windows-1252 lines: each line in
+    the one it is valid in (UTF-8 first), a warning naming the lines of the fewer kind (of
+    Windows-1252 ones when the file is ``declared`` UTF-8 by a BOM). None when the lines are
+    not of both kinds, or one is neither, or the result does not look like text."""
+    decoded: list[str] = []
+    utf8: list[int] = []
+    cp1252: list[int] = []
+    # Split at the line ends, kept: line, line end, line, …, last line.
+    for index, chunk in enumerate(_LINE_END.split(data)):
+        if chunk.isascii():
+            decoded.append(chunk.decode("ascii"))
+            continue
+        try:
+            decoded.append(chunk.decode("utf-8"))
+            utf8.append(index // 2 + 1)
+        except UnicodeDecodeError:
+            try:
+                decoded.append(chunk.decode("cp1252"))
+            except UnicodeDecodeError:
+                return None
+            cp1252.append(index // 2 + 1)
+    if not cp1252 or not (utf8 or declared):
+        return None
+    text = _strip_eof("".join(decoded))
+    if _implausibility(text) is not None:
+        return None
+    if declared or len(utf8) >= len(cp1252):
+        main, other, lines = "UTF-8", "Windows-1252", cp1252
+    else:
+        main, other, lines = "Windows-1252", "UTF-8", utf8
+    are, they = ("is", "it was") if len(lines) == 1 else ("are", "they were")
+    warning = (
+        f"{_some_lines(lines)} of {path} {are} not {main} like the rest of the file; {they} "
+        f"read as {other}. Check the accented letters there, or save the file as CSV UTF-8."
+    )
+    return CsvText(text, f"{declared or main} ({len(lines)} line(s) {other})", (warning,))
+
+
+def _some_lines(numbers: list[int]) -> str:
+    """``Line 4``, ``Lines 4, 9 and 12``, ``Lines 4, 9, 12, 20, 31 and 7 more``."""
+    if len(numbers) == 1:
+        return f"Line {numbers[0]}"
+    named = ", ".join(str(n) for n in numbers[:LINES_NAMED])
+    if len(numbers) > LINES_NAMED:
+        return f"Lines {named} and {len(numbers) - LINES_NAMED} more"
+    head, _, last = named.rpartition(", ")
+    return f"Lines {head} and {last}"
 
 
 def sniff_delimiter(text: str) -> tuple[str, str]:
@@ -123,18 +190,111 @@ def sniff_delimiter(text: str) -> tuple[str, str]:
     return best, text
 
 
-def records(text: str, delimiter: str, path: Path) -> Iterator[tuple[int, list[str]]]:
-    """``(line, cells)`` for each record of ``text``; ``line`` is where the record starts."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    start = 1
+def records(
+    text: str, delimiter: str, path: Path, warnings: list[str] | None = None
+) -> Iterator[tuple[int, list[str]]]:
+    """``(line, cells)`` for each record of ``text``; ``line`` is where the record starts.
+
+    A quote (``"``) opened and never closed would make the rest of the file one cell. Such a
+    record ends at the end of the line where the quote opened instead, the lines after it are
+    read as usual, and ``warnings`` gets a sentence naming that line.
+    """
+    lines = io.StringIO(text, newline="").readlines()
+    first = 0  # index of the first line to read
+    while True:
+        source = _Lines(lines, first)
+        reader = csv.reader(source, delimiter=delimiter)
+        start = first + 1
+        try:
+            for cells in reader:
+                if source.exhausted:  # the record ran into the end of the file: a quote is open
+                    break
+                yield start, cells
+                start = first + reader.line_num + 1
+            else:
+                return
+        except csv.Error as exc:
+            opened = _unclosed_quote(lines, start - 1, delimiter)
+            if opened is None:
+                raise InputFileError(
+                    f"{path} cannot be read as CSV near line {start}: {exc}. {SAVE_AS_ADVICE}"
+                ) from None
+        else:
+            opened = _unclosed_quote(lines, start - 1, delimiter)
+            if opened is None:  # cannot happen: csv and the scan agree on quotes
+                opened = len(lines) - 1
+        yield start, _record_closed_at(lines, start - 1, opened, delimiter, path)
+        after = len(lines) - opened - 1
+        if warnings is not None:
+            warnings.append(
+                f'The quote (") opened on line {opened + 1} of {path} is never closed; that '
+                f"line was read as if it closed at its end, and the {after} line(s) after it "
+                "as usual. Close the quote in the file to be sure of that row."
+            )
+        first = opened + 1
+
+
+class _Lines:
+    """The lines from ``first`` on, noting when csv asked for one more than there is."""
+
+    def __init__(self, lines: list[str], first: int) -> None:
+        self._lines = iter(lines[first:])
+        self.exhausted = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._lines)
+        except StopIteration:
+            self.exhausted = True
+            raise
+
+
+def _unclosed_quote(lines: list[str], first: int, delimiter: str) -> int | None:
+    """The index of the line where a quote opens and is never closed, reading records from
+    line ``first`` as the csv module does (a quote opens only at the start of a cell, ``""``
+    inside quotes is a quote); None if every quote closes."""
+    text = "".join(lines[first:])
+    rest_of_cell = re.compile(f"[^{re.escape(delimiter)}\r\n]*")
+    at = 0
+    while at < len(text):
+        if text[at] == '"':
+            opened = at
+            at += 1
+            while True:
+                at = text.find('"', at)
+                if at < 0:
+                    return first + _line_breaks(text, opened)
+                if text.startswith('""', at):
+                    at += 2
+                    continue
+                at += 1
+                break
+        cell = rest_of_cell.match(text, at)  # the cell's rest: to a delimiter or a line end
+        at = (cell.end() if cell else at) + 1
+    return None
+
+
+def _line_breaks(text: str, end: int) -> int:
+    """How many line ends (``\\r\\n``, ``\\r`` or ``\\n``) ``text`` has before ``end``."""
+    return text.count("\n", 0, end) + text.count("\r", 0, end) - text.count("\r\n", 0, end)
+
+
+def _record_closed_at(
+    lines: list[str], first: int, opened: int, delimiter: str, path: Path
+) -> list[str]:
+    """The cells of the record from line ``first`` to ``opened``, its open quote closed at
+    the end of line ``opened``."""
+    last = lines[opened]
+    body = last.rstrip("\r\n")
+    closed = [*lines[first:opened], body + '"' + last[len(body) :]]
     try:
-        for cells in reader:
-            yield start, cells
-            start = reader.line_num + 1
+        return next(csv.reader(closed, delimiter=delimiter), [])
     except csv.Error as exc:
         raise InputFileError(
-            f'{path} cannot be read as CSV near line {start}: {exc}. Check for a quote (") '
-            f"that is opened but never closed. {SAVE_AS_ADVICE}"
+            f"{path} cannot be read as CSV near line {first + 1}: {exc}. {SAVE_AS_ADVICE}"
         ) from None
 
 

@@ -15,6 +15,7 @@ Rules, per the reference and issue 5:
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -86,7 +87,10 @@ def read_input(path: Path) -> InputTable:
     if not decoded.text.strip():
         raise _empty(str(path))
     delimiter, text = csvtext.sniff_delimiter(decoded.text)
-    table = _read_rows(csvtext.records(text, delimiter, path), str(path), xlsx=False)
+    notes = list(decoded.warnings)  # mixed encodings, then quotes never closed
+    records = csvtext.records(text, delimiter, path, notes)
+    table = _read_rows(records, str(path), xlsx=False, delimiter=delimiter)
+    table.warnings[:0] = notes
     shown = {"\t": "tab"}.get(delimiter, repr(delimiter))
     table.read_as = f"CSV, {decoded.encoding}, {shown}-delimited"
     return table
@@ -187,16 +191,21 @@ def _unique_names(names: list[str]) -> tuple[list[str], set[str]]:
     return result, invented
 
 
-def _read_rows(records: Iterable[tuple[int, _Cells]], where: str, *, xlsx: bool) -> InputTable:
+def _read_rows(
+    records: Iterable[tuple[int, _Cells]], where: str, *, xlsx: bool, delimiter: str | None = None
+) -> InputTable:
+    """The table of ``records``; a CSV file's ``delimiter`` lets rows inside a cell be found."""
     warnings: list[str] = []
     columns: _Columns | None = None
     rows: list[InputRow] = []
     parsed: dict[object, tuple[PoNumber | None, str]] = {}
     bad_priority: list[tuple[int, str]] = []
     overlong: list[int] = []
+    inside: list[tuple[int, str]] = []  # (line, PO) of rows that a quoted cell swallowed
     for line, raw_cells in records:
         cells = [workbook.cell_text(c) for c in raw_cells] if xlsx else raw_cells
-        if not "".join(cells).strip():
+        joined = "".join(cells)
+        if not joined.strip():
             continue
         if columns is None:
             columns = _Columns(raw_cells, where, warnings)
@@ -208,6 +217,10 @@ def _read_rows(records: Iterable[tuple[int, _Cells]], where: str, *, xlsx: bool)
                 raw_cells = [*raw_cells, *([None] * (width - len(raw_cells)))]
         elif len(cells) > width and "".join(cells[width:]).strip():
             overlong.append(line)
+        if delimiter is not None and ("\n" in joined or "\r" in joined):
+            swallowed = _row_inside(cells, columns.po, min(width, 2), delimiter)
+            if swallowed is not None:
+                inside.append((line, swallowed))
         raw_po = cells[columns.po].strip()
         if not raw_po:
             po, error = None, EMPTY_PO
@@ -236,8 +249,29 @@ def _read_rows(records: Iterable[tuple[int, _Cells]], where: str, *, xlsx: bool)
             f"{columns.names[columns.po]!r}."
         )
     names = _drop_empty_unnamed(columns, rows)
+    if inside:
+        line, label = inside[0]
+        warnings.append(
+            f"{len(inside)} row(s) of {where} have a quoted cell over several lines that holds "
+            f"what look like rows of their own (first: line {line}, holding {label}); a quote "
+            '(") is probably missing or extra there, so those rows were read as part of one '
+            "cell. Correct the quotes in the file."
+        )
     warnings += _row_warnings(rows, bad_priority, overlong, where)
     return InputTable(rows, names, warnings)
+
+
+def _row_inside(cells: _Cells, po: int, least: int, delimiter: str) -> str | None:
+    """The PO of the first line inside a multi-line cell that reads as a row of its own (at
+    least ``least`` cells, a valid PO number in column ``po``), or None."""
+    for cell in cells:
+        for text in re.split(r"\r\n|\r|\n", cell)[1:]:
+            found = next(csv.reader([text], delimiter=delimiter), [])
+            if len(found) >= max(least, po + 1):
+                number, _ = _parse(found[po].strip())
+                if number is not None:
+                    return number.label
+    return None
 
 
 def _parse(value: object) -> tuple[PoNumber | None, str]:

@@ -1,5 +1,6 @@
 """Spreadsheets as input (.xlsx, .xlsm, .xlsb, .xls, .ods): which sheet is read, and cell values
-as the user sees them. python-calamine does the reading.
+as the user sees them. python-calamine does the reading, of a workbook whose size unpacked is
+bounded first (a zip bomb is refused before it can fill the memory).
 """
 
 from __future__ import annotations
@@ -27,6 +28,25 @@ _ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
 _RESAVE = (
     'Open it in Excel (or LibreOffice) and save it again as "Excel Workbook (.xlsx)", or as '
     "CSV UTF-8."
+)
+
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+"""Most bytes a workbook's parts may unpack to together, and the largest .xls (not packed).
+
+Reading a sheet takes about four times its XML in memory (100,000 rows of ten columns: 55 MB of
+XML, 200 MB); 200 MB of XML is some 350,000 such rows, far more than a list of POs to download.
+"""
+
+MAX_PACKING_RATIO = 100
+"""Most times a large part (over ``RATIO_FROM_BYTES`` unpacked) may be bigger unpacked than
+packed. Sheets of real workbooks pack 10 to 20 times; a zip bomb about 1,000 times."""
+
+RATIO_FROM_BYTES = 10 * 1024 * 1024
+"""Parts smaller than this unpacked are not held to ``MAX_PACKING_RATIO``: they cannot hurt."""
+
+_SMALLER = (
+    "Save the sheet with the PO numbers alone as CSV UTF-8 (or as a small .xlsx) and give "
+    "that file."
 )
 
 _SUFFIX_KINDS = {
@@ -85,6 +105,7 @@ def open_sheet(data: bytes, path: Path) -> Iterator[Sheet]:
     counts as its first column (a merged header names one column).
     """
     kind = workbook_kind(data, path.suffix) or "XLSX"
+    check_unpacked_size(data, path)
     if _encrypted(data, kind):
         raise _password(path)
     with _input_errors(path, kind):
@@ -102,6 +123,56 @@ def open_sheet(data: bytes, path: Path) -> Iterator[Sheet]:
             rows = sheet.iter_rows() if start is not None else iter(())
         left = start[1] if start is not None else 0
         yield Sheet(found, notes, _numbered(rows, left, merges), kind)
+
+
+def check_unpacked_size(data: bytes, path: Path) -> None:
+    """Raise InputFileError if the workbook in ``data`` would unpack to more than
+    ``MAX_UNPACKED_BYTES`` or a large part of it packs more than ``MAX_PACKING_RATIO`` times.
+
+    The sizes the ZIP directory declares are checked: python-calamine stops reading a part
+    that unpacks to more than its declared size (a damaged file to it), so they bound what it
+    reads (tests/test_input_bounds.py holds it to that). An .xls is not packed: its own size is
+    bounded. A ZIP too damaged to list is left to calamine.
+    """
+    if data.startswith(OLE_MAGIC):
+        if len(data) > MAX_UNPACKED_BYTES:
+            raise _too_big(
+                f"{path} is {_mb(len(data))}, more than the {_mb(MAX_UNPACKED_BYTES)} an .xls "
+                "file may be here"
+            )
+        return
+    try:
+        parts = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    declared = sum(part.file_size for part in parts)
+    if declared > MAX_UNPACKED_BYTES:
+        raise _too_big(
+            f"{path} would unpack to {_mb(declared)}, more than the {_mb(MAX_UNPACKED_BYTES)} "
+            "a workbook may unpack to here"
+        )
+    for part in parts:
+        ratio = part.file_size / max(part.compress_size, 1)
+        if part.file_size > RATIO_FROM_BYTES and ratio > MAX_PACKING_RATIO:
+            raise _packed_like_a_bomb(path, part, ratio)
+
+
+def _packed_like_a_bomb(path: Path, part: zipfile.ZipInfo, ratio: float) -> InputFileError:
+    return InputFileError(
+        f"{path} holds a part ({part.filename}) that unpacks to {_mb(part.file_size)}, "
+        f"{ratio:,.0f} times its packed size, past the bound of {MAX_PACKING_RATIO} times "
+        f"(real workbooks pack 10 to 20 times: this looks like a zip bomb); it was not "
+        f"opened. {_SMALLER}"
+    )
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MB"
+
+
+def _too_big(what: str) -> InputFileError:
+    """The error for a workbook refused for ``what`` (its size and the bound)."""
+    return InputFileError(f"{what}; it was not opened. {_SMALLER}")
 
 
 def cell_text(value: object) -> str:
