@@ -6,20 +6,28 @@ after its folder got its final name, and before the result is announced. WAL mod
 ``synchronous=NORMAL``: a crash never corrupts it, a commit costs well under 1 ms. Beside them,
 each run's metrics (one sample a second, see ``metrics``), thinned as they grow so a ten-hour run
 stays small.
+
+The journal is never opened through a link, and a damaged journal is never changed: every
+SQLite error that says so becomes a JournalError naming the file and what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
-from coupa_async.errors import InputFileError, JournalError, storage_error
+from coupa_async.errors import InputFileError, JournalError, StorageError, storage_error
 from coupa_async.metrics import MetricSample, RunEvent
+from coupa_async.no_links import LinkRefusedError, is_link, link_sentence, open_fd
+from coupa_async.out_lock import OutputFolderLock
 from coupa_async.result import AttachmentKind, FoundAttachment, Outcome, PoResult, SavedFile, Source
 
 SCHEMA_VERSION = 4
@@ -28,6 +36,10 @@ SCHEMA_VERSION = 4
 READABLE_SCHEMAS = (1, 2, 3, 4)
 JOURNAL_DIR = ".coupa_async"
 JOURNAL_NAME = "journal.sqlite3"
+# Files SQLite keeps beside the journal in WAL mode.
+SIDE_FILES = ("-wal", "-shm")
+# SQLite's own words for a damaged file: SQLITE_CORRUPT, SQLITE_FORMAT, SQLITE_NOTADB.
+_DAMAGED_CODES = frozenset({11, 24, 26})
 PENDING = "PENDING"
 # Settled for good: a rerun skips these while their folder and files are still there.
 KEPT = (Outcome.COMPLETED.value, Outcome.NO_ATTACHMENTS.value, Outcome.PO_NOT_FOUND.value)
@@ -114,6 +126,40 @@ MAX_RUNS_KEPT = 20
 _SAMPLE_COLUMNS = (
     "at, settled, bytes, workers, target_workers, pss_mb, budget_mb, queued, waiting_retry, paused"
 )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def journal_error(path: Path, exc: sqlite3.Error) -> JournalError:
+    """The one sentence for an SQLite error reading or writing the journal at ``path``."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in _DAMAGED_CODES or type(exc) is sqlite3.DatabaseError:
+        return JournalError(
+            f"The journal {path} is damaged ({exc}). It was left as it is: move it aside (or "
+            "rerun with --fresh, which keeps it beside the new one) and run again; a new run "
+            "starts over, and files already saved stay in place."
+        )
+    return JournalError(
+        f"Cannot read the journal {path} ({exc}). Check that its folder can be read and written, "
+        "then try again."
+    )
+
+
+def _guarded(method: Callable[Concatenate[Journal, P], R]) -> Callable[Concatenate[Journal, P], R]:
+    """``method`` with every SQLite error that escapes it said as a JournalError."""
+
+    @functools.wraps(method)
+    def guarded(self: Journal, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.ProgrammingError:
+            raise  # a misuse of the connection (closed, say), not the journal's state
+        except sqlite3.DatabaseError as exc:
+            raise journal_error(self.path, exc) from None
+
+    return guarded
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,38 +261,38 @@ class Journal:
     time: callers serialise their calls.
     """
 
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+    def __init__(
+        self, path: Path, connection: sqlite3.Connection, lock: OutputFolderLock | None = None
+    ) -> None:
         self.path = path
         self.out_dir = path.parent.parent
         self._db = connection
+        self._lock = lock
 
     # ----- opening -----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, out_dir: Path, *, fresh: bool = False) -> Journal:
-        """Open (or create) the journal of ``out_dir``; ``fresh`` keeps a copy of the old one."""
-        folder = out_dir / JOURNAL_DIR
+    def open(cls, out_dir: Path, *, fresh: bool = False, exclusive: bool = False) -> Journal:
+        """Open (or create) the journal of ``out_dir``; ``fresh`` keeps a copy of the old one.
+
+        ``exclusive`` (a run): first take the output folder's lock (``OutputFolderLock``),
+        held until the journal is closed; ConfigurationError if another run holds it.
+        """
+        lock = OutputFolderLock.take(out_dir) if exclusive else None
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise JournalError(
-                f"Cannot create {folder}: {exc.strerror}. Choose an output folder you can write."
-            ) from None
-        path = folder / JOURNAL_NAME
-        if fresh and path.exists():
-            aside = path.with_name(f"{JOURNAL_NAME}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
-            for suffix in ("", "-wal", "-shm"):
-                source = Path(f"{path}{suffix}")
-                if source.exists():
-                    os.replace(source, Path(f"{aside}{suffix}"))
-        try:
-            connection = sqlite3.connect(
-                path, isolation_level=None, timeout=10, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise JournalError(f"Cannot open the journal {path}: {exc}.") from None
-        journal = cls(path, connection)
-        journal._prepare()
+            path = _ready_path(Path(out_dir), fresh)
+            try:
+                connection = sqlite3.connect(
+                    path, isolation_level=None, timeout=10, check_same_thread=False
+                )
+            except sqlite3.Error as exc:
+                raise JournalError(f"Cannot open the journal {path}: {exc}.") from None
+            journal = cls(path, connection, lock)
+            journal._prepare()
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         return journal
 
     def _prepare(self) -> None:
@@ -278,12 +324,11 @@ class Journal:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.Error, StorageError) as exc:
             self._db.close()
-            raise JournalError(
-                f"The journal {self.path} is damaged ({exc}). It was left as it is. Move it "
-                "away, or rerun with --fresh (the damaged journal is kept beside the new one)."
-            ) from None
+            if isinstance(exc, StorageError):
+                raise
+            raise journal_error(self.path, exc) from None
 
     def _create(self, schema: str) -> None:
         for statement in schema.split(";"):
@@ -305,6 +350,7 @@ class Journal:
                 "folder of an earlier run."
             )
         path = out_dir / JOURNAL_DIR / JOURNAL_NAME
+        _refuse_links(path)
         if not path.is_file():
             raise InputFileError(
                 f"No run has written to {out_dir} yet (no {JOURNAL_DIR}/{JOURNAL_NAME}). "
@@ -312,9 +358,20 @@ class Journal:
             )
         try:
             connection = sqlite3.connect(_read_only_uri(path), uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise journal_error(path, exc) from None
+        try:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"Cannot read the journal {path}: {exc}.") from None
+            empty = version == 0 and connection.execute("SELECT 1 FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            connection.close()
+            raise journal_error(path, exc) from None
+        if version == 0 and empty is None:
+            connection.close()
+            raise InputFileError(
+                f"No run has recorded anything in {out_dir} yet (its journal {path} is empty). "
+                "Pass the --out folder of an earlier run."
+            )
         if version not in READABLE_SCHEMAS:
             connection.close()
             raise JournalError(
@@ -343,11 +400,15 @@ class Journal:
             raise storage_error(f"the journal {self.path}", exc) from exc
 
     def close(self) -> None:
+        """Close the connection, then drop the output folder's lock if this journal holds it."""
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
+        if self._lock is not None:
+            self._lock.release()
 
     # ----- writing -----------------------------------------------------------------------------
 
+    @_guarded
     def add_pending(self, labels: list[str]) -> None:
         """Note POs this run will process (those the journal already knows keep their state)."""
         now = time.time()
@@ -357,6 +418,7 @@ class Journal:
                 [(label, PENDING, now) for label in labels],
             )
 
+    @_guarded
     def record(self, result: PoResult) -> None:
         """Write a settled PO, its files and its attachments in one transaction."""
         folder = self._relative(result.folder) if result.folder else ""
@@ -434,6 +496,7 @@ class Journal:
 
     # ----- reading -----------------------------------------------------------------------------
 
+    @_guarded
     def records(self, labels: list[str] | None = None) -> dict[str, PoRecord]:
         """Every PO the journal knows (or those of ``labels``) with its files and attachments."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(pos)")}
@@ -489,6 +552,7 @@ class Journal:
             )
         return found
 
+    @_guarded
     def plan(self, labels: list[str], *, retry_failed_only: bool = False) -> ResumePlan:
         """Skip what is settled and intact; retry failed, partial and interrupted POs."""
         known = self.records(labels)
@@ -507,6 +571,7 @@ class Journal:
 
     # ----- metrics of the runs -----------------------------------------------------------------
 
+    @_guarded
     def begin_run(self) -> int:
         """Note the start of a run; returns its id. Drops the metrics of all but the last runs."""
         with self._transaction():
@@ -520,6 +585,7 @@ class Journal:
             self._db.execute("DELETE FROM runs WHERE id < ?", (oldest_kept,))
         return run_id
 
+    @_guarded
     def end_run(self, run_id: int, state: str) -> None:
         """Note how a run ended (``finished`` or ``interrupted``)."""
         with self._transaction():
@@ -527,6 +593,7 @@ class Journal:
                 "UPDATE runs SET ended_at = ?, state = ? WHERE id = ?", (time.time(), state, run_id)
             )
 
+    @_guarded
     def add_metrics(
         self: Journal, run_id: int, samples: list[MetricSample], events: list[RunEvent]
     ) -> None:
@@ -564,6 +631,7 @@ class Journal:
                 (run_id, run_id, MAX_EVENTS_PER_RUN),
             )
 
+    @_guarded
     def latest_run(self) -> RunRecord | None:
         """The latest run into the folder (None for a journal from before metrics)."""
         if not self._has_table("runs"):
@@ -573,6 +641,7 @@ class Journal:
         ).fetchone()
         return RunRecord(*row) if row else None
 
+    @_guarded
     def metrics(self, run_id: int) -> tuple[list[MetricSample], list[RunEvent]]:
         """A run's samples and events, oldest first."""
         if not self._has_table("samples"):
@@ -627,6 +696,42 @@ def _thin_samples(db: sqlite3.Connection, run_id: int) -> None:
         " FROM samples WHERE run = ? AND at < ? GROUP BY CAST(at / ? AS INTEGER))",
         (run_id, cutoff, run_id, cutoff, step),
     )
+
+
+def _ready_path(out_dir: Path, fresh: bool) -> Path:
+    """The journal's path in ``out_dir``, its folder made, no link at any of its names, the old
+    journal moved aside when ``fresh``, and the file itself created (never through a link)."""
+    folder = out_dir / JOURNAL_DIR
+    path = folder / JOURNAL_NAME
+    _refuse_links(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JournalError(
+            f"Cannot create {folder}: {exc.strerror}. Choose an output folder you can write."
+        ) from None
+    _refuse_links(path)
+    if fresh and path.exists():
+        aside = path.with_name(f"{JOURNAL_NAME}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
+        for suffix in ("", *SIDE_FILES):
+            source = Path(f"{path}{suffix}")
+            if source.exists():
+                os.replace(source, Path(f"{aside}{suffix}"))
+    try:
+        os.close(open_fd(path, os.O_RDWR | os.O_CREAT, 0o644))  # so SQLite creates nothing
+    except LinkRefusedError:
+        raise JournalError(link_sentence(path)) from None
+    except OSError as exc:
+        raise JournalError(f"Cannot open the journal {path}: {exc.strerror or exc}.") from None
+    return path
+
+
+def _refuse_links(path: Path) -> None:
+    """JournalError if the journal's folder, the journal or a file SQLite keeps beside it is a
+    link (``out`` itself may be one: that is the user's choice)."""
+    for name in (path.parent, path, *(Path(f"{path}{suffix}") for suffix in SIDE_FILES)):
+        if is_link(name):
+            raise JournalError(link_sentence(name))
 
 
 def _read_only_uri(path: Path) -> str:

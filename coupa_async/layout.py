@@ -3,6 +3,10 @@
 A PO is worked on in ``<out>/<Supplier>/<label>__WORK`` and, once settled, renamed to exactly one
 ``<out>/<Supplier>/<label>_<OUTCOME>``. A rerun turns that folder back into the work folder, so
 files already saved are reused, and a later outcome replaces the earlier folder.
+
+No folder of ours is used through a link: a link at a supplier or hierarchy folder's name is
+refused (LayoutError), one at a PO folder's name is removed (the link only) and replaced.
+``out`` itself may be a link: that is the user's choice.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coupa_async.errors import LayoutError
+from coupa_async.no_links import is_link, link_sentence
 
 FOLDER_PART_MAX_CHARS = 50
 FILE_NAME_MAX_CHARS = 150
@@ -124,10 +129,13 @@ class OutputLayout:
         work folder, so the files it holds are reused; else creates it.
         """
         work = self.work_dir(parent_parts, label)
+        self._refuse_links_above(work)
+        _drop_link(work)
         if work.is_dir():
             return work
         work.parent.mkdir(parents=True, exist_ok=True)
         self._inside(work)  # again: the parent may have been created as a symlink meanwhile
+        self._refuse_links_above(work)
         for outcome in FINAL_OUTCOMES:
             final = self.final_dir(parent_parts, label, outcome)
             if final.is_symlink() or not final.is_dir():
@@ -154,7 +162,8 @@ class OutputLayout:
         if not work.name.endswith(WORK_SUFFIX) or work.name == WORK_SUFFIX:
             raise LayoutError(f"{work} is not a work folder (its name must end in {WORK_SUFFIX})")
         self._inside(work)
-        if work.is_symlink() or not work.is_dir():
+        self._refuse_links_above(work)
+        if is_link(work) or not work.is_dir():
             raise LayoutError(f"work folder {work} does not exist")
         label = work.name.removesuffix(WORK_SUFFIX)
         final = self._inside(work.parent / f"{label}_{_outcome(outcome)}")
@@ -229,6 +238,19 @@ class OutputLayout:
         if not self.contains(path):
             raise LayoutError(f"{path} is outside the output folder {self.out_dir}")
         return path
+
+    def _refuse_links_above(self, path: Path) -> None:
+        """LayoutError if a folder between ``out`` and ``path`` (not ``out`` itself, not
+        ``path``) is a link."""
+        try:
+            parents = path.parent.relative_to(self.out_dir).parts
+        except ValueError:
+            raise LayoutError(f"{path} is outside the output folder {self.out_dir}") from None
+        folder = self.out_dir
+        for part in parents:
+            folder = folder / part
+            if is_link(folder):
+                raise LayoutError(link_sentence(folder))
 
     def _remove_leftover_old_dirs(self, parent: Path, label: str) -> None:
         # Folders moved aside by a finalise that was interrupted before it could delete them.
@@ -376,6 +398,15 @@ def unfinished_work(name: str, *, is_dir: bool) -> str | None:
     if _TEMP_FILE.fullmatch(name):
         return "a temporary file of an interrupted write"
     return None
+
+
+def _drop_link(path: Path) -> None:
+    """Remove a link at ``path`` (the link only, never what it points to)."""
+    if path.is_symlink():
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    elif is_link(path):
+        os.rmdir(path)  # a Windows junction
 
 
 def _remove(path: Path) -> None:

@@ -135,7 +135,8 @@ async def run_table(
     await ensure_contact(settings)  # before --out, the journal or a report is created
     summary = RunSummary()
     summary.invalid = sum(1 for row in table.rows if row.po is None)
-    journal = await asyncio.to_thread(Journal.open, settings.out, fresh=fresh)
+    # exclusive: one run at a time on --out (the lock is held until journal.close()).
+    journal = await asyncio.to_thread(Journal.open, settings.out, fresh=fresh, exclusive=True)
     run_id = await asyncio.to_thread(journal.begin_run)
     live = await asyncio.to_thread(LiveCsvReport, settings.out, table.rows, table.columns)
     manifest = await asyncio.to_thread(LiveManifest, settings.out)

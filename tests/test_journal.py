@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from coupa_async.errors import InputFileError
 from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, SCHEMA_VERSION, Journal, JournalError
 from coupa_async.result import FoundAttachment, Outcome, PoResult, SavedFile
 
@@ -281,3 +283,46 @@ def test_a_schema_3_journal_is_read_without_attachments_then_upgraded(tmp_path: 
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     db.close()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "pages"])
+def test_damaged_journal_is_one_sentence_for_writers_and_readers(
+    tmp_path: Path, damage: str
+) -> None:
+    journal = Journal.open(tmp_path)
+    journal.add_pending([f"PO{n}" for n in range(3000)])
+    journal.close()
+    path = tmp_path / JOURNAL_DIR / JOURNAL_NAME
+    data = path.read_bytes()
+    if damage == "garbage":
+        data = os.urandom(len(data))
+    elif damage == "truncated":
+        data = data[: len(data) // 2]
+    else:  # the header reads well; the pages behind it do not
+        data = data[:8192] + os.urandom(len(data) - 8192)
+    path.write_bytes(data)
+
+    def refused(call: Callable[[], object]) -> str:
+        with pytest.raises(JournalError) as error:
+            call()
+        return str(error.value)
+
+    def read_all() -> None:
+        reader = Journal.open_read_only(tmp_path)
+        try:
+            reader.plan(["PO1"])
+            reader.latest_run()
+        finally:
+            reader.close()
+
+    for message in (refused(lambda: Journal.open(tmp_path)), refused(read_all)):
+        assert f"The journal {path} is damaged" in message
+        assert "move it aside" in message and "files already saved stay in place" in message
+    assert path.read_bytes() == data  # never changed, never deleted
+
+
+def test_an_empty_journal_file_reads_as_nothing_recorded(tmp_path: Path) -> None:
+    (tmp_path / JOURNAL_DIR).mkdir()
+    (tmp_path / JOURNAL_DIR / JOURNAL_NAME).write_bytes(b"")
+    with pytest.raises(InputFileError, match="No run has recorded anything"):
+        Journal.open_read_only(tmp_path)

@@ -6,7 +6,7 @@ imported on the first call, not when the package is.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +24,8 @@ from coupa_async.emails.options import (
 from coupa_async.emails.outcome import ConversionOutcome
 from coupa_async.emails.outputs import (
     INCOMPLETE,
+    choose_names,
     files_under,
-    first_usable,
     folder_names,
     install_folder,
     is_fresh,
@@ -45,18 +45,22 @@ def convert_email(
     mode: EmailMode,
     fonts: FontSet,
     limits: ConversionLimits = DEFAULT_LIMITS,
+    reserved: Collection[str] = (),
 ) -> ConversionOutcome:
     """Write the PDF of the e-mail at ``path`` and/or extract its attachments, per ``mode``.
 
     A mail that cannot be read, or passes a limit, gives an outcome with ``error``; the mail
     itself is never changed. Errors of the disk raise ``OSError``.
+
+    ``reserved``: the names of the server's files beside the mail (the PO's saved files). Our
+    outputs never take one of them, nor the name of any other file that is not ours.
     """
     if mode not in EMAIL_MODES:
         raise ValueError(f"unknown e-mail conversion mode {mode!r}; expected one of {EMAIL_MODES}")
     path = Path(path)
     if mode == "off":
         return ConversionOutcome(path.name, None, [], skipped=True, error=None)
-    return _Conversion(path, mode, fonts, limits).run()
+    return _Conversion(path, mode, fonts, limits, frozenset(reserved)).run()
 
 
 @dataclass
@@ -65,6 +69,7 @@ class _Conversion:
     mode: EmailMode
     fonts: FontSet
     limits: ConversionLimits
+    reserved: frozenset[str] = frozenset()
     problems: list[str] = field(default_factory=list)
     missing_font: bool = False
     changed: bool = False
@@ -74,8 +79,9 @@ class _Conversion:
         source = self.path.stat()
         pdfs, folders = pdf_names(name), folder_names(name)
         remove_leftovers(folder, pdfs, folders)
-        pdf_name = first_usable(pdfs, lambda n: _free_or_ours(folder / n))
-        folder_name = first_usable(folders, lambda n: _free_or_folder(folder / n))
+        pdf_name, folder_name = choose_names(folder, name, self.reserved)
+        if pdf_name is None or folder_name is None:
+            return self._outcome(None, None, _no_free_name(name))
         pdf_path, target = folder / pdf_name, folder / folder_name
         mtime = source.st_mtime_ns
         pdf_done = is_fresh(pdf_path, mtime) and our_pdf_attachments(pdf_path) is not None
@@ -168,14 +174,6 @@ def _read(data: bytes, name: str) -> Mail:
     return read_mail(data, name)
 
 
-def _free_or_ours(path: Path) -> bool:
-    return not os.path.lexists(path) or our_pdf_attachments(path) is not None
-
-
-def _free_or_folder(path: Path) -> bool:
-    return not os.path.lexists(path) or (path.is_dir() and not path.is_symlink())
-
-
 def _extraction_done(target: Path, pdf: Path, pdf_done: bool, mtime: int) -> bool | None:
     """Whether the attachments are extracted and current; None when only reading tells."""
     if target.is_dir():
@@ -183,6 +181,13 @@ def _extraction_done(target: Path, pdf: Path, pdf_done: bool, mtime: int) -> boo
     if pdf_done:
         return our_pdf_attachments(pdf) == 0  # the PDF says whether there was anything to do
     return None
+
+
+def _no_free_name(name: str) -> str:
+    return (
+        f"{name} was not converted: other files already use every name its PDF or attachments "
+        "folder could have"
+    )
 
 
 def _too_big(name: str, size: int, limits: ConversionLimits) -> str:

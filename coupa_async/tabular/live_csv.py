@@ -2,19 +2,22 @@
 
 The shared part of the live ``report.csv`` and the live ``manifest.csv``: the report's encoding
 and line ends; a file that cannot be written (locked, disk full) is a warning, after which
-nothing more is written.
+nothing more is written. The file is always a new one of our own: whatever held its name (a
+link to a file elsewhere, say) is replaced, never written through.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
 from coupa_async.log import get_logger
+from coupa_async.no_links import open_fresh
 from coupa_async.result import PoResult
 from coupa_async.tabular.report import CSV_ENCODING, CSV_LINE_END
 
@@ -31,7 +34,9 @@ class LiveCsv:
         self._file: IO[str] | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("w", encoding=CSV_ENCODING, errors="replace", newline="")
+            self._file = io.TextIOWrapper(
+                open_fresh(path), encoding=CSV_ENCODING, errors="replace", newline=""
+            )
             self._writer = csv.writer(self._file, lineterminator=CSV_LINE_END)
             self._writer.writerow(header)
             self._file.flush()
