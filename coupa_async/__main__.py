@@ -1,7 +1,5 @@
 """``python -m coupa_async``."""
 
-import sys
+from coupa_async.cli import entry
 
-from coupa_async.cli import main
-
-sys.exit(main())
+entry()

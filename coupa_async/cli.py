@@ -22,6 +22,7 @@ from rich.table import Table
 from coupa_async.errors import CoupaAsyncError, ExitCode, JournalError, missing_base_url
 from coupa_async.log import configure_logging, error_summary, get_logger, public_text
 from coupa_async.settings import LoadedSettings, Settings, describe, load_settings
+from coupa_async.stop_deadline import StopDeadline, closing_deadline_s
 from coupa_async.terminal_text import printable, safe_text
 
 
@@ -221,8 +222,20 @@ def run_quietly(main: Awaitable[int]) -> int:
     return asyncio.run(runner())
 
 
-def run_with_signals(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
-    """Run ``main(stop)``: the first SIGINT/SIGTERM sets ``stop``, a second cancels at once."""
+def run_with_signals(
+    main: Callable[[asyncio.Event], Awaitable[int]],
+    *,
+    grace_s: float = 30.0,
+    close_s: float = 10.0,
+) -> int:
+    """Run ``main(stop)``: the first SIGINT/SIGTERM sets ``stop``, a second cancels at once.
+
+    Whatever the run waits for, the process then ends within the stop's deadlines: ``grace_s``
+    for the POs in flight, then the closing of everything (``close_s`` per step); past them it
+    is ended (see stop_deadline). The same bound applies to closing after ``main`` returns.
+    """
+    deadline = StopDeadline(ExitCode.INTERRUPTED)
+    closing_s = closing_deadline_s(close_s)
 
     async def runner() -> int:
         loop = asyncio.get_running_loop()
@@ -240,21 +253,30 @@ def run_with_signals(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
                     file=sys.stderr,
                 )
                 stop.set()
+                deadline.arm(grace_s + closing_s)
             elif current is not None:
                 current.cancel()
+                deadline.arm(closing_s)
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, on_signal)
+        code: int = ExitCode.INTERRUPTED
         try:
-            return await main(stop)
+            code = await main(stop)
+            return code
         except asyncio.CancelledError:
             print("coupa-async: stopped; run the same command again to resume", file=sys.stderr)
             return ExitCode.INTERRUPTED
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+            # What is left (tasks, threads the loop waits for) ends within the closing deadline.
+            deadline.arm(closing_s, exit_code=code)
 
-    return asyncio.run(runner())
+    try:
+        return asyncio.run(runner())
+    finally:
+        deadline.disarm()  # closed in time (a caller in this process goes on)
 
 
 def _settings_with_tenant(args: argparse.Namespace) -> Settings:
@@ -287,7 +309,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return summary.exit_code
 
     with journal_damage(settings.out):
-        return run_with_signals(main)
+        return run_with_signals(
+            main, grace_s=settings.timeouts.shutdown_s, close_s=settings.timeouts.close_s
+        )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -341,7 +365,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return report.exit_code
 
     with journal_damage(settings.out):
-        return run_with_signals(main)
+        return run_with_signals(
+            main, grace_s=settings.timeouts.shutdown_s, close_s=settings.timeouts.close_s
+        )
 
 
 def cmd_login(args: argparse.Namespace) -> int:
@@ -357,10 +383,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     loaded = _load(args)
     configure_logging(loaded.settings.log_format, loaded.settings.log_level)
+    timeouts = loaded.settings.timeouts
     return run_with_signals(
         lambda stop: run_demo(
             loaded.settings, out=args.out, pos=args.pos, seed=args.seed, stop=stop
-        )
+        ),
+        grace_s=timeouts.shutdown_s,
+        close_s=timeouts.close_s,
     )
 
 
@@ -453,6 +482,10 @@ def _log_details(exc: BaseException) -> None:
         get_logger("cli").debug("error_details", exc_info=exc)
 
 
+# From main's return to the process's end: the interpreter's own shutdown.
+EXIT_DEADLINE_S = 30.0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``coupa-async`` and ``python -m coupa_async``.
 
@@ -480,5 +513,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.ERROR
 
 
+def entry() -> None:
+    """The process's entry (``python -m coupa_async``, ``coupa-async``): ``main``, then an exit
+    that nothing left behind (a thread, a child) can hold up past the closing deadline."""
+    code = main()
+    StopDeadline(code).arm(EXIT_DEADLINE_S)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

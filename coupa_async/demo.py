@@ -14,6 +14,7 @@ from coupa_async.run import RunSummary, load_input, print_summary, run_table
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
 from coupa_async.sim.catalog import RECIPES
+from coupa_async.terminal_text import markup, safe_text
 
 DEMO_INVALID_ROWS = ("PO12AB34", "not a number")
 
@@ -59,7 +60,12 @@ async def run_demo(
     pos = len(RECIPES) if pos is None else pos
     async with Simulator(SimConfig(seed=seed, pos=pos)) as sim:
         console.print(
-            f"Simulated Coupa at [bold]{sim.base_url}[/] with {pos} POs; downloading into {out}"
+            markup(
+                "Simulated Coupa at [bold]{url}[/] with {pos} POs; downloading into {out}",
+                url=sim.base_url,
+                pos=pos,
+                out=out,
+            )
         )
         settings = settings.model_copy(
             update={
@@ -82,7 +88,7 @@ async def run_demo(
             if problems:
                 console.print("[red]Differences from the simulator's catalog:[/]")
                 for problem in problems:
-                    console.print(f"  {problem}")
+                    console.print(safe_text(f"  {problem}"))
                 return ExitCode.ERROR
             console.print(
                 f"[green]All {pos} POs match the simulator's expected outcomes, files "

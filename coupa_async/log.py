@@ -20,6 +20,8 @@ from urllib.parse import quote, quote_plus
 
 import structlog
 
+from coupa_async.terminal_text import printable_log_values
+
 REDACTED = "[redacted]"
 
 _SECRET_KEY = re.compile(
@@ -220,6 +222,8 @@ def configure_logging(
     ]
     if log_format == "json":
         processors.append(structlog.processors.format_exc_info)
+    else:  # the console shows page text as text: no escape sequence reaches the terminal
+        processors.append(printable_log_values)
     processors.append(renderer)
     structlog.configure(
         processors=processors,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from coupa_async.tabular import (
     write_manifest,
     write_reports,
 )
+from coupa_async.terminal_text import safe_text
 
 log = get_logger("run")
 
@@ -244,7 +245,12 @@ async def _download(
             with _unless_storage_fails("metrics_not_saved"):  # the POs' records matter more
                 await save_metrics()
 
-    async with Downloader(settings, check_contact=False) as downloader:
+    downloader = Downloader(settings, check_contact=False)
+    async with contextlib.AsyncExitStack() as stack:
+        # Starting (browser, sign-in) can take long: a stop meanwhile ends it there.
+        if not await _unless_stopped(stack.enter_async_context(downloader), stop):
+            summary.interrupted = True
+            return
         downloader.add_listener(record)
         for task, priority in plan.tasks:
             downloader.submit(task, priority)
@@ -271,6 +277,32 @@ async def _download(
             downloader.metrics.take(downloader.status())  # the run as it ends
             with _unless_storage_fails("metrics_not_saved"):
                 await save_metrics()
+
+
+async def _unless_stopped(starting: Awaitable[object], stop: asyncio.Event) -> bool:
+    """Await ``starting`` in this task; False, with it cancelled (and so cleaned up), when
+    ``stop`` is set first (as ``asyncio.timeout`` does, by cancelling this task)."""
+    current = asyncio.current_task()
+    assert current is not None
+    stopping = False
+
+    def cancel_start(_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        current.cancel()
+
+    watch = asyncio.ensure_future(stop.wait())
+    watch.add_done_callback(cancel_start)
+    try:
+        await starting
+    except asyncio.CancelledError:
+        if stopping and current.uncancel() == 0:
+            return False
+        raise
+    finally:
+        watch.remove_done_callback(cancel_start)
+        watch.cancel()
+    return True
 
 
 def print_summary(summary: RunSummary, console: Console) -> None:
@@ -301,4 +333,4 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     if summary.skipped:
         console.print(f"{summary.skipped} PO(s) were already settled by an earlier run: skipped.")
     if summary.reports:
-        console.print("Report: " + ", ".join(str(path) for path in summary.reports))
+        console.print(safe_text("Report: " + ", ".join(str(path) for path in summary.reports)))

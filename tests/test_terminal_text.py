@@ -94,11 +94,6 @@ def test_the_run_summary_shows_hostile_names_and_reasons_as_text() -> None:
     assert "not an e-mail\\x1b[31m" in written(plain)
 
 
-@pytest.mark.xfail(
-    reason="coupa_async/run.py print_summary prints the report paths as markup "
-    '(console.print("Report: " + ...)); wrap them in terminal_text.safe_text',
-    strict=False,
-)
 def test_the_run_summary_shows_report_paths_as_text() -> None:
     summary = RunSummary(reports=[Path("/data/out[x]/report.csv")])
     plain, _ = consoles()

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from coupa_async.audit.findings import AuditReport, shown
+from coupa_async.terminal_text import safe_text
 
 
 def print_audit(report: AuditReport, console: Console) -> None:
@@ -20,11 +21,11 @@ def print_audit(report: AuditReport, console: Console) -> None:
             table.add_column(name, overflow="fold")
         for item in report.disagreements:
             table.add_row(
-                Text(item.po or "-"),
-                Text(item.check.value),
-                Text(item.journal),
-                Text(item.found),
-                Text(_where(item.where, out)),
+                safe_text(item.po or "-"),
+                safe_text(item.check.value),
+                safe_text(item.journal),
+                safe_text(item.found),
+                safe_text(_where(item.where, out)),
             )
         console.print(table)
     if report.unchecked:
@@ -32,7 +33,7 @@ def print_audit(report: AuditReport, console: Console) -> None:
             Text(f"{len(report.unchecked)} PO(s) could not be checked online (no proof for them):")
         )
         for item in report.unchecked:
-            console.print(Text(f"  {item.po}: {item.reason[:300]}"), soft_wrap=True)
+            console.print(safe_text(f"  {item.po}: {item.reason[:300]}"), soft_wrap=True)
     # Not wrapped by rich: a line to copy or grep whole; the terminal wraps it for the eye.
     console.print(Text(summary(report)), soft_wrap=True)
     console.print(Text(verdict(report)), style="bold", soft_wrap=True)
