@@ -164,6 +164,35 @@ class _Job:
     http: CoupaHttp
     final_attempt: bool
     known: dict[str, SavedFile]  # URL -> the file an earlier run saved from it
+    session: _SessionCheck = field(default_factory=lambda: _SessionCheck())
+
+
+class _SessionInDoubt(Exception):
+    """A file of the PO met a login page and the session is being checked: not sent now."""
+
+
+class _SessionCheck:
+    """Whether a login page that one of the PO's files met means the session is over: checked
+    once, by opening the PO's page again, while the PO's other files wait rather than meet the
+    same login page (and send more requests on a session that may have ended)."""
+
+    def __init__(self) -> None:
+        self._works: asyncio.Future[bool] | None = None
+
+    @property
+    def in_doubt(self) -> bool:
+        return self._works is not None and not (self._works.done() and self._works.result())
+
+    async def works(self, job: _Job, page_url: str) -> bool:
+        """Check once (later callers share the answer) whether ``page_url`` still opens."""
+        if self._works is None:
+            works = self._works = asyncio.get_running_loop().create_future()
+            try:
+                works.set_result(await _page_still_opens(job, page_url))
+            except BaseException:
+                works.set_result(False)
+                raise
+        return await asyncio.shield(self._works)
 
 
 # What fetching one attachment came to: reused, fetched (not yet filed), refused, or not yet.
@@ -590,14 +619,16 @@ async def _fetch_or_problem(
 ) -> Fetched | FileProblem:
     """The file, or why it cannot be saved; raises what the PO cannot settle with now."""
     try:
-        if ref.url is None:
-            async with page_turn:
-                return await _fetch_with_retries(job, read, ref, folder)
-        return await _fetch_with_retries(job, read, ref, folder)
+        try:
+            return await _fetch_at_its_turn(job, read, ref, folder, page_turn)
+        except _SessionInDoubt:
+            if not await job.session.works(job, read.url):
+                raise SessionExpiredError(f"a login page came back instead of {read.url}") from None
+            return await _fetch_at_its_turn(job, read, ref, folder, page_turn)
     except FileRefused as exc:
         return FileProblem(ref.url or "", ref.name_hint, str(exc), source)
     except SessionExpiredError:
-        if ref.url is None or not await _session_still_works(job, read.url):
+        if ref.url is None or not await job.session.works(job, read.url):
             raise
         # The page opens with the same cookies: this file refuses the account, the session is
         # not over (a new sign-in would meet the same login page again, and again).
@@ -612,7 +643,16 @@ async def _fetch_or_problem(
         return FileProblem(ref.url or "", ref.name_hint, str(exc), source)
 
 
-async def _session_still_works(job: _Job, page_url: str) -> bool:
+async def _fetch_at_its_turn(
+    job: _Job, read: PageRead, ref: AttachmentRef, folder: Path, page_turn: asyncio.Lock
+) -> Fetched:
+    if ref.url is None:
+        async with page_turn:
+            return await _fetch_with_retries(job, read, ref, folder)
+    return await _fetch_with_retries(job, read, ref, folder)
+
+
+async def _page_still_opens(job: _Job, page_url: str) -> bool:
     """Whether the page a file was found on still opens (not as a login page) right now."""
     settings = job.env.settings
     try:
@@ -665,6 +705,8 @@ async def _fetch_over_http(job: _Job, url: str, folder: Path) -> Fetched:
         if gate is not None and gate is not job.env.gate and gate.remaining_pause_s > 0:
             # Another host's pause: nothing is sent to it; the PO waits outside a worker.
             raise _other_host_asks_to_wait(gate, gate.remaining_pause_s)
+        if job.session.in_doubt:
+            raise _SessionInDoubt
         return await fetch_to_temp(
             job.http.session,
             url,

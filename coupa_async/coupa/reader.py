@@ -209,19 +209,16 @@ class PageReader:
         fast_facts, live_facts = quick.facts, rendered.facts
         if fast_facts is None or live_facts is None:
             return
-        missed = live_facts.attachment_keys - fast_facts.attachment_keys
-        if (rendered.fed_by or (missed and fast_facts.filled_by_script)) and not self.fast_refused:
-            # Seen as it happened (fed_by), or, when the data came before the watch began (a
-            # busy machine), by what the HTML lacked on a page that said it loads by script.
-            feeder = rendered.fed_by[0] if rendered.fed_by else "its scripts"
+        if rendered.fed_by and not self.fast_refused:
             self._refuse_fast(
                 "the page's attachment areas were filled by its data requests after load "
-                f"({feeder})",
+                f"({rendered.fed_by[0]})",
                 quick.url,
             )
             return
         if fast_facts.filled_by_script:
             return
+        missed = live_facts.attachment_keys - fast_facts.attachment_keys
         if missed:
             self._refuse_fast(
                 f"the page's HTML lacked {len(missed)} attachment(s) that its rendering showed",

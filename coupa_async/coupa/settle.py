@@ -41,6 +41,8 @@ DATA_REQUESTS = frozenset({"script", "xhr", "fetch"})
 FEEDING_REQUESTS = frozenset({"xhr", "fetch"})
 MAX_FAILURES_KEPT = 5
 MAX_FED_KEPT = 5
+# How much later than in the page a request's end may reach us (events cross the driver).
+EVENT_DELAY_S = 0.25
 EVALUATE_GRACE_S = 2.0
 
 
@@ -289,7 +291,9 @@ async def wait_until_settled(
             and activity.quiet_for() >= rules.network_quiet_s
         ):
             last_change = now - probe["quietMs"] / 1000
-            fed = activity.fed_before(last_change) if probe.get("changed") else ()
+            # The request's end is when its event reached us, after the page could already use
+            # its data: a little later than the change it caused, never much.
+            fed = activity.fed_before(last_change + EVENT_DELAY_S) if probe.get("changed") else ()
             return Settled(int(probe["attachments"]), tuple(activity.failures), now - started, fed)
         if now >= deadline:
             raise TransientError(_busy_reason(page.url, probe, activity, rules))
