@@ -39,6 +39,7 @@ from coupa_async.memory.sampler import ProcessTreeSampler
 from coupa_async.memory.watch import MemoryWatch, Sampler
 from coupa_async.metrics import MetricsRecorder
 from coupa_async.network import open_http
+from coupa_async.out_lock import OutputFolderLock
 from coupa_async.outage import OutageWatch, http_probe
 from coupa_async.pool import PoolStatus
 from coupa_async.priority import parse_priority
@@ -69,11 +70,18 @@ class Downloader:
     """Downloads PO attachments with a pool of browser contexts. Use with ``async with``."""
 
     def __init__(
-        self, settings: Settings, *, out: Path | None = None, check_contact: bool = True
+        self,
+        settings: Settings,
+        *,
+        out: Path | None = None,
+        check_contact: bool = True,
+        lock_out: bool = True,
     ) -> None:
         if not settings.base_url:
             raise missing_base_url()
         self._check_contact = check_contact  # False: the caller has just checked
+        # One run at a time on an output folder (False: the caller holds the lock already).
+        self._lock_out = lock_out
         self.settings = settings
         self.layout = OutputLayout(out or settings.out)
         self.gates = HostGates(settings.base_url, max_pause_s=settings.limits.retry_after_max_s)
@@ -133,18 +141,22 @@ class Downloader:
                 if self._check_contact:
                     await ensure_contact(settings)
                 await asyncio.to_thread(self.layout.out_dir.mkdir, parents=True, exist_ok=True)
-                async with await open_http(settings) as http:  # proxy, CA bundle
-                    state = await asyncio.to_thread(load_tenant_state, settings)
-                    works = state is not None and await session_works_over_http(
-                        http, settings.base_url or "", state, settings.markers
-                    )
-                    await starting
-                    engine = await self._start_engine(browser, http, state, works)
-                    async with engine.running():
-                        if settings.memory.enabled:
-                            self.start_memory_watch()
-                        engine.spawn(self._record_metrics(), "metrics")
-                        yield
+                async with contextlib.AsyncExitStack() as held:
+                    if self._lock_out:
+                        # Not in a thread: a cancelled start must never leave the lock taken.
+                        held.enter_context(OutputFolderLock.take(self.layout.out_dir))
+                    async with await open_http(settings) as http:  # proxy, CA bundle
+                        state = await asyncio.to_thread(load_tenant_state, settings)
+                        works = state is not None and await session_works_over_http(
+                            http, settings.base_url or "", state, settings.markers
+                        )
+                        await starting
+                        engine = await self._start_engine(browser, http, state, works)
+                        async with engine.running():
+                            if settings.memory.enabled:
+                                self.start_memory_watch()
+                            engine.spawn(self._record_metrics(), "metrics")
+                            yield
             finally:
                 if not starting.done():
                     starting.cancel()

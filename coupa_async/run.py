@@ -245,7 +245,8 @@ async def _download(
             with _unless_storage_fails("metrics_not_saved"):  # the POs' records matter more
                 await save_metrics()
 
-    downloader = Downloader(settings, check_contact=False)
+    # The journal holds the output folder's lock for the whole run (Journal.open(exclusive)).
+    downloader = Downloader(settings, check_contact=False, lock_out=False)
     async with contextlib.AsyncExitStack() as stack:
         # Starting (browser, sign-in) can take long: a stop meanwhile ends it there.
         if not await _unless_stopped(stack.enter_async_context(downloader), stop):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from coupa_async import Downloader
 from coupa_async.errors import ConfigurationError, ExitCode, JournalError, LayoutError
 from coupa_async.htmlreport import report_data, write_html_report
 from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, Journal
@@ -28,6 +29,7 @@ from coupa_async.no_links import (
 )
 from coupa_async.out_lock import LOCK_NAME, OutputFolderLock, lock_path, read_holder
 from coupa_async.result import FoundAttachment, Outcome, PoResult
+from coupa_async.sim import SimConfig, Simulator
 from coupa_async.status import print_status
 from coupa_async.tabular import (
     InputTable,
@@ -37,6 +39,8 @@ from coupa_async.tabular import (
     write_manifest,
     write_reports,
 )
+
+from .conftest import make_settings
 
 SECRET = b"a file outside --out that must stay as it is\n"
 LINK_SENTENCE = "is a symbolic link; coupa_async does not write through links"
@@ -271,6 +275,8 @@ HOLDER = """
 import sys
 from pathlib import Path
 from coupa_async.journal import Journal
+
+from .conftest import make_settings
 journal = Journal.open(Path(sys.argv[1]), exclusive=True)
 print("locked", flush=True)
 sys.stdin.read()
@@ -323,3 +329,24 @@ def test_a_killed_run_leaves_a_file_that_does_not_block(
     holder = read_holder(out)
     assert holder is not None and holder.pid == os.getpid()
     journal.close()
+
+
+@pytest.mark.browser
+async def test_a_second_downloader_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    """The library takes the lock too: two programs embedding it cannot share an --out."""
+    async with Simulator(SimConfig(seed=2, pos=4)) as sim:
+        settings = make_settings(
+            tmp_path,
+            base_url=sim.base_url,
+            username=sim.username,
+            password=sim.password,
+            out=str(tmp_path / "out"),
+            storage_state=str(tmp_path / "state.json"),
+            workers=1,
+        )
+        async with Downloader(settings):
+            with pytest.raises(ConfigurationError, match="Another coupa_async run"):
+                async with Downloader(settings):
+                    pass
+        async with Downloader(settings):  # released when the first one closed
+            pass

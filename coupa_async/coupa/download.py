@@ -36,6 +36,7 @@ from coupa_async.errors import (
     storage_error,
 )
 from coupa_async.layout import OutputLayout
+from coupa_async.no_links import open_new
 from coupa_async.outage import is_network_failure
 
 CHUNK_BYTES = 1024 * 1024
@@ -235,7 +236,7 @@ async def _stream(
     digest = hashlib.sha256()
     size = 0
     try:
-        with temp.open("wb") as handle:
+        with open_new(temp) as handle:  # never through a link planted at its name
             chunk = first
             while chunk:
                 handle.write(chunk)

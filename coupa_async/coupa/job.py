@@ -39,6 +39,7 @@ from coupa_async.coupa.numbers import PoNumber
 from coupa_async.coupa.pages import PageKind, classify, parse_html, raise_for_verdict
 from coupa_async.coupa.reader import Doing, FirstLook, PageRead, PageReader, untold
 from coupa_async.coupa.search import search_po
+from coupa_async.emails.outputs import is_our_output, make_way
 from coupa_async.errors import (
     BrowserFaultError,
     HostUnreachableError,
@@ -481,8 +482,9 @@ def _open_folder(layout: OutputLayout, task: PoTask, supplier: str) -> _Folder:
     layout.cleanup_partials(path)
     folder = _Folder(path)
     for entry in path.iterdir():
-        if entry.is_file() and not entry.name.startswith("."):
-            folder.existing[entry.name] = entry.stat().st_size
+        name = entry.name
+        if entry.is_file() and not name.startswith(".") and not is_our_output(path, name):
+            folder.existing[name] = entry.stat().st_size
     return folder
 
 
@@ -845,6 +847,11 @@ def _file_away(
         return SavedFile(same, folder.path / same, fetched.size, fetched.sha256, source, url)
     taken = folder.taken | {name.lower() for name in folder.existing}
     name = unique_name(wanted, taken)
+    # A server file wins its own name: an e-mail's PDF or folder of ours there moves aside
+    # (converted again under another name); anything else keeps it.
+    while not make_way(folder.path, name):
+        taken.add(name.lower())
+        name = unique_name(wanted, taken)
     target = folder.path / name
     if not layout.contains(target):
         fetched.temp_path.unlink(missing_ok=True)

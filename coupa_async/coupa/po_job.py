@@ -96,7 +96,10 @@ class PoJob:
         self, converter: EmailConverter, result: PoResult, emails: list[SavedFile]
     ) -> PoResult:
         try:
-            outcomes = await asyncio.gather(*(converter.convert(saved.path) for saved in emails))
+            names = [saved.name for saved in result.files]  # the server's: never ours to take
+            outcomes = await asyncio.gather(
+                *(converter.convert(saved.path, names) for saved in emails)
+            )
         except asyncio.CancelledError:
             # Stopped before its e-mails were converted: the PO stays pending for the rerun,
             # so its folder must not look settled (no await here: this is the last step).

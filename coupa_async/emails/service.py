@@ -152,13 +152,15 @@ class EmailConverter:
     def enabled(self) -> bool:
         return self.mode != "off"
 
-    async def convert(self, path: Path) -> ConversionOutcome:
+    async def convert(self, path: Path, reserved: Sequence[str] = ()) -> ConversionOutcome:
         """Convert one saved e-mail; a problem of the e-mail is the outcome's ``error``.
 
+        ``reserved``: the names of the server's files beside it, never taken by our outputs.
         Raises StorageError when the disk is full.
         """
         request = {
             "path": str(path),
+            "reserved": list(reserved),
             "mode": self.mode,
             "fonts": fonts_data(await self._fonts_found()),
             "limits": asdict(self.limits),

@@ -67,6 +67,7 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
             request["mode"],
             fonts_of(request["fonts"]),
             ConversionLimits(**request["limits"]),
+            reserved=request.get("reserved", ()),
         )
     except ConversionTimeout:
         outcome = ConversionOutcome(

@@ -10,6 +10,7 @@ from typing import IO
 
 from coupa_async.layout import hidden_temp_name
 from coupa_async.log import get_logger
+from coupa_async.no_links import open_new
 
 log = get_logger("report")
 
@@ -23,7 +24,7 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(hidden_temp_name(path.name))
     try:
-        with temp.open("xb") as handle:
+        with open_new(temp) as handle:  # created here, never through a link
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
