@@ -194,3 +194,40 @@ def test_nothing_is_written_outside_the_output_folder(hostile: HostileRun) -> No
             assert saved.path.resolve().is_relative_to(out)
     names = [p.name for p in out.rglob("*")]
     assert not [n for n in names if "\x1b" in n or "\x07" in n or "/" in n]
+
+
+async def test_a_rendered_page_is_cut_off_as_the_browser_receives_it(tmp_path: Path) -> None:
+    """In render mode no HTTP reading comes first: the browser's own count stops the page."""
+    config = SimConfig(
+        profile="hostile",
+        recipes=("hostile_huge_page", "hostile_gzip_page"),
+        hostile_page_size=None,
+        hostile_bomb_size=120 * MiB,
+    )
+    async with Simulator(config) as sim:
+        settings = make_settings(
+            tmp_path,
+            base_url=sim.base_url,
+            username=sim.username,
+            password=sim.password,
+            out=str(tmp_path / "out"),
+            storage_state=str(tmp_path / "state.json"),
+            workers=2,
+            mode="render",
+            max_attempts=1,
+            limits={"page_max_mb": PAGE_MAX_MB},
+        )
+        peak = [0]
+        async with asyncio.TaskGroup() as group:
+            watcher = group.create_task(_watch_memory(peak))
+            async with asyncio.timeout(180), Downloader(settings) as downloader:
+                results = [
+                    result
+                    async for result in downloader.run([f"PO{po.number}" for po in sim.catalog.pos])
+                ]
+            watcher.cancel()
+        sent = sim.stats.snapshot()["bytes_sent"]
+    assert [r.outcome.value for r in results] == ["FAILED", "FAILED"]
+    assert all("grew past" in r.message and "limits.page_max_mb" in r.message for r in results)
+    assert peak[0] < TREE_CEILING_BYTES
+    print(f"rendered pages cut off: peak {peak[0] // MiB} MB, the server sent {sent // MiB} MB")
