@@ -289,6 +289,8 @@ class SessionKeeper:
         self._signed_in_at: float | None = None  # monotonic time of the last sign-in
         self._vouched = -1  # the newest generation an item settled with
         self._doubts = 0  # login pages met with the newest sign-in before it was vouched for
+        self._starting = False  # the run's first sign-in: not an answer to a login page
+        self._renewed_after_expiry = False  # the newest sign-in answered a login page
         self._renewing: asyncio.Future[None] | None = None
 
     @property
@@ -355,8 +357,9 @@ class SessionKeeper:
                 "open in a browser with this account, then run the same command again: it "
                 "resumes where it stopped."
             )
-        if self._signed_in_at is None or self.renewals == 0 or self._vouched >= self.generation:
+        if not self._renewed_after_expiry or self._vouched >= self.generation:
             return
+        assert self._signed_in_at is not None
         age_s = time.monotonic() - self._signed_in_at
         if age_s >= limits.sign_in_repeat_s:
             return
@@ -369,7 +372,7 @@ class SessionKeeper:
             )
         raise AuthenticationError(
             f"Coupa sent its login page {self._doubts} times within {age_s:.0f} s of signing "
-            "in anew, before any PO could be read with the new session: the tenant does not "
+            "in anew, before any PO could be read with the new session, so the tenant does not "
             "accept it (a proxy or single sign-on that drops the session?). Stopped so the "
             "identity provider is not asked again; open a PO in a browser with this account, "
             "then run the same command again: it resumes where it stopped."
@@ -409,6 +412,7 @@ class SessionKeeper:
                 log.warning("sign_in_interrupted", detail=error_summary(exc))
         self.sign_ins += 1
         self._signed_in_at = time.monotonic()
+        self._renewed_after_expiry = not self._starting
         self._doubts = 0
         for cookie in state.get("cookies", []):
             if isinstance(cookie, dict):
@@ -441,4 +445,8 @@ class SessionKeeper:
         """At start: keep a saved sign-in that still works, else sign in with credentials."""
         if self.state is not None and saved_state_works:
             return
-        await self.renew(self.generation)
+        self._starting = True
+        try:
+            await self.renew(self.generation)
+        finally:
+            self._starting = False

@@ -202,8 +202,9 @@ class LimitSettings(_Section):
     sign_in_repeat_s: float = Field(
         default=60.0,
         ge=0,
-        description="A sign-in that meets the login page again within this many seconds "
-        "means the tenant refuses the new session: the run stops (exit 4).",
+        description="Login pages met within this many seconds of signing in anew, before "
+        "anything was read with the new session, charge their PO instead of signing in "
+        "again; three of them stop the run (exit 4).",
     )
     retry_after_max_s: float = Field(
         default=300.0,

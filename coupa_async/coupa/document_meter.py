@@ -27,6 +27,7 @@ T = TypeVar("T")
 # One DevTools session per page, made on its first render and kept while the page lives.
 _sessions: weakref.WeakKeyDictionary[Page, CDPSession] = weakref.WeakKeyDictionary()
 
+CDP_CALL_S = 5.0
 # Kept small: this session only counts, it never asks for a body.
 _ENABLE = {"maxTotalBufferSize": 1024, "maxResourceBufferSize": 1024}
 
@@ -53,11 +54,13 @@ class DocumentMeter:
 
     async def __aenter__(self) -> Self:
         try:
-            session = await _session_of(self.page)
-            session.on("Network.responseReceived", self._on_response)
-            session.on("Network.dataReceived", self._on_data)
-            await session.send("Network.enable", _ENABLE)
-        except PlaywrightError:
+            # A crashed renderer may leave a DevTools call unanswered: each has a deadline.
+            async with asyncio.timeout(CDP_CALL_S):
+                session = await _session_of(self.page)
+                session.on("Network.responseReceived", self._on_response)
+                session.on("Network.dataReceived", self._on_data)
+                await session.send("Network.enable", _ENABLE)
+        except (PlaywrightError, TimeoutError):
             return self  # not a Chromium page (or gone): loading is bounded by its deadline
         self._session = session
         return self
@@ -73,8 +76,9 @@ class DocumentMeter:
             return
         session.remove_listener("Network.responseReceived", self._on_response)
         session.remove_listener("Network.dataReceived", self._on_data)
-        with contextlib.suppress(PlaywrightError):
-            await session.send("Network.disable")
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            async with asyncio.timeout(CDP_CALL_S):
+                await session.send("Network.disable")
 
     def _on_response(self, params: dict[str, Any]) -> None:
         if params.get("type") == "Document":

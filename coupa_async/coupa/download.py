@@ -47,6 +47,11 @@ DEFAULT_FILE_LIMITS = BodyLimits(2 * 1024**3, setting="limits.file_max_mb")
 STALL_S = 60.0
 
 
+class FileTimedOut(TransientError):
+    """A file's answer did not end in time, or went silent: retried with the PO's next attempt,
+    not at once (a server that stalls a body tends to stall it again)."""
+
+
 class FileRefused(CoupaAsyncError):
     """This one file cannot be saved (not the PO's fault as a whole): a reason for the report.
 
@@ -156,7 +161,7 @@ async def fetch_to_temp(
         if isinstance(exc, BodyTooLarge):
             raise FileRefused(str(exc)) from None
         if isinstance(exc, TimeoutError):  # before the connection errors: some are both
-            raise TransientError(
+            raise FileTimedOut(
                 f"no complete answer within {timeout_s:.0f} s, or nothing for "
                 f"{min(stall_s, timeout_s):.0f} s, for {url}"
             ) from exc

@@ -28,6 +28,7 @@ from coupa_async.coupa.discover import AttachmentRef, PageFacts, click_only_sele
 from coupa_async.coupa.download import (
     Fetched,
     FileRefused,
+    FileTimedOut,
     browser_download_to_temp,
     fetch_to_temp,
     place,
@@ -65,6 +66,8 @@ from coupa_async.settings import Settings
 log = get_logger("job")
 
 FILE_RETRIES = 2
+# A pause of another host this short is waited out within the PO, holding its request slot.
+SHORT_PAUSE_S = 5.0
 FILE_RETRY_PAUSE_S = 0.3
 UNKNOWN_SUPPLIER = "Unknown"
 
@@ -683,8 +686,11 @@ async def _fetch_with_retries(
                 raise
             raise _other_host_asks_to_wait(gate, min(exc.retry_after_s, gate.max_pause_s)) from exc
         except TransientError as exc:
-            # No second try into a host that is down: the pool holds the PO until it is back.
-            if attempt == FILE_RETRIES or await _host_is_down(env, exc):
+            # No second try into a host that is down: the pool holds the PO until it is back;
+            # nor at once into a body that went silent (the PO's next attempt tries again).
+            if attempt == FILE_RETRIES or isinstance(exc, FileTimedOut):
+                raise
+            if await _host_is_down(env, exc):
                 raise
             await asyncio.sleep(FILE_RETRY_PAUSE_S * (attempt + 1) * (1 + random.random()))
     raise AssertionError("unreachable")
@@ -705,8 +711,11 @@ async def _fetch_over_http(job: _Job, url: str, folder: Path) -> Fetched:
         await job.http.cookie_header(url)  # looked up before the gate, as before a page read
         await job.http.may_send()
         if gate is not None and gate is not job.env.gate and gate.remaining_pause_s > 0:
-            # Another host's pause: nothing is sent to it; the PO waits outside a worker.
-            raise _other_host_asks_to_wait(gate, gate.remaining_pause_s)
+            # Another host's pause: nothing is sent to it. A short rest is waited out here, a
+            # long one outside a worker (the PO is retried after it).
+            if gate.remaining_pause_s > SHORT_PAUSE_S:
+                raise _other_host_asks_to_wait(gate, gate.remaining_pause_s)
+            await gate.pause_over()
         if job.session.in_doubt:
             raise _SessionInDoubt
         return await fetch_to_temp(
@@ -719,6 +728,7 @@ async def _fetch_over_http(job: _Job, url: str, folder: Path) -> Fetched:
             settings.timeouts.download_s,
             received=job.http.received.add,
             limits=_file_limits(settings),
+            stall_s=settings.timeouts.navigation_s,
             policy=FetchPolicy(
                 settings.base_url or url,
                 tuple(settings.network.file_hosts),
