@@ -18,6 +18,7 @@ import pytest
 import structlog
 
 from coupa_async import Downloader
+from coupa_async.errors import AuthenticationError
 from coupa_async.result import PoResult
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
@@ -231,3 +232,30 @@ async def test_a_rendered_page_is_cut_off_as_the_browser_receives_it(tmp_path: P
     assert all("grew past" in r.message and "limits.page_max_mb" in r.message for r in results)
     assert peak[0] < TREE_CEILING_BYTES
     print(f"rendered pages cut off: peak {peak[0] // MiB} MB, the server sent {sent // MiB} MB")
+
+
+async def test_a_tenant_that_refuses_every_new_session_stops_the_run_after_one_renewal(
+    tmp_path: Path,
+) -> None:
+    """Every PO page answers with a login form: one renewal, then the run stops (exit 4's
+    error) instead of signing in again and again."""
+    async with Simulator(SimConfig(seed=6, pos=8)) as sim:
+        settings = make_settings(
+            tmp_path,
+            base_url=sim.base_url,
+            username=sim.username,
+            password=sim.password,
+            out=str(tmp_path / "out"),
+            storage_state=str(tmp_path / "state.json"),
+            workers=4,
+        )
+        numbers = [f"PO{po.number}" for po in sim.catalog.pos]
+        downloader = Downloader(settings)
+        with pytest.raises(AuthenticationError, match="does not accept it"):
+            async with asyncio.timeout(180), downloader:
+                sim.inject("login_page", "/order_headers/", None)
+                async for _ in downloader.run(numbers):
+                    pass
+        logins = sim.stats.snapshot()["logins"]
+    assert logins == 2, logins  # the first sign-in and one renewal
+    assert {task.po.label for task in downloader.pending} == set(numbers)  # nothing failed
