@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coupa_async.emails.options import is_email
+from coupa_async.emails.outputs import our_outputs
 from coupa_async.htmlreport.model import (
     ReportAttachment,
     ReportData,
@@ -86,19 +87,23 @@ def _po_of(record: PoRecord, out_dir: Path, levels: tuple[str, ...] = ()) -> Rep
         attempts=record.attempts,
         finished_at=record.finished_at,
         found=record.found,
-        files=tuple(_file_of(saved, out_dir) for saved in record.files),
+        files=tuple(
+            _file_of(saved, out_dir, [f.name for f in record.files]) for saved in record.files
+        ),
         attachments=tuple(
             _attachment_of(found, record.folder, out_dir) for found in record.attachments
         ),
     )
 
 
-def _file_of(saved: SavedFile, out_dir: Path) -> ReportFile:
-    """A saved file, with whether its e-mail conversions are beside it (looked up on disk)."""
+def _file_of(saved: SavedFile, out_dir: Path, server_names: list[str]) -> ReportFile:
+    """A saved file, with whether its e-mail conversions are beside it under their plain names
+    (``<name>.pdf``, ``<name>_attachments/``), ours, not a server file of that name."""
     pdf = attachments = False
     if is_email(saved.name):
-        pdf = saved.path.with_name(f"{saved.name}.pdf").is_file()
-        attachments = saved.path.with_name(f"{saved.name}_attachments").is_dir()
+        our_pdf, our_folder = our_outputs(saved.path, server_names)
+        pdf = our_pdf == saved.path.with_name(f"{saved.name}.pdf")
+        attachments = our_folder == saved.path.with_name(f"{saved.name}_attachments")
     href = _href(saved.path, out_dir)
     return ReportFile(saved.name, href, saved.size, saved.source, pdf, attachments)
 
