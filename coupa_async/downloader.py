@@ -23,8 +23,7 @@ from coupa_async.contact import ensure_contact
 from coupa_async.coupa.bounded import BodyLimits
 from coupa_async.coupa.job import PoTask, request_limiter
 from coupa_async.coupa.numbers import InvalidPoNumber, parse_po_number
-from coupa_async.coupa.pause_hold import PauseHold
-from coupa_async.coupa.po_job import PoJob
+from coupa_async.coupa.po_job import PoJob, rate_limit_watch
 from coupa_async.coupa.reader import PageReader
 from coupa_async.emails.service import EmailConverter
 from coupa_async.engine import BrowserSupervisor, EngineConfig, Services, Supervisor
@@ -239,7 +238,7 @@ class Downloader:
             session=keeper,
             gate=self.gate,
             outage=self._outage,
-            on_context=PauseHold(self.gates, spawn).watch,
+            on_context=rate_limit_watch(self.gates),
         )
         engine = Supervisor(engine_config(settings), job, services, self._deliver)
         self._engine = engine

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from coupa_async.log import get_logger
@@ -42,8 +41,6 @@ class HostGate:
         self._paused_until = 0.0
         self.pauses = 0
         self._cap_told = False
-        # Told (synchronously) when a pause begins or grows longer.
-        self.on_pause: list[Callable[[], None]] = []
 
     @property
     def is_open(self) -> bool:
@@ -91,8 +88,6 @@ class HostGate:
         if until > self._paused_until:
             self._paused_until = until
             self.pauses += 1
-            for listener in self.on_pause:
-                listener()
 
     def close(self, reason: str = "session") -> None:
         """Hold every caller until ``open`` is called with the same reason (and no other)."""

@@ -273,8 +273,6 @@ HOLDER = """
 import sys
 from pathlib import Path
 from coupa_async.journal import Journal
-
-from .conftest import make_settings
 journal = Journal.open(Path(sys.argv[1]), exclusive=True)
 print("locked", flush=True)
 sys.stdin.read()

@@ -391,10 +391,24 @@ async def _refuse_opened_page(
     with contextlib.suppress(PlaywrightError):
         await page.wait_for_load_state("domcontentloaded", timeout=timeout_s * 1000)
     html = await _page_html(page)
-    verdict = classify(opened.status, page.url, parse_html(html), markers, opened.retry_after)
+    # The navigation's response event may reach us after the page did: the page itself knows
+    # its status (a 429 or 5xx read as 200 would refuse the file for good).
+    status = await _document_status(page) or opened.status
+    verdict = classify(status, page.url, parse_html(html), markers, opened.retry_after)
     raise_for_verdict(verdict, page.url, "the file")
     detail = f" ({verdict.reason})" if verdict.reason else ""
     raise FileRefused(f"the server sent an HTML page instead of the file{detail}")
+
+
+async def _document_status(page: Page) -> int:
+    """The HTTP status of the page's document as the page saw it (0 when unknown)."""
+    try:
+        status = await page.evaluate(
+            "() => (performance.getEntriesByType('navigation')[0] || {}).responseStatus || 0"
+        )
+    except PlaywrightError:
+        return 0
+    return status if isinstance(status, int) else 0
 
 
 async def _page_html(page: Page) -> str:

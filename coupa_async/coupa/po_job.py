@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import aiohttp
+from playwright.async_api import BrowserContext, Response
 
 from coupa_async.coupa.http import ReceivedBytes
 from coupa_async.coupa.job import JobEnv, PoTask, process_po
+from coupa_async.coupa.pages import retry_after_seconds
 from coupa_async.coupa.reader import PageReader
 from coupa_async.emails.options import is_email
 from coupa_async.emails.service import EmailConverter
@@ -131,3 +133,18 @@ class PoJob:
 
     def outcome(self, result: PoResult) -> str:
         return result.outcome.value
+
+
+def rate_limit_watch(gates: HostGates) -> Callable[[BrowserContext], None]:
+    """For each new context: pause the host that answers 429, whatever asked (a page's own
+    script included); a 429 from another host pauses that host only."""
+
+    def watch(context: BrowserContext) -> None:
+        def on_response(response: Response) -> None:
+            if response.status == 429:
+                gate = gates.for_url(response.url)
+                gate.pause_for(retry_after_seconds(response.headers.get("retry-after")))
+
+        context.on("response", on_response)
+
+    return watch

@@ -32,6 +32,7 @@ from coupa_async.coupa.document_meter import DocumentMeter
 from coupa_async.coupa.http import DEFAULT_PAGE_LIMITS, CoupaHttp
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import (
+    DEFAULT_RETRY_AFTER_S,
     PageKind,
     PageVerdict,
     classify,
@@ -45,7 +46,12 @@ from coupa_async.coupa.settle import (
     wait_until_settled,
 )
 from coupa_async.engine.actions import is_browser_fault
-from coupa_async.errors import BrowserFaultError, HostUnreachableError, TransientError
+from coupa_async.errors import (
+    BrowserFaultError,
+    HostUnreachableError,
+    RateLimitedError,
+    TransientError,
+)
 from coupa_async.gate import HostGate
 from coupa_async.log import get_logger
 from coupa_async.outage import is_network_failure
@@ -313,6 +319,14 @@ class PageReader:
                 self.counts["settled"] += 1
             read = self._unless_data_met_login(read, activity)
             if failures and read.verdict.kind is PageKind.ORDINARY:
+                if any("answered HTTP 429" in failure for failure in failures):
+                    # The tenant asked to wait: the page is read again after the pause, and
+                    # the PO is not charged for the host's limit.
+                    raise RateLimitedError(
+                        f"the page's own data answered HTTP 429 ({failures[0]}): {url}",
+                        self._pause_left() or DEFAULT_RETRY_AFTER_S,
+                        url=url,
+                    )
                 raise TransientError(
                     "the page's own loading failed, so its attachment list cannot be "
                     f"trusted ({'; '.join(failures)}): {url}"
@@ -325,6 +339,9 @@ class PageReader:
             ms=round((time.monotonic() - started) * 1000),
         )
         return read
+
+    def _pause_left(self) -> float:
+        return self.gate.remaining_pause_s if self.gate is not None else 0.0
 
     async def current_html(self, page: Page) -> tuple[str, str]:
         """The page's live DOM as it is now, and its address (after it settled on its own)."""
