@@ -53,6 +53,19 @@ class HostileRun:
         return self.results[f"PO{self.po(recipe).number}"]
 
 
+def _settings(sim: Simulator, tmp: Path, **overrides: object) -> Settings:
+    """Settings for ``sim`` with its credentials, the output and sign-in state under ``tmp``."""
+    return make_settings(
+        tmp,
+        base_url=sim.base_url,
+        username=sim.username,
+        password=sim.password,
+        out=str(tmp / "out"),
+        storage_state=str(tmp / "state.json"),
+        **overrides,
+    )
+
+
 def _tree_bytes() -> int:
     """Resident bytes of this process and its children, without the memory they share."""
     total = 0
@@ -82,13 +95,9 @@ async def hostile(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hos
         hostile_retry_times=1,
     )
     async with Simulator(config) as sim:
-        settings = make_settings(
+        settings = _settings(
+            sim,
             tmp,
-            base_url=sim.base_url,
-            username=sim.username,
-            password=sim.password,
-            out=str(tmp / "out"),
-            storage_state=str(tmp / "state.json"),
             workers=4,
             max_attempts=2,
             backoff_base_s=0.05,
@@ -206,13 +215,9 @@ async def test_a_rendered_page_is_cut_off_as_the_browser_receives_it(tmp_path: P
         hostile_bomb_size=120 * MiB,
     )
     async with Simulator(config) as sim:
-        settings = make_settings(
+        settings = _settings(
+            sim,
             tmp_path,
-            base_url=sim.base_url,
-            username=sim.username,
-            password=sim.password,
-            out=str(tmp_path / "out"),
-            storage_state=str(tmp_path / "state.json"),
             workers=2,
             mode="render",
             max_attempts=1,
@@ -240,13 +245,9 @@ async def test_a_tenant_that_refuses_every_new_session_stops_the_run_after_one_r
     """Every PO page answers with a login form: one renewal, then the run stops (exit 4's
     error) instead of signing in again and again."""
     async with Simulator(SimConfig(seed=6, pos=8)) as sim:
-        settings = make_settings(
+        settings = _settings(
+            sim,
             tmp_path,
-            base_url=sim.base_url,
-            username=sim.username,
-            password=sim.password,
-            out=str(tmp_path / "out"),
-            storage_state=str(tmp_path / "state.json"),
             workers=4,
         )
         numbers = [f"PO{po.number}" for po in sim.catalog.pos]

@@ -187,8 +187,12 @@ class _SessionCheck:
     def in_doubt(self) -> bool:
         return self._works is not None and not (self._works.done() and self._works.result())
 
-    async def works(self, job: _Job, page_url: str) -> bool:
-        """Check once (later callers share the answer) whether ``page_url`` still opens."""
+    async def works(self, job: _Job, page_url: str, *, new_login_page: bool = False) -> bool:
+        """Whether ``page_url`` still opens, checked once for the callers waiting on it. A new
+        login page met after the page was seen to open is checked again (the session may have
+        ended since): an earlier answer is never trusted for a later login page."""
+        if new_login_page and self._works is not None and self._works.done():
+            self._works = None
         if self._works is None:
             works = self._works = asyncio.get_running_loop().create_future()
             try:
@@ -633,7 +637,7 @@ async def _fetch_or_problem(
     except FileRefused as exc:
         return FileProblem(ref.url or "", ref.name_hint, str(exc), source)
     except SessionExpiredError:
-        if ref.url is None or not await job.session.works(job, read.url):
+        if ref.url is None or not await job.session.works(job, read.url, new_login_page=True):
             raise
         # The page opens with the same cookies: this file refuses the account, the session is
         # not over (a new sign-in would meet the same login page again, and again).
