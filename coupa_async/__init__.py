@@ -10,9 +10,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from coupa_async.coupa.job import PoTask
     from coupa_async.coupa.numbers import InvalidPoNumber, PoNumber, parse_po_number
-    from coupa_async.downloader import Downloader
+    from coupa_async.coupa.po_steps import PoTask
     from coupa_async.errors import (
         AuthenticationError,
         BrowserLaunchError,
@@ -25,8 +24,9 @@ if TYPE_CHECKING:
         SignInRefusedError,
         TenantUnreachableError,
     )
-    from coupa_async.pool import PoolStatus, WorkerStatus
-    from coupa_async.result import FileProblem, Outcome, PoResult, SavedFile
+    from coupa_async.results.result import FileProblem, Outcome, PoResult, SavedFile
+    from coupa_async.running.downloader import Downloader
+    from coupa_async.running.run_status import PoolStatus, WorkerStatus
     from coupa_async.settings import LoadedSettings, Settings, load_settings
 
 _EXPORTS = {
@@ -35,23 +35,23 @@ _EXPORTS = {
     "BrowserNotFoundError": "coupa_async.errors",
     "ConfigurationError": "coupa_async.errors",
     "CoupaAsyncError": "coupa_async.errors",
-    "Downloader": "coupa_async.downloader",
-    "FileProblem": "coupa_async.result",
+    "Downloader": "coupa_async.running.downloader",
+    "FileProblem": "coupa_async.results.result",
     "InputFileError": "coupa_async.errors",
     "InvalidPoNumber": "coupa_async.coupa.numbers",
     "LoadedSettings": "coupa_async.settings",
     "OutageGiveUpError": "coupa_async.errors",
-    "Outcome": "coupa_async.result",
+    "Outcome": "coupa_async.results.result",
     "PoNumber": "coupa_async.coupa.numbers",
-    "PoResult": "coupa_async.result",
-    "PoTask": "coupa_async.coupa.job",
-    "PoolStatus": "coupa_async.pool",
+    "PoResult": "coupa_async.results.result",
+    "PoTask": "coupa_async.coupa.po_steps",
+    "PoolStatus": "coupa_async.running.run_status",
     "RunStoppedError": "coupa_async.errors",
-    "SavedFile": "coupa_async.result",
+    "SavedFile": "coupa_async.results.result",
     "Settings": "coupa_async.settings",
     "SignInRefusedError": "coupa_async.errors",
     "TenantUnreachableError": "coupa_async.errors",
-    "WorkerStatus": "coupa_async.pool",
+    "WorkerStatus": "coupa_async.running.run_status",
     "load_settings": "coupa_async.settings",
     "parse_po_number": "coupa_async.coupa.numbers",
 }

@@ -21,8 +21,8 @@ from rich.table import Table
 
 from coupa_async.errors import CoupaAsyncError, ExitCode, JournalError, missing_base_url
 from coupa_async.log import configure_logging, error_summary, get_logger, public_text
+from coupa_async.running.stop_deadline import StopDeadline, closing_deadline_s
 from coupa_async.settings import LoadedSettings, Settings, describe, load_settings
-from coupa_async.stop_deadline import StopDeadline, closing_deadline_s
 from coupa_async.terminal_text import printable, safe_text
 
 
@@ -187,7 +187,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_browser(args: argparse.Namespace) -> int:
     from playwright.sync_api import sync_playwright
 
-    from coupa_async.browser import find_browser
+    from coupa_async.session.chromium import find_browser
 
     loaded = _load(args)
     with sync_playwright() as playwright:
@@ -207,7 +207,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 def _loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """Errors the event loop would print with a traceback ("exception was never retrieved"):
     logged at debug level instead, redacted like every log line."""
-    get_logger("cli").debug(
+    get_logger(__name__).debug(
         "loop_error", message=context.get("message"), exc_info=context.get("exception")
     )
 
@@ -287,7 +287,7 @@ def _settings_with_tenant(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from coupa_async.run import load_input, print_summary, run_table
+    from coupa_async.running.table_run import load_input, print_summary, run_table
 
     settings = _settings_with_tenant(args)
     configure_logging(settings.log_format, settings.log_level)
@@ -315,7 +315,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from coupa_async.status import print_status
+    from coupa_async.results.status_view import print_status
 
     settings = _load(args).settings
     with journal_damage(settings.out):
@@ -324,7 +324,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from coupa_async.htmlreport import report_data, write_html_report
-    from coupa_async.journal import Journal
+    from coupa_async.results.journal import Journal
 
     settings = _load(args).settings
     with journal_damage(settings.out):
@@ -339,9 +339,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from coupa_async.audit import audit, print_audit
-    from coupa_async.auth import adopt_legacy_state
-    from coupa_async.contact import ensure_contact
-    from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME
+    from coupa_async.results.journal import JOURNAL_DIR, JOURNAL_NAME
+    from coupa_async.session.contact import ensure_contact
+    from coupa_async.signin.saved_state import adopt_legacy_state
 
     settings = _load(args).settings
     configure_logging(settings.log_format, settings.log_level)
@@ -371,7 +371,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    from coupa_async.login import login
+    from coupa_async.signin.login_command import login
 
     settings = _settings_with_tenant(args)
     configure_logging(settings.log_format, settings.log_level)
@@ -379,7 +379,7 @@ def cmd_login(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from coupa_async.demo import run_demo
+    from coupa_async.running.demo import run_demo
 
     loaded = _load(args)
     configure_logging(loaded.settings.log_format, loaded.settings.log_level)
@@ -431,7 +431,7 @@ def _journal_problem(exc: sqlite3.DatabaseError, journal: str) -> str:
 def journal_damage(out: Path) -> Iterator[None]:
     """Turn a SQLite error about the journal of ``out`` that no part of the tool turned into a
     message (journal.py says what it knows itself) into a JournalError naming the file."""
-    from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME
+    from coupa_async.results.journal import JOURNAL_DIR, JOURNAL_NAME
 
     try:
         yield
@@ -448,7 +448,7 @@ def explain_unexpected(exc: BaseException) -> str:
     import aiohttp
     from playwright.async_api import Error as PlaywrightError
 
-    from coupa_async.contact import problem_of_browser_error, problem_of_exception
+    from coupa_async.session.contact import problem_of_browser_error, problem_of_exception
 
     network = aiohttp.ClientError | ConnectionError | socket.gaierror | ssl.SSLError | TimeoutError
     problem = problem_of_browser_error(str(exc)) if isinstance(exc, PlaywrightError) else None
@@ -479,7 +479,7 @@ def explain_unexpected(exc: BaseException) -> str:
 def _log_details(exc: BaseException) -> None:
     """With --log-level debug: the traceback, call logs and secrets removed by the log set-up."""
     if structlog.is_configured():
-        get_logger("cli").debug("error_details", exc_info=exc)
+        get_logger(__name__).debug("error_details", exc_info=exc)
 
 
 # From main's return to the process's end: the interpreter's own shutdown.

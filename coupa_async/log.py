@@ -237,9 +237,10 @@ def configure_logging(
     )
 
 
-def get_logger(name: str) -> Any:
-    """A structlog logger bound to a component name."""
-    return structlog.get_logger(component=name)
+def get_logger(module: str) -> Any:
+    """A structlog logger for a module (``get_logger(__name__)``): its component is the module
+    path inside the package, ``running.downloader`` for ``coupa_async.running.downloader``."""
+    return structlog.get_logger(component=module.removeprefix(f"{__package__}."))
 
 
 def ensure_logging() -> None:

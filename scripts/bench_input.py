@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 from xlsxwriter import Workbook
 
-from coupa_async.result import Outcome, PoResult, SavedFile
+from coupa_async.results.result import Outcome, PoResult, SavedFile
 from coupa_async.tabular import InputTable, read_input, write_reports
 
 HEADER = ["PO_NUMBER", "SUPPLIER", "PRIORITY", "Notes", "Cost Center"]

@@ -43,19 +43,19 @@ import benchkit
 import psutil
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-import coupa_async.coupa.job as job_module
-from coupa_async.auth import sign_in
-from coupa_async.browser import launch_browser, new_context
+import coupa_async.coupa.po_steps as job_module
 from coupa_async.coupa.discover import read_page
 from coupa_async.coupa.download import context_cookie_header
-from coupa_async.coupa.job import JobEnv, OpenPage, PoTask, process_po
 from coupa_async.coupa.numbers import parse_po_number
 from coupa_async.coupa.pages import parse_html
+from coupa_async.coupa.po_steps import JobEnv, OpenPage, PoTask, process_po
 from coupa_async.coupa.reader import Mode, PageReader
-from coupa_async.layout import OutputLayout
 from coupa_async.log import configure_logging
-from coupa_async.result import Outcome, PoResult
+from coupa_async.results.layout import OutputLayout
+from coupa_async.results.result import Outcome, PoResult
+from coupa_async.session.chromium import launch_browser, new_context
 from coupa_async.settings import Settings, load_settings
+from coupa_async.signin.form import sign_in
 from coupa_async.sim import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from coupa_async.sim.config import FIRST_PO_NUMBER
 

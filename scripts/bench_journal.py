@@ -12,8 +12,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from coupa_async.journal import Journal
-from coupa_async.result import Outcome, PoResult, SavedFile
+from coupa_async.results.journal import Journal
+from coupa_async.results.result import Outcome, PoResult, SavedFile
 
 
 def result(out: Path, n: int) -> PoResult:

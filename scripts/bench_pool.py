@@ -28,8 +28,8 @@ from playwright.async_api import Browser, BrowserContext, Page
 
 from coupa_async.engine import BrowserSupervisor, EngineConfig, Services, Supervisor, WorkerSlot
 from coupa_async.errors import TransientError
-from coupa_async.gate import HostGate
 from coupa_async.log import configure_logging
+from coupa_async.session.gate import HostGate
 
 # ----- fakes (as in tests/enginekit.py) -------------------------------------------------------
 

@@ -31,7 +31,6 @@ from pathlib import Path
 
 from playwright.async_api import Page, async_playwright
 
-from coupa_async.browser import launch_browser
 from coupa_async.htmlreport import (
     ReportData,
     ReportFile,
@@ -39,9 +38,10 @@ from coupa_async.htmlreport import (
     ReportRun,
     write_html_report,
 )
-from coupa_async.layout import safe_folder_part
 from coupa_async.log import configure_logging
-from coupa_async.metrics import MetricSample, RunEvent
+from coupa_async.results.layout import safe_folder_part
+from coupa_async.running.metrics import MetricSample, RunEvent
+from coupa_async.session.chromium import launch_browser
 from coupa_async.settings import load_settings
 
 MB = 1024 * 1024

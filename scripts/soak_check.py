@@ -38,7 +38,8 @@ import psutil
 
 # ----- the product's rules, copied (never imported) ------------------------------------------
 
-# coupa_async/layout.py FINAL_OUTCOMES: the suffixes of a settled PO's folder <label>_<OUTCOME>.
+# coupa_async/results/layout.py FINAL_OUTCOMES: the suffixes of a settled PO's folder
+# <label>_<OUTCOME>.
 FINAL_OUTCOMES = (
     "COMPLETED",
     "PARTIAL",
@@ -50,14 +51,14 @@ FINAL_OUTCOMES = (
 # coupa_async/coupa/numbers.py PREFIXES and MAX_DIGITS: a PO label is PO or PM and its digits.
 LABEL = r"(?:PO|PM)(?P<digits>[0-9]{1,20})"
 FINAL_FOLDER = re.compile(rf"{LABEL}_(?P<outcome>{'|'.join(FINAL_OUTCOMES)})")
-# coupa_async/layout.py: WORK_SUFFIX, and the hidden names of hidden_temp_name
+# coupa_async/results/layout.py: WORK_SUFFIX, and the hidden names of hidden_temp_name
 # (".<name>.<secrets.token_hex(4)><suffix>"), as unfinished_work and _is_partial tell them:
 # ".part" downloads, ".tmp" files written whole then renamed, ".old" folders moved aside.
 WORK_SUFFIX = "__WORK"
 PARTIAL_SUFFIX = ".part"
 TEMP_FILE = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
 ASIDE_DIR = re.compile(r"\..+\.[0-9a-f]{8}\.old")
-# coupa_async/journal.py JOURNAL_DIR, JOURNAL_NAME, PENDING.
+# coupa_async/results/journal.py JOURNAL_DIR, JOURNAL_NAME, PENDING.
 JOURNAL_DIR = ".coupa_async"
 JOURNAL_NAME = "journal.sqlite3"
 PENDING = "PENDING"
@@ -77,7 +78,7 @@ REPORT_COLUMNS = (
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 INVALID = "INVALID"
-# The folder rule (coupa_async/coupa/job.py _settle, coupa_async/coupa/po_job.py give_up,
+# The folder rule (coupa_async/coupa/po_steps.py _settle, coupa_async/coupa/po_job.py give_up,
 # and the audit's check_record in coupa_async/audit/offline.py): every PO the job settles gets
 # exactly one final folder, PO_NOT_FOUND included. Only a PO the engine gives up on after its
 # retries (PoJob.give_up) settles without one: it is FAILED, the journal records no folder and
@@ -397,7 +398,7 @@ def read_journal(out: Path) -> dict[str, list[JournalPo]]:
         raise FileNotFoundError(f"no journal at {path}")
     with contextlib.closing(sqlite3.connect(_read_only_uri(path), uri=True)) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(pos)")}
-        # coupa_async/journal.py: schema 3 added conversion_errors (newline-separated).
+        # coupa_async/results/journal.py: schema 3 added conversion_errors (newline-separated).
         errors = "conversion_errors" if "conversion_errors" in columns else "NULL"
         rows = db.execute(f"SELECT label, state, folder, finished_at, {errors} FROM pos").fetchall()
         files = db.execute("SELECT label, path, sha256, size FROM files ORDER BY rowid").fetchall()
@@ -417,8 +418,9 @@ def read_journal(out: Path) -> dict[str, list[JournalPo]]:
 
 
 def _read_only_uri(path: Path) -> str:
-    # As coupa_async/journal.py _read_only_uri: a closed journal is read "immutable" (no -wal or
-    # -shm created beside it); one with a -wal left by a killed run needs SQLite to read the WAL.
+    # As coupa_async/results/journal.py _read_only_uri: a closed journal is read "immutable"
+    # (no -wal or -shm created beside it); one with a -wal left by a killed run needs
+    # SQLite to read the WAL.
     wal = Path(f"{path}-wal")
     has_wal = wal.is_file() and wal.stat().st_size > 0
     return f"{path.absolute().as_uri()}?mode=ro" + ("" if has_wal else "&immutable=1")
@@ -813,7 +815,7 @@ def conversion_texts(
     if record is None or record.conversion_errors is None or record.state == PENDING:
         return texts
     # The report joins the result's sentences with "; ", the journal with newlines
-    # (coupa_async/tabular/report_table.py report_row, coupa_async/journal.py).
+    # (coupa_async/tabular/report_table.py report_row, coupa_async/results/journal.py).
     journal = "; ".join(record.conversion_errors)
     for where, text in texts:
         if text != journal:
@@ -1104,7 +1106,8 @@ def check_stats(
 ) -> None:
     """No request while a 429's Retry-After ran; no file sent whole again once its PO settled.
 
-    What the product promises (coupa_async/run.py plan_tasks, journal.Journal.plan): a rerun
+    What the product promises (coupa_async/running/table_run.py plan_tasks,
+    journal.Journal.plan): a rerun
     skips COMPLETED, NO_ATTACHMENTS and PO_NOT_FOUND POs whose folder and files are intact, and
     retries the others, reusing the files the journal recorded (by URL, when size and SHA-256
     still match); files of a PO interrupted before it settled are fetched again and deduplicated

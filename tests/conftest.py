@@ -12,7 +12,7 @@ import structlog
 from playwright.async_api import Browser, Playwright
 from pydantic import SecretStr
 
-from coupa_async.browser import launch_browser, start_playwright
+from coupa_async.session.chromium import launch_browser, start_playwright
 from coupa_async.settings import Settings, load_settings
 from coupa_async.sim import SimConfig, Simulator
 from coupa_async.sim.catalog import RECIPES

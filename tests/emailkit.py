@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from coupa_async.emails import is_email
-from coupa_async.result import PoResult
+from coupa_async.results.result import PoResult
 from coupa_async.sim.catalog import SimFile, SimPO
 from coupa_async.sim.content import MailSummary
 

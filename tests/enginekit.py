@@ -22,7 +22,7 @@ from coupa_async.engine import (
     WorkerSlot,
     WorkerState,
 )
-from coupa_async.gate import HostGate
+from coupa_async.session.gate import HostGate
 
 GONE = "Target page, context or browser has been closed"
 

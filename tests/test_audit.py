@@ -23,8 +23,8 @@ from coupa_async.audit.online import choose
 from coupa_async.audit.records import read_records
 from coupa_async.audit.sight import Sight, disagreements
 from coupa_async.coupa.discover import AttachmentRef
-from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, KnownFile, PoRecord
-from coupa_async.run import run_table
+from coupa_async.results.journal import JOURNAL_DIR, JOURNAL_NAME, KnownFile, PoRecord
+from coupa_async.running.table_run import run_table
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
 

@@ -11,18 +11,19 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from coupa_async.auth import save_storage_state, sign_in
-from coupa_async.browser import (
+from coupa_async.coupa.discover import read_page
+from coupa_async.engine import BrowserSupervisor
+from coupa_async.errors import AuthenticationError, BrowserLaunchError, BrowserNotFoundError
+from coupa_async.session.chromium import (
     QUIET_FLAGS,
     find_browser,
     launch_browser,
     launch_flags,
     new_context,
 )
-from coupa_async.coupa.discover import read_page
-from coupa_async.engine import BrowserSupervisor
-from coupa_async.errors import AuthenticationError, BrowserLaunchError, BrowserNotFoundError
 from coupa_async.settings import Settings
+from coupa_async.signin.form import sign_in
+from coupa_async.signin.saved_state import save_storage_state
 from coupa_async.sim import SimConfig, Simulator
 
 from .conftest import browser_main_processes, make_settings

@@ -13,9 +13,9 @@ from secrets import token_hex
 import psutil
 import pytest
 
-from coupa_async.browser import launch_browser, start_playwright
-from coupa_async.child_env import child_environ, scrubbed_environ, without_credentials
 from coupa_async.emails.service import EmailConverter
+from coupa_async.session.child_env import child_environ, scrubbed_environ, without_credentials
+from coupa_async.session.chromium import launch_browser, start_playwright
 from coupa_async.settings import load_settings
 from coupa_async.sim import SimConfig, Simulator
 

@@ -239,8 +239,8 @@ async def test_an_infinite_duration_is_refused_with_a_sentence(tmp_path: Path) -
 def _damaged_journal(out: Path) -> Path:
     """A journal with records whose pages past the second are overwritten: SQLite opens it,
     then finds it malformed while reading."""
-    from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, Journal
-    from coupa_async.result import Outcome, PoResult
+    from coupa_async.results.journal import JOURNAL_DIR, JOURNAL_NAME, Journal
+    from coupa_async.results.result import Outcome, PoResult
 
     journal = Journal.open(out)
     try:

@@ -14,11 +14,11 @@ from aiohttp import web
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Playwright
 
-from coupa_async.browser import launch_browser
-from coupa_async.contact import Problem, check_contact
-from coupa_async.downloader import Downloader
 from coupa_async.errors import TenantUnreachableError
-from coupa_async.journal import Journal
+from coupa_async.results.journal import Journal
+from coupa_async.running.downloader import Downloader
+from coupa_async.session.chromium import launch_browser
+from coupa_async.session.contact import Problem, check_contact
 from coupa_async.sim import SimConfig, Simulator
 
 from .conftest import make_settings

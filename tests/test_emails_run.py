@@ -18,7 +18,7 @@ from playwright.async_api import Browser
 from pypdf import PdfReader
 
 from coupa_async.emails.fonts import find_fonts
-from coupa_async.journal import Journal
+from coupa_async.results.journal import Journal
 from coupa_async.sim import SimConfig, Simulator
 from coupa_async.sim.catalog import SimPO
 

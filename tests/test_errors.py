@@ -21,7 +21,7 @@ from coupa_async.errors import (
     TenantUnreachableError,
     missing_base_url,
 )
-from coupa_async.run import RunSummary
+from coupa_async.running.table_run import RunSummary
 
 
 def test_exit_codes_are_the_documented_numbers() -> None:
@@ -60,7 +60,7 @@ def test_each_error_exits_with_its_code(error: type[CoupaAsyncError], code: int)
 
 
 def test_every_error_class_is_in_the_one_module() -> None:
-    from coupa_async import journal, layout
+    from coupa_async.results import journal, layout
 
     assert journal.JournalError is JournalError and layout.LayoutError is LayoutError
     assert issubclass(LayoutError, ValueError)

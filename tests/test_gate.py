@@ -8,7 +8,7 @@ import math
 import pytest
 import structlog
 
-from coupa_async.gate import HostGates, host_of
+from coupa_async.session.gate import HostGates, host_of
 
 
 @pytest.mark.parametrize("asked", [1e9, math.inf, 301.0])

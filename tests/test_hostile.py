@@ -19,7 +19,7 @@ import structlog
 
 from coupa_async import Downloader
 from coupa_async.errors import AuthenticationError
-from coupa_async.result import PoResult
+from coupa_async.results.result import PoResult
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
 from coupa_async.sim.catalog import SimPO

@@ -42,10 +42,10 @@ from coupa_async.htmlreport.charts import (
     render_charts,
 )
 from coupa_async.htmlreport.render import embedded_json, local_href, web_url
-from coupa_async.journal import Journal
-from coupa_async.layout import safe_file_name, safe_folder_part
-from coupa_async.metrics import MetricSample, RunEvent
-from coupa_async.result import FoundAttachment, Outcome, PoResult, SavedFile
+from coupa_async.results.journal import Journal
+from coupa_async.results.layout import safe_file_name, safe_folder_part
+from coupa_async.results.result import FoundAttachment, Outcome, PoResult, SavedFile
+from coupa_async.running.metrics import MetricSample, RunEvent
 
 browser_test = pytest.mark.browser
 

@@ -21,16 +21,13 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 from pydantic import SecretStr
 
-import coupa_async.coupa.job as job_module
-from coupa_async.auth import session_is_valid, sign_in
-from coupa_async.browser import new_context
+import coupa_async.coupa.po_steps as job_module
 from coupa_async.coupa.download import filename_from_disposition
-from coupa_async.coupa.job import JobEnv, OpenPage, PoTask, process_po
 from coupa_async.coupa.numbers import parse_po_number
+from coupa_async.coupa.po_steps import JobEnv, OpenPage, PoTask, process_po
 from coupa_async.coupa.reader import Mode, PageReader
 from coupa_async.errors import RateLimitedError, SessionExpiredError, TransientError
-from coupa_async.gate import HostGate
-from coupa_async.layout import (
+from coupa_async.results.layout import (
     FILE_NAME_MAX_CHARS,
     FINAL_OUTCOMES,
     PARTIAL_SUFFIX,
@@ -40,8 +37,12 @@ from coupa_async.layout import (
     safe_folder_part,
     unique_name,
 )
-from coupa_async.result import PoResult
+from coupa_async.results.result import PoResult
+from coupa_async.session.chromium import new_context
+from coupa_async.session.gate import HostGate
 from coupa_async.settings import Settings
+from coupa_async.signin.form import sign_in
+from coupa_async.signin.probe import session_is_valid
 from coupa_async.sim import SimConfig, SimFile, SimPO, Simulator
 from coupa_async.sim.catalog import (
     LONG_NAME,

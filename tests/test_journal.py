@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 
 from coupa_async.errors import InputFileError
-from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, SCHEMA_VERSION, Journal, JournalError
-from coupa_async.result import FoundAttachment, Outcome, PoResult, SavedFile
+from coupa_async.results.journal import (
+    JOURNAL_DIR,
+    JOURNAL_NAME,
+    SCHEMA_VERSION,
+    Journal,
+    JournalError,
+)
+from coupa_async.results.result import FoundAttachment, Outcome, PoResult, SavedFile
 
 
 def settle(out: Path, label: str, outcome: Outcome, files: dict[str, bytes]) -> PoResult:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from coupa_async.layout import (
+from coupa_async.results.layout import (
     FILE_NAME_MAX_BYTES,
     FILE_NAME_MAX_CHARS,
     LayoutError,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import structlog.testing
 
-from coupa_async.result import Outcome, PoResult
+from coupa_async.results.result import Outcome, PoResult
 from coupa_async.tabular import (
     InputTable,
     LiveCsvReport,

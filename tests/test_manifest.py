@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import structlog.testing
 
-from coupa_async.journal import Journal
-from coupa_async.result import FoundAttachment, Outcome, PoResult, SavedFile
+from coupa_async.results.journal import Journal
+from coupa_async.results.result import FoundAttachment, Outcome, PoResult, SavedFile
 from coupa_async.tabular import (
     MANIFEST_COLUMNS,
     MANIFEST_NAME,

@@ -11,7 +11,8 @@ import pytest
 
 from coupa_async.engine.status import WorkerStatus
 from coupa_async.htmlreport.build import report_data
-from coupa_async.journal import (
+from coupa_async.memory.watch import MemoryFigures
+from coupa_async.results.journal import (
     JOURNAL_DIR,
     JOURNAL_NAME,
     MAX_EVENTS_PER_RUN,
@@ -20,10 +21,9 @@ from coupa_async.journal import (
     SCHEMA_VERSION,
     Journal,
 )
-from coupa_async.memory.watch import MemoryFigures
-from coupa_async.metrics import MetricSample, MetricsRecorder, RunEvent
-from coupa_async.pool import PoolStatus
-from coupa_async.result import Outcome, PoResult
+from coupa_async.results.result import Outcome, PoResult
+from coupa_async.running.metrics import MetricSample, MetricsRecorder, RunEvent
+from coupa_async.running.run_status import PoolStatus
 
 
 def status(**changes: object) -> PoolStatus:

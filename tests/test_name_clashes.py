@@ -20,7 +20,7 @@ from coupa_async.emails.outputs import (
     our_pdf_attachments,
     pdf_names,
 )
-from coupa_async.layout import OutputLayout
+from coupa_async.results.layout import OutputLayout
 from coupa_async.sim.outlook import MailAttachment, MailSpec, eml_bytes
 
 FONTS = find_fonts()

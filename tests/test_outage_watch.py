@@ -11,8 +11,8 @@ from collections.abc import Awaitable
 
 import pytest
 
-from coupa_async.gate import HostGate
-from coupa_async.outage import OutageWatch, is_network_failure
+from coupa_async.session.gate import HostGate
+from coupa_async.session.outage import OutageWatch, is_network_failure
 
 
 class ScriptedTenant:

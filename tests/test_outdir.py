@@ -17,9 +17,9 @@ from rich.console import Console
 from coupa_async import Downloader
 from coupa_async.errors import ConfigurationError, ExitCode, JournalError, LayoutError
 from coupa_async.htmlreport import report_data, write_html_report
-from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, Journal
-from coupa_async.layout import OutputLayout
-from coupa_async.no_links import (
+from coupa_async.results.journal import JOURNAL_DIR, JOURNAL_NAME, Journal
+from coupa_async.results.layout import OutputLayout
+from coupa_async.results.no_links import (
     LinkRefusedError,
     _open_posix,
     _open_windows,
@@ -27,10 +27,10 @@ from coupa_async.no_links import (
     open_new,
     open_read,
 )
-from coupa_async.out_lock import LOCK_NAME, OutputFolderLock, lock_path, read_holder
-from coupa_async.result import FoundAttachment, Outcome, PoResult
+from coupa_async.results.out_lock import LOCK_NAME, OutputFolderLock, lock_path, read_holder
+from coupa_async.results.result import FoundAttachment, Outcome, PoResult
+from coupa_async.results.status_view import print_status
 from coupa_async.sim import SimConfig, Simulator
-from coupa_async.status import print_status
 from coupa_async.tabular import (
     InputTable,
     LiveCsvReport,
@@ -272,7 +272,7 @@ def test_a_journal_that_fails_to_open_lets_the_lock_go(tmp_path: Path) -> None:
 HOLDER = """
 import sys
 from pathlib import Path
-from coupa_async.journal import Journal
+from coupa_async.results.journal import Journal
 journal = Journal.open(Path(sys.argv[1]), exclusive=True)
 print("locked", flush=True)
 sys.stdin.read()

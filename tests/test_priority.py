@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coupa_async.priority import DEFAULT_PRIORITY, PRIORITY_NAMES, parse_priority
+from coupa_async.running.priority import DEFAULT_PRIORITY, PRIORITY_NAMES, parse_priority
 
 
 def test_names_and_default() -> None:

@@ -14,8 +14,8 @@ from rich.console import Console
 
 from coupa_async import Downloader
 from coupa_async.memory.watch import MemoryFigures
-from coupa_async.pool import PoolStatus, WorkerStatus
-from coupa_async.progress import MB, Tracker, render_status, show_progress, status_line
+from coupa_async.running.progress import MB, Tracker, render_status, show_progress, status_line
+from coupa_async.running.run_status import PoolStatus, WorkerStatus
 from coupa_async.sim import Faults, SimConfig, Simulator
 
 from .conftest import make_settings

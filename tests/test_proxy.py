@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coupa_async.contact import Problem, check_contact
-from coupa_async.network import browser_proxy, bypasses, chromium_bypass, proxy_for
+from coupa_async.session.contact import Problem, check_contact
+from coupa_async.session.network import browser_proxy, bypasses, chromium_bypass, proxy_for
 from coupa_async.settings import load_settings
 from coupa_async.sim import SimConfig, Simulator
 

@@ -16,7 +16,7 @@ import pytest
 import structlog.testing
 from python_calamine import CalamineWorkbook
 
-from coupa_async.result import FileProblem, FoundAttachment, Outcome, PoResult, SavedFile
+from coupa_async.results.result import FileProblem, FoundAttachment, Outcome, PoResult, SavedFile
 from coupa_async.tabular import (
     REPORT_COLUMNS,
     InputTable,

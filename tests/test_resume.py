@@ -7,8 +7,8 @@ import csv
 import sqlite3
 from pathlib import Path
 
-from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME
-from coupa_async.run import RunSummary, run_table
+from coupa_async.results.journal import JOURNAL_DIR, JOURNAL_NAME
+from coupa_async.running.table_run import RunSummary, run_table
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
 from coupa_async.tabular import InputTable, read_input

@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 
 from coupa_async.htmlreport.build import report_data
-from coupa_async.journal import KEPT, PENDING, Journal
+from coupa_async.results.journal import KEPT, PENDING, Journal
 from coupa_async.sim import Faults, SimConfig, Simulator
 from coupa_async.tabular import MANIFEST_COLUMNS, MANIFEST_NAME
 from coupa_async.tabular.report_table import neutralise

@@ -16,11 +16,11 @@ from playwright.async_api import Browser
 from playwright.async_api import Error as PlaywrightError
 
 from coupa_async import log
-from coupa_async.auth import session_is_valid
-from coupa_async.browser import new_context
 from coupa_async.errors import TenantUnreachableError
 from coupa_async.log import add_known_secret, configure_logging, get_logger, public_text
+from coupa_async.session.chromium import new_context
 from coupa_async.settings import default_storage_state
+from coupa_async.signin.probe import session_is_valid
 
 from .conftest import make_settings
 from .netkit import serve

@@ -10,9 +10,10 @@ import pytest
 import structlog
 from playwright.async_api import Browser
 
-from coupa_async.auth import cookie_header_for, session_works_over_http, sign_in_with_settings
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.errors import SignInTimeoutError
+from coupa_async.signin.keeper import sign_in_with_settings
+from coupa_async.signin.probe import cookie_header_for, session_works_over_http
 from coupa_async.sim import SimConfig, Simulator
 
 from .test_pool import settings_for

@@ -13,9 +13,9 @@ from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
 from coupa_async import Downloader, PoResult
-from coupa_async.auth import SessionKeeper
 from coupa_async.errors import AuthenticationError
-from coupa_async.gate import HostGate
+from coupa_async.session.gate import HostGate
+from coupa_async.signin.keeper import SessionKeeper
 from coupa_async.sim import Faults, SimConfig, Simulator
 
 from .conftest import make_settings

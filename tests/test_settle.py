@@ -21,7 +21,7 @@ from playwright.async_api import Browser, Route
 
 from coupa_async import Downloader, Outcome, PoResult
 from coupa_async.coupa.http import CoupaHttp
-from coupa_async.coupa.job import OpenPage, process_po
+from coupa_async.coupa.po_steps import OpenPage, process_po
 from coupa_async.coupa.reader import Mode, PageReader
 from coupa_async.errors import SessionExpiredError, TransientError
 from coupa_async.settings import Settings

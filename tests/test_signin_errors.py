@@ -10,10 +10,10 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser
 
-from coupa_async.browser import new_context
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.errors import SignInRefusedError, TenantUnreachableError
-from coupa_async.signin import SignInState, SignInView, judge_sign_in, sign_in
+from coupa_async.session.chromium import new_context
+from coupa_async.signin.form import SignInState, SignInView, judge_sign_in, sign_in
 from coupa_async.sim import SimConfig, Simulator
 
 from .conftest import make_settings

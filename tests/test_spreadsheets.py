@@ -17,7 +17,7 @@ from xlsxwriter import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from coupa_async.errors import ExitCode, InputFileError
-from coupa_async.result import Outcome, PoResult
+from coupa_async.results.result import Outcome, PoResult
 from coupa_async.tabular import EMPTY_PO, InputTable, read_input, write_reports
 
 from .fixtures.make_fixtures import make_xlsx

@@ -9,7 +9,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from coupa_async.journal import JOURNAL_DIR, JOURNAL_NAME, KEPT, PENDING, Journal
+from coupa_async.results.journal import JOURNAL_DIR, JOURNAL_NAME, KEPT, PENDING, Journal
 from coupa_async.sim import SimConfig, Simulator
 from tests.test_cli import cli_env, finish, read_report, start_cli, write_input
 

@@ -13,7 +13,7 @@ from xlsxwriter import Workbook
 
 from coupa_async.coupa.numbers import PoNumber
 from coupa_async.errors import InputFileError
-from coupa_async.priority import DEFAULT_PRIORITY
+from coupa_async.running.priority import DEFAULT_PRIORITY
 from coupa_async.tabular import EMPTY_PO, InputRow, InputTable, read_input
 
 HEADER = ["PO_NUMBER", "SUPPLIER", "Notes", "Amount"]

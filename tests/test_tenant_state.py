@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from coupa_async.auth import adopt_legacy_state, load_tenant_state
 from coupa_async.settings import default_storage_state
+from coupa_async.signin.saved_state import adopt_legacy_state, load_tenant_state
 from coupa_async.sim import SimConfig, Simulator
 
 from .conftest import make_settings

@@ -14,12 +14,12 @@ import structlog
 from rich.console import Console
 
 from coupa_async.cli import main
-from coupa_async.journal import Journal
-from coupa_async.pool import PoolStatus, WorkerStatus
-from coupa_async.progress import render_status
-from coupa_async.result import Outcome, PoResult
-from coupa_async.run import RunSummary, print_summary
-from coupa_async.status import print_status
+from coupa_async.results.journal import Journal
+from coupa_async.results.result import Outcome, PoResult
+from coupa_async.results.status_view import print_status
+from coupa_async.running.progress import render_status
+from coupa_async.running.run_status import PoolStatus, WorkerStatus
+from coupa_async.running.table_run import RunSummary, print_summary
 from coupa_async.terminal_text import markup, printable, printable_log_values, safe_text
 
 from .test_cli import cli_env, finish, start_cli

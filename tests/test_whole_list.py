@@ -25,9 +25,9 @@ import pytest
 from playwright.async_api import Browser
 
 from coupa_async import Downloader, PoResult
-from coupa_async.coupa.job import process_po
+from coupa_async.coupa.po_steps import process_po
 from coupa_async.coupa.reader import Mode
-from coupa_async.run import run_table
+from coupa_async.running.table_run import run_table
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, SimPO, Simulator
 from coupa_async.sim.catalog import Catalog

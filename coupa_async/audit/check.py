@@ -12,11 +12,11 @@ from coupa_async.audit.offline import check_offline
 from coupa_async.audit.online import DEFAULT_SAMPLE, DEFAULT_SETTLE_S, check_online, choose
 from coupa_async.audit.records import read_records
 from coupa_async.errors import ConfigurationError
-from coupa_async.journal import PENDING, PoRecord
 from coupa_async.log import ensure_logging, get_logger
+from coupa_async.results.journal import PENDING, PoRecord
 from coupa_async.settings import Settings
 
-log = get_logger("audit")
+log = get_logger(__name__)
 
 
 async def audit(

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from coupa_async.journal import PENDING, PoRecord
-from coupa_async.run import EXIT_ATTENTION, EXIT_INTERRUPTED, EXIT_OK
+from coupa_async.results.journal import PENDING, PoRecord
+from coupa_async.running.table_run import EXIT_ATTENTION, EXIT_INTERRUPTED, EXIT_OK
 
 
 class Check(StrEnum):

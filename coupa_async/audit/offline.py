@@ -17,8 +17,13 @@ from typing import TypeVar
 from coupa_async.audit.findings import Check, Disagreement, shown, state_said
 from coupa_async.audit.reports import check_reports
 from coupa_async.coupa.numbers import MAX_DIGITS, PREFIXES
-from coupa_async.journal import JOURNAL_DIR, PENDING, KnownFile, PoRecord
-from coupa_async.layout import FINAL_OUTCOMES, WORK_SUFFIX, moved_aside_label, unfinished_work
+from coupa_async.results.journal import JOURNAL_DIR, PENDING, KnownFile, PoRecord
+from coupa_async.results.layout import (
+    FINAL_OUTCOMES,
+    WORK_SUFFIX,
+    moved_aside_label,
+    unfinished_work,
+)
 
 HASH_THREADS = 4
 _LABEL = re.compile(rf"(?:{'|'.join(PREFIXES)})[0-9]{{1,{MAX_DIGITS}}}")

@@ -18,10 +18,8 @@ from playwright.async_api import Error as PlaywrightError
 
 from coupa_async.audit.findings import Check, Disagreement, Unchecked
 from coupa_async.audit.sight import Sight, disagreements, names_for_rule
-from coupa_async.auth import load_storage_state, session_is_valid, sign_in_with_settings
-from coupa_async.browser import launch_browser, new_context, start_playwright
-from coupa_async.coupa.job import needs_requisition, raise_for_session_and_limits
 from coupa_async.coupa.numbers import InvalidPoNumber, parse_po_number
+from coupa_async.coupa.po_steps import needs_requisition, raise_for_session_and_limits
 from coupa_async.coupa.reader import PageRead, PageReader
 from coupa_async.errors import (
     AuthenticationError,
@@ -32,13 +30,17 @@ from coupa_async.errors import (
     SessionExpiredError,
     TransientError,
 )
-from coupa_async.gate import HostGate
-from coupa_async.journal import PENDING, PoRecord
 from coupa_async.log import get_logger
-from coupa_async.result import Outcome
+from coupa_async.results.journal import PENDING, PoRecord
+from coupa_async.results.result import Outcome
+from coupa_async.session.chromium import launch_browser, new_context, start_playwright
+from coupa_async.session.gate import HostGate
 from coupa_async.settings import Settings
+from coupa_async.signin.keeper import sign_in_with_settings
+from coupa_async.signin.probe import session_is_valid
+from coupa_async.signin.saved_state import load_storage_state
 
-log = get_logger("audit")
+log = get_logger(__name__)
 
 DEFAULT_SAMPLE = 20
 DEFAULT_SETTLE_S = 30.0

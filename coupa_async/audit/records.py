@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from coupa_async.journal import Journal, JournalError, PoRecord
+from coupa_async.results.journal import Journal, JournalError, PoRecord
 
 
 def read_records(out: Path) -> dict[str, PoRecord]:

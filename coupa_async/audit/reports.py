@@ -14,7 +14,7 @@ from pathlib import Path
 from coupa_async.audit.findings import Check, Disagreement, shown, state_said
 from coupa_async.coupa.numbers import InvalidPoNumber, parse_po_number
 from coupa_async.errors import InputFileError
-from coupa_async.journal import PENDING, PoRecord
+from coupa_async.results.journal import PENDING, PoRecord
 from coupa_async.tabular.report import CSV_NAME, XLSX_NAME, neutralise
 from coupa_async.tabular.workbook import cell_text, open_sheet
 

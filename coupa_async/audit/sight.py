@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coupa_async.coupa.discover import AttachmentRef
-from coupa_async.journal import PoRecord
-from coupa_async.result import Outcome
+from coupa_async.results.journal import PoRecord
+from coupa_async.results.result import Outcome
 
 SHOWN_URLS = 3
 NO_PROBLEMS = (Outcome.COMPLETED.value, Outcome.NO_ATTACHMENTS.value)

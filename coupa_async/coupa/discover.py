@@ -15,7 +15,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from coupa_async.coupa.markers import CoupaMarkers
-from coupa_async.result import AttachmentKind
+from coupa_async.results.result import AttachmentKind
 
 MAX_NAME = 200  # characters kept of a name, author or date taken from the page
 MAX_TEXT = 4000  # characters kept of a text attachment

@@ -35,9 +35,9 @@ from coupa_async.errors import (
     TransientError,
     storage_error,
 )
-from coupa_async.layout import OutputLayout
-from coupa_async.no_links import open_new
-from coupa_async.outage import is_network_failure
+from coupa_async.results.layout import OutputLayout
+from coupa_async.results.no_links import open_new
+from coupa_async.session.outage import is_network_failure
 
 CHUNK_BYTES = 1024 * 1024
 HTML_SNIFF_BYTES = 512 * 1024

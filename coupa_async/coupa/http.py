@@ -20,7 +20,7 @@ from playwright.async_api import BrowserContext
 from coupa_async.coupa.bounded import BodyLimits, BodyTooLarge, read_bounded
 from coupa_async.coupa.download import context_cookie_header
 from coupa_async.errors import HostUnreachableError, PageTooLargeError, TransientError
-from coupa_async.gate import HostGate
+from coupa_async.session.gate import HostGate
 
 MAX_REDIRECTS = 10
 REDIRECTS = frozenset({301, 302, 303, 307, 308})

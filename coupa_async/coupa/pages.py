@@ -23,7 +23,7 @@ from coupa_async.errors import (
     SessionExpiredError,
     TransientError,
 )
-from coupa_async.outage import OUTAGE_STATUSES
+from coupa_async.session.outage import OUTAGE_STATUSES
 
 DEFAULT_RETRY_AFTER_S = 30.0
 

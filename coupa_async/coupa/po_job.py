@@ -11,20 +11,20 @@ import aiohttp
 from playwright.async_api import BrowserContext, Response
 
 from coupa_async.coupa.http import ReceivedBytes
-from coupa_async.coupa.job import JobEnv, PoTask, process_po
 from coupa_async.coupa.pages import retry_after_seconds
+from coupa_async.coupa.po_steps import JobEnv, PoTask, process_po
 from coupa_async.coupa.reader import PageReader
 from coupa_async.emails.options import is_email
 from coupa_async.emails.service import EmailConverter
 from coupa_async.engine.slot import WorkerSlot
-from coupa_async.gate import HostGate, HostGates
-from coupa_async.layout import OutputLayout
 from coupa_async.log import get_logger
-from coupa_async.outage import OutageWatch
-from coupa_async.result import Outcome, PoResult, SavedFile
+from coupa_async.results.layout import OutputLayout
+from coupa_async.results.result import Outcome, PoResult, SavedFile
+from coupa_async.session.gate import HostGate, HostGates
+from coupa_async.session.outage import OutageWatch
 from coupa_async.settings import Settings
 
-log = get_logger("emails")
+log = get_logger(__name__)
 
 
 class PoJob:

@@ -52,11 +52,11 @@ from coupa_async.errors import (
     RateLimitedError,
     TransientError,
 )
-from coupa_async.gate import HostGate
 from coupa_async.log import get_logger
-from coupa_async.outage import is_network_failure
+from coupa_async.session.gate import HostGate
+from coupa_async.session.outage import is_network_failure
 
-log = get_logger("reader")
+log = get_logger(__name__)
 
 Mode = Literal["auto", "render", "fast"]
 

@@ -31,7 +31,7 @@ from coupa_async.coupa.pages import is_login_url
 from coupa_async.errors import TransientError
 from coupa_async.log import get_logger
 
-log = get_logger("settle")
+log = get_logger(__name__)
 
 # Requests that can fill a page; images, fonts, styles, beacons and sockets cannot.
 FILLING_REQUESTS = frozenset({"document", "script", "xhr", "fetch"})

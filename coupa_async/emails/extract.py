@@ -24,7 +24,7 @@ from coupa_async.emails.outputs import folder_names, pdf_names
 from coupa_async.emails.pdf import render_pdf
 from coupa_async.emails.read import read_mail
 from coupa_async.emails.units import human_size
-from coupa_async.layout import unique_name
+from coupa_async.results.layout import unique_name
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 _NEW_FILE |= getattr(os, "O_NOFOLLOW", 0)

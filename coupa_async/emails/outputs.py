@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from coupa_async.emails.options import is_email
-from coupa_async.layout import FILE_NAME_MAX_BYTES, TEMP_SUFFIX, hidden_temp_name
-from coupa_async.no_links import is_link, open_new, open_read
+from coupa_async.results.layout import FILE_NAME_MAX_BYTES, TEMP_SUFFIX, hidden_temp_name
+from coupa_async.results.no_links import is_link, open_new, open_read
 
 # Written into each PDF's metadata: how a later run knows the PDF is its own output.
 CREATOR = "coupa_async e-mail converter"

@@ -28,15 +28,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from coupa_async.child_env import child_environ
 from coupa_async.emails.fonts import FontSet, find_fonts
 from coupa_async.emails.options import ConversionLimits, EmailMode
 from coupa_async.emails.outcome import ConversionOutcome
 from coupa_async.emails.worker import fonts_data, not_converted_in_time
 from coupa_async.errors import storage_error
 from coupa_async.log import error_summary, get_logger
+from coupa_async.session.child_env import child_environ
 
-log = get_logger("emails")
+log = get_logger(__name__)
 
 # Past the deadline, the process's own timer has this long to end the conversion before the
 # process is killed.

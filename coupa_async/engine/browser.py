@@ -13,7 +13,7 @@ from coupa_async.engine.actions import is_browser_fault
 from coupa_async.errors import BrowserLaunchError
 from coupa_async.log import get_logger
 
-log = get_logger("engine.browser")
+log = get_logger(__name__)
 
 MAX_RELAUNCHES = 3
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from playwright.async_api import Browser, BrowserContext
 
-from coupa_async.gate import HostGate
+from coupa_async.session.gate import HostGate
 
 if TYPE_CHECKING:
     from coupa_async.engine.browser import BrowserSupervisor

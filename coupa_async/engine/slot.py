@@ -25,7 +25,7 @@ from coupa_async.engine.protocol import Services
 from coupa_async.errors import BrowserFaultError
 from coupa_async.log import get_logger
 
-log = get_logger("engine.slot")
+log = get_logger(__name__)
 
 
 class WorkerState(StrEnum):

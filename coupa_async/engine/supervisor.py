@@ -38,7 +38,7 @@ from coupa_async.errors import (
 )
 from coupa_async.log import error_summary, get_logger
 
-log = get_logger("pool")
+log = get_logger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")

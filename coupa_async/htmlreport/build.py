@@ -16,9 +16,9 @@ from coupa_async.htmlreport.model import (
     ReportRun,
     RunState,
 )
-from coupa_async.journal import PENDING, Journal, PoRecord, RunRecord
-from coupa_async.metrics import MetricSample
-from coupa_async.result import FoundAttachment, SavedFile
+from coupa_async.results.journal import PENDING, Journal, PoRecord, RunRecord
+from coupa_async.results.result import FoundAttachment, SavedFile
+from coupa_async.running.metrics import MetricSample
 from coupa_async.tabular.rows import InputRow
 
 INVALID = "INVALID"

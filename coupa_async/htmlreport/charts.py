@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from coupa_async.metrics import MetricSample, RunEvent
+from coupa_async.running.metrics import MetricSample, RunEvent
 
 MAX_POINTS = 600
 RATE_WINDOW_S = 30.0

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from coupa_async.metrics import MetricSample, RunEvent
+from coupa_async.running.metrics import MetricSample, RunEvent
 
 RunState = Literal["finished", "interrupted", "running", "unknown"]
 

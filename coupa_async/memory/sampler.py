@@ -17,7 +17,7 @@ import psutil
 
 from coupa_async.log import get_logger
 
-log = get_logger("memory")
+log = get_logger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_PRESSURE = Path("/proc/pressure/memory")

@@ -19,7 +19,7 @@ from coupa_async.log import get_logger
 from coupa_async.memory.policy import Decision, MemoryPolicy, mb
 from coupa_async.memory.sampler import MemorySample
 
-log = get_logger("memory")
+log = get_logger(__name__)
 
 WorkerMemory = Callable[[], Awaitable[dict[int, int]]]
 

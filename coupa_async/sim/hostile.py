@@ -34,7 +34,7 @@ below) picks and orders a subset. Each PO's `recipe` is its name, so tests find 
 |12 | hostile_private_links         | 1 good file and three file-looking links to   | COMPLETED |
 |   |                               | 169.254.169.254, 10.255.255.1, 192.168.0.1    |           |
 
-Why these outcomes (the reference's vocabulary, as `coupa_async.result.Outcome` has it):
+Why these outcomes (the reference's vocabulary, as `coupa_async.results.result.Outcome` has it):
 PARTIAL is "some saved, some not", so a PO with one good file and one that a bound refuses is
 PARTIAL, as `partial_html_instead` is; a PO whose own page never answers itself has nothing
 saved: FAILED. The names of case 0 are saved sanitised (the catalog's expected names are the

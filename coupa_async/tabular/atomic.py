@@ -8,11 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from coupa_async.layout import hidden_temp_name
 from coupa_async.log import get_logger
-from coupa_async.no_links import open_new
+from coupa_async.results.layout import hidden_temp_name
+from coupa_async.results.no_links import open_new
 
-log = get_logger("report")
+log = get_logger(__name__)
 
 
 def write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> Path:

@@ -17,11 +17,11 @@ from types import TracebackType
 from typing import IO, Self
 
 from coupa_async.log import get_logger
-from coupa_async.no_links import open_fresh
-from coupa_async.result import PoResult
+from coupa_async.results.no_links import open_fresh
+from coupa_async.results.result import PoResult
 from coupa_async.tabular.report import CSV_ENCODING, CSV_LINE_END
 
-log = get_logger("report")
+log = get_logger(__name__)
 
 
 class LiveCsv:

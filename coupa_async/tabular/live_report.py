@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from coupa_async.result import PoResult
+from coupa_async.results.result import PoResult
 from coupa_async.tabular.live_csv import LiveCsv, LiveResultRows
 from coupa_async.tabular.report import CSV_NAME
 from coupa_async.tabular.report_table import csv_values, report_header, report_row

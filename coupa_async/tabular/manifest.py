@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from coupa_async.result import PoResult
+from coupa_async.results.result import PoResult
 from coupa_async.tabular.live_csv import LiveCsv, LiveResultRows
 from coupa_async.tabular.report import write_csv
 from coupa_async.tabular.report_table import Value, csv_values

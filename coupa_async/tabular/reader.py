@@ -9,8 +9,9 @@ Rules, per the reference and issue 5:
 - ``SUPPLIER`` gives ``InputRow.supplier``. Columns right of a column named ``<|>`` give
   ``InputRow.levels``. Every column but the PO column and ``<|>`` is carried to the report.
 - ``PRIORITY`` (optional) is an integer or LOW/NORMAL/HIGH/URGENT (see
-  ``coupa_async.priority``). A bad value does not make the row invalid, because it only orders
-  the work: the row runs at NORMAL and the table gets one warning naming the first such line.
+  ``coupa_async.running.priority``). A bad value does not make the row invalid, because it
+  only orders the work: the row runs at NORMAL and the table gets one warning naming the first
+  such line.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from xlsxwriter.utility import xl_col_to_name
 
 from coupa_async.coupa.numbers import InvalidPoNumber, PoNumber, parse_po_number
 from coupa_async.errors import InputFileError
-from coupa_async.priority import DEFAULT_PRIORITY, parse_priority
+from coupa_async.running.priority import DEFAULT_PRIORITY, parse_priority
 from coupa_async.tabular import csvtext, workbook
 from coupa_async.tabular.header import (
     LEVEL_SEPARATOR,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from coupa_async.log import get_logger
-from coupa_async.result import PoResult
+from coupa_async.results.result import PoResult
 from coupa_async.tabular.atomic import write_atomically
 from coupa_async.tabular.report_table import (
     ATTENTION_STATUSES,
@@ -63,7 +63,7 @@ __all__ = [
     "xlsx_fits",
 ]
 
-log = get_logger("report")
+log = get_logger(__name__)
 
 CSV_NAME = "report.csv"
 XLSX_NAME = "report.xlsx"

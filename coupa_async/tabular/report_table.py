@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from coupa_async.result import PoResult
+from coupa_async.results.result import PoResult
 from coupa_async.tabular.rows import InputRow
 
 REPORT_COLUMNS = (

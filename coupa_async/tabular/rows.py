@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from coupa_async.coupa.numbers import PoNumber
-from coupa_async.priority import DEFAULT_PRIORITY
+from coupa_async.running.priority import DEFAULT_PRIORITY
 
 
 @dataclass(slots=True)

@@ -26,9 +26,9 @@ from typing import Self
 
 from coupa_async.errors import ConfigurationError
 from coupa_async.log import get_logger
-from coupa_async.no_links import LinkRefusedError, link_sentence, open_fd, refuse_link
+from coupa_async.results.no_links import LinkRefusedError, link_sentence, open_fd, refuse_link
 
-log = get_logger("run")
+log = get_logger(__name__)
 
 LOCK_DIR = ".coupa_async"  # the journal's folder
 LOCK_NAME = "run.lock"

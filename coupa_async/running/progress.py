@@ -19,7 +19,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from coupa_async.pool import PoolStatus, WorkerStatus
+from coupa_async.running.run_status import PoolStatus, WorkerStatus
 from coupa_async.terminal_text import safe_text
 
 REFRESH_S = 0.25

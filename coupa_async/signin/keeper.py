@@ -1,23 +1,18 @@
-"""Signing in to Coupa and keeping the saved browser state (cookies) private to its owner."""
+"""Keeping a run signed in: signing in with the settings or by hand, renewing an expired
+session once for all workers, and stopping when the tenant keeps refusing."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
-from coupa_async.contact import unreachable_from_browser, unreachable_from_http
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import is_login_url
 from coupa_async.engine.actions import is_browser_fault
@@ -28,14 +23,15 @@ from coupa_async.errors import (
     SignInInterruptedError,
     SignInTimeoutError,
 )
-from coupa_async.gate import HostGate
 from coupa_async.log import add_known_secret, error_summary, get_logger
-from coupa_async.settings import Settings, default_storage_state
-from coupa_async.signin import sign_in as sign_in  # re-exported: tests and scripts use it
+from coupa_async.session.gate import HostGate
+from coupa_async.settings import Settings
+from coupa_async.signin.form import sign_in
+from coupa_async.signin.probe import raise_if_unreachable
+from coupa_async.signin.saved_state import write_state
 
-log = get_logger("auth")
+log = get_logger(__name__)
 
-SESSION_PROBE_TIMEOUT_S = 15.0
 SIGN_IN_TRIES = 2
 # Login pages met with a new sign-in before anything was read with it that stop the run.
 DOUBTS_TO_STOP = 3
@@ -68,168 +64,6 @@ async def sign_in_with_settings(context: BrowserContext, settings: Settings) -> 
             log.warning("sign_in_slow", detail=str(exc), next_try=attempt + 1)
 
 
-def write_private_json(path: Path, data: Any) -> None:
-    """Write JSON readable by its owner only, atomically (temporary file, then rename)."""
-    path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
-async def save_storage_state(context: BrowserContext, path: Path) -> dict[str, Any]:
-    """Save the context's cookies and local storage to ``path`` with mode 0600.
-
-    The tool's own folder (``~/.coupa_async``) is kept at mode 0700 too.
-    """
-    state = await context.storage_state()
-    await asyncio.to_thread(_write_state, path, state)
-    log.info("storage_state_saved", path=str(path), cookies=len(state.get("cookies", [])))
-    return dict(state)
-
-
-def _write_state(path: Path, state: Any) -> None:
-    write_private_json(path, state)
-    folder = path.expanduser().parent
-    if folder == default_storage_state(None).parent:
-        os.chmod(folder, 0o700)
-
-
-def load_storage_state(path: Path) -> dict[str, Any] | None:
-    """The saved sign-in, or None when there is none (or it cannot be read as one)."""
-    path = path.expanduser()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        log.warning("storage_state_unreadable", path=str(path), error=type(exc).__name__)
-        return None
-    return data if isinstance(data, dict) and "cookies" in data else None
-
-
-def _holds_cookies_for(state: dict[str, Any], host: str) -> bool:
-    for cookie in state.get("cookies", []):
-        if not isinstance(cookie, dict):
-            continue
-        domain = str(cookie.get("domain", "")).lstrip(".").lower()
-        if domain and (host == domain or host.endswith(f".{domain}")):
-            return True
-    return False
-
-
-def adopt_legacy_state(settings: Settings) -> Path | None:
-    """Move the single session file of earlier versions to this tenant's name, if it is its.
-
-    Earlier versions kept one ``storage_state.json`` for every tenant. When this tenant has no
-    file of its own yet (and no path is configured), and the old file holds cookies of this
-    tenant's host, it becomes this tenant's file; a file of another tenant is left alone.
-    Returns the adopted path, or None.
-    """
-    if not settings.base_url or settings.storage_state != default_storage_state(settings.base_url):
-        return None
-    path = settings.storage_state.expanduser()
-    legacy = default_storage_state(None).expanduser()
-    if path == legacy or path.exists() or not legacy.is_file():
-        return None
-    state = load_storage_state(legacy)
-    host = (urlsplit(settings.base_url).hostname or "").lower()
-    if state is None or not _holds_cookies_for(state, host):
-        return None
-    os.replace(legacy, path)
-    os.chmod(path, 0o600)
-    log.info("storage_state_adopted", old=str(legacy), new=str(path))
-    return path
-
-
-def load_tenant_state(settings: Settings) -> dict[str, Any] | None:
-    """The saved sign-in of the configured tenant (adopting an older single file), or None.
-
-    Its cookie values are added to the secrets that logs and messages never show.
-    """
-    adopt_legacy_state(settings)
-    state = load_storage_state(settings.storage_state)
-    for cookie in (state or {}).get("cookies", []):
-        if isinstance(cookie, dict):
-            add_known_secret(str(cookie.get("value", "")))
-    return state
-
-
-async def session_is_valid(context: BrowserContext, base_url: str, markers: CoupaMarkers) -> bool:
-    """Probe the PO list: it answers without a login redirect only with a live session.
-
-    Raises TenantUnreachableError when the tenant cannot be reached (no raw browser error).
-    """
-    url = f"{base_url}/order_headers"
-    try:
-        response = await context.request.get(url, max_redirects=10)
-    except PlaywrightError as exc:
-        _raise_if_unreachable(exc, url)
-        raise
-    try:
-        return response.ok and not is_login_url(response.url, markers)
-    finally:
-        await response.dispose()
-
-
-def cookie_header_for(url: str, cookies: list[dict[str, Any]]) -> str:
-    """The Cookie header a browser would send to ``url`` from saved-state ``cookies``."""
-    parts = urlsplit(url)
-    host, path = (parts.hostname or "").lower(), parts.path or "/"
-    now = time.time()
-    sent = []
-    for cookie in cookies:
-        domain = str(cookie.get("domain", "")).lower()
-        bare = domain.lstrip(".")
-        if not (host == bare or (domain.startswith(".") and host.endswith(domain))):
-            continue
-        if not path.startswith(str(cookie.get("path") or "/")):
-            continue
-        if cookie.get("secure") and parts.scheme != "https":
-            continue
-        expires = cookie.get("expires", -1)
-        if isinstance(expires, int | float) and 0 < expires < now:
-            continue
-        sent.append(f"{cookie['name']}={cookie['value']}")
-    return "; ".join(sent)
-
-
-async def session_works_over_http(
-    http: aiohttp.ClientSession, base_url: str, state: dict[str, Any], markers: CoupaMarkers
-) -> bool:
-    """Whether the saved sign-in still opens the PO list, asked over plain HTTP (no browser).
-
-    Raises TenantUnreachableError when the tenant cannot be reached (no raw error).
-    """
-    url = f"{base_url}/order_headers"
-    headers = {"Cookie": cookie_header_for(url, list(state.get("cookies", [])))}
-    try:
-        async with (
-            asyncio.timeout(SESSION_PROBE_TIMEOUT_S),
-            http.get(url, headers=headers, max_redirects=10) as response,
-        ):
-            return response.ok and not is_login_url(str(response.url), markers)
-    except aiohttp.TooManyRedirects:
-        return False
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise unreachable_from_http(exc, url, timeout_s=SESSION_PROBE_TIMEOUT_S) from None
-
-
-def _raise_if_unreachable(exc: PlaywrightError, url: str) -> None:
-    """A network error becomes TenantUnreachableError, without the browser's call log."""
-    unreachable = unreachable_from_browser(exc, url)
-    if unreachable is not None:
-        raise unreachable from None
-
-
 async def interactive_login(
     context: BrowserContext, base_url: str, markers: CoupaMarkers, timeout_s: float
 ) -> None:
@@ -239,7 +73,7 @@ async def interactive_login(
     try:
         await page.goto(url, timeout=timeout_s * 1000)
     except PlaywrightError as exc:
-        _raise_if_unreachable(exc, url)
+        raise_if_unreachable(exc, url)
         raise
     deadline = asyncio.get_running_loop().time() + timeout_s
     host = urlsplit(base_url).hostname
@@ -419,7 +253,7 @@ class SessionKeeper:
                 add_known_secret(str(cookie.get("value", "")))
         self.state = state
         try:
-            await asyncio.to_thread(_write_state, settings.storage_state, state)
+            await asyncio.to_thread(write_state, settings.storage_state, state)
         except OSError as exc:
             # The new sign-in works for this run; only the next run has to sign in again.
             log.warning(

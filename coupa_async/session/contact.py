@@ -22,11 +22,11 @@ from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import has_login_form, is_login_url, parse_html
 from coupa_async.errors import CoupaAsyncError, TenantUnreachableError
 from coupa_async.log import error_summary, get_logger, public_text
-from coupa_async.network import open_http, proxy_for
-from coupa_async.outage import OUTAGE_STATUSES
+from coupa_async.session.network import open_http, proxy_for
+from coupa_async.session.outage import OUTAGE_STATUSES
 from coupa_async.settings import Settings
 
-log = get_logger("contact")
+log = get_logger(__name__)
 
 MAX_REDIRECTS = 5
 MAX_BODY = 256 * 1024

@@ -25,10 +25,17 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from coupa_async.errors import InputFileError, JournalError, StorageError, storage_error
-from coupa_async.metrics import MetricSample, RunEvent
-from coupa_async.no_links import LinkRefusedError, is_link, link_sentence, open_fd
-from coupa_async.out_lock import OutputFolderLock
-from coupa_async.result import AttachmentKind, FoundAttachment, Outcome, PoResult, SavedFile, Source
+from coupa_async.results.no_links import LinkRefusedError, is_link, link_sentence, open_fd
+from coupa_async.results.out_lock import OutputFolderLock
+from coupa_async.results.result import (
+    AttachmentKind,
+    FoundAttachment,
+    Outcome,
+    PoResult,
+    SavedFile,
+    Source,
+)
+from coupa_async.running.metrics import MetricSample, RunEvent
 
 SCHEMA_VERSION = 4
 # Schema 1 had no metrics, schema 2 no conversion errors, schema 3 no attachments: each is read

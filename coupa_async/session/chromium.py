@@ -4,8 +4,8 @@ Discovery order: an explicitly configured executable or channel, Playwright's ow
 ``playwright install chromium`` (only when asked to install), a Chromium/Chrome/Edge on PATH,
 and as root on Debian/Ubuntu ``apt-get install -y chromium`` (only when asked to install).
 
-No process started here sees our secrets (``coupa_async.child_env``): start Playwright's driver
-with :func:`start_playwright`, not ``async_playwright()``.
+No process started here sees our secrets (``coupa_async.session.child_env``): start
+Playwright's driver with :func:`start_playwright`, not ``async_playwright()``.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 
-from coupa_async.child_env import child_environ, scrubbed_environ
 from coupa_async.errors import BrowserLaunchError, BrowserNotFoundError
 from coupa_async.log import error_summary, get_logger
-from coupa_async.network import browser_proxy, browser_trust_flags
+from coupa_async.session.child_env import child_environ, scrubbed_environ
+from coupa_async.session.network import browser_proxy, browser_trust_flags
 from coupa_async.settings import Settings
 
-log = get_logger("browser")
+log = get_logger(__name__)
 
 # Without these Chromium keeps trying to reach the internet (updates, sync, field trials).
 QUIET_FLAGS = (

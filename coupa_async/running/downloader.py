@@ -17,35 +17,37 @@ from typing import Any, Self
 
 from playwright.async_api import Browser, BrowserContext
 
-from coupa_async.auth import SessionKeeper, load_tenant_state, session_works_over_http
-from coupa_async.browser import launch_browser, new_context, start_playwright
-from coupa_async.contact import ensure_contact
 from coupa_async.coupa.bounded import BodyLimits
-from coupa_async.coupa.job import PoTask, request_limiter
 from coupa_async.coupa.numbers import InvalidPoNumber, parse_po_number
 from coupa_async.coupa.po_job import PoJob, rate_limit_watch
+from coupa_async.coupa.po_steps import PoTask, request_limiter
 from coupa_async.coupa.reader import PageReader
 from coupa_async.emails.service import EmailConverter
 from coupa_async.engine import BrowserSupervisor, EngineConfig, Services, Supervisor
 from coupa_async.engine.waiting import unless_stopped
 from coupa_async.errors import OutageGiveUpError, missing_base_url
-from coupa_async.gate import HostGate, HostGates
-from coupa_async.layout import OutputLayout
 from coupa_async.log import ensure_logging, get_logger, public_text
 from coupa_async.memory.heap import PageHeaps
 from coupa_async.memory.policy import MemoryPolicy
 from coupa_async.memory.sampler import ProcessTreeSampler
 from coupa_async.memory.watch import MemoryWatch, Sampler
-from coupa_async.metrics import MetricsRecorder
-from coupa_async.network import open_http
-from coupa_async.out_lock import OutputFolderLock
-from coupa_async.outage import OutageWatch, http_probe
-from coupa_async.pool import PoolStatus
-from coupa_async.priority import parse_priority
-from coupa_async.result import Outcome, PoResult
+from coupa_async.results.layout import OutputLayout
+from coupa_async.results.out_lock import OutputFolderLock
+from coupa_async.results.result import Outcome, PoResult
+from coupa_async.running.metrics import MetricsRecorder
+from coupa_async.running.priority import parse_priority
+from coupa_async.running.run_status import PoolStatus
+from coupa_async.session.chromium import launch_browser, new_context, start_playwright
+from coupa_async.session.contact import ensure_contact
+from coupa_async.session.gate import HostGate, HostGates
+from coupa_async.session.network import open_http
+from coupa_async.session.outage import OutageWatch, http_probe
 from coupa_async.settings import Settings
+from coupa_async.signin.keeper import SessionKeeper
+from coupa_async.signin.probe import session_works_over_http
+from coupa_async.signin.saved_state import load_tenant_state
 
-log = get_logger("downloader")
+log = get_logger(__name__)
 
 METRICS_INTERVAL_S = 1.0
 

@@ -49,11 +49,9 @@ from coupa_async.errors import (
     SessionExpiredError,
     TransientError,
 )
-from coupa_async.gate import HostGate, HostGates
-from coupa_async.layout import OutputLayout, safe_file_name, unique_name
 from coupa_async.log import get_logger
-from coupa_async.outage import OutageWatch
-from coupa_async.result import (
+from coupa_async.results.layout import OutputLayout, safe_file_name, unique_name
+from coupa_async.results.result import (
     FileProblem,
     FoundAttachment,
     Outcome,
@@ -61,9 +59,11 @@ from coupa_async.result import (
     SavedFile,
     Source,
 )
+from coupa_async.session.gate import HostGate, HostGates
+from coupa_async.session.outage import OutageWatch
 from coupa_async.settings import Settings
 
-log = get_logger("job")
+log = get_logger(__name__)
 
 FILE_RETRIES = 2
 # A pause of another host this short is waited out within the PO, holding its request slot.

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coupa_async.errors import LayoutError
-from coupa_async.no_links import is_link, link_sentence
+from coupa_async.results.no_links import is_link, link_sentence
 
 FOLDER_PART_MAX_CHARS = 50
 FILE_NAME_MAX_CHARS = 150

@@ -11,17 +11,17 @@ from pathlib import Path
 
 from rich.console import Console
 
-from coupa_async.contact import ensure_contact
-from coupa_async.coupa.job import PoTask
-from coupa_async.downloader import Downloader
+from coupa_async.coupa.po_steps import PoTask
 from coupa_async.errors import CoupaAsyncError, ExitCode, InputFileError, StorageError
 from coupa_async.htmlreport import report_data, write_html_report
-from coupa_async.journal import Journal, ResumePlan
 from coupa_async.log import get_logger
-from coupa_async.progress import show_progress
-from coupa_async.result import Outcome, PoResult
+from coupa_async.results.journal import Journal, ResumePlan
+from coupa_async.results.result import Outcome, PoResult
+from coupa_async.results.status_view import print_some
+from coupa_async.running.downloader import Downloader
+from coupa_async.running.progress import show_progress
+from coupa_async.session.contact import ensure_contact
 from coupa_async.settings import Settings
-from coupa_async.status import print_some
 from coupa_async.tabular import (
     InputRow,
     InputTable,
@@ -33,7 +33,7 @@ from coupa_async.tabular import (
 )
 from coupa_async.terminal_text import safe_text
 
-log = get_logger("run")
+log = get_logger(__name__)
 
 # The run's metrics go to the journal this often (and when the run ends).
 METRICS_SAVE_INTERVAL_S = 10.0

@@ -17,10 +17,10 @@ from datetime import datetime
 
 import aiohttp
 
-from coupa_async.gate import HostGate
 from coupa_async.log import get_logger
+from coupa_async.session.gate import HostGate
 
-log = get_logger("outage")
+log = get_logger(__name__)
 
 # Texts of network-level failures in Chromium (net::ERR_…), Playwright's request API (Node
 # errors) and aiohttp: no answer came from the host at all.

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from coupa_async.errors import ExitCode
-from coupa_async.run import RunSummary, load_input, print_summary, run_table
+from coupa_async.running.table_run import RunSummary, load_input, print_summary, run_table
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
 from coupa_async.sim.catalog import RECIPES

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import sys
 
-from coupa_async.auth import interactive_login, save_storage_state, sign_in_with_settings
-from coupa_async.browser import launch_browser, new_context, start_playwright
-from coupa_async.contact import ensure_contact
 from coupa_async.errors import AuthenticationError, ExitCode, missing_base_url
+from coupa_async.session.chromium import launch_browser, new_context, start_playwright
+from coupa_async.session.contact import ensure_contact
 from coupa_async.settings import Settings
+from coupa_async.signin.keeper import interactive_login, sign_in_with_settings
+from coupa_async.signin.saved_state import save_storage_state
 
 
 def _can_show_a_window() -> bool:

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from playwright.async_api import BrowserContext, Page, Request
 from playwright.async_api import Error as PlaywrightError
 
-from coupa_async.contact import unreachable_from_browser
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import is_login_url
 from coupa_async.engine.actions import is_browser_fault
@@ -28,8 +27,9 @@ from coupa_async.errors import (
     SignInTimeoutError,
 )
 from coupa_async.log import add_known_secret, error_summary, get_logger
+from coupa_async.session.contact import unreachable_from_browser
 
-log = get_logger("signin")
+log = get_logger(__name__)
 
 
 async def fill_login_form(page: Page, username: str, password: str, timeout_s: float) -> None:

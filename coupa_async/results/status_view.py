@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from coupa_async.errors import ExitCode
-from coupa_async.journal import FAILED_STATES, KEPT, PENDING, Journal
+from coupa_async.results.journal import FAILED_STATES, KEPT, PENDING, Journal
 from coupa_async.terminal_text import printable, safe_text
 
 

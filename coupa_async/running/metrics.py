@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from coupa_async.pool import PoolStatus
+from coupa_async.running.run_status import PoolStatus
 
 EventKind = Literal["scaled", "session_renewed", "browser_relaunched", "host_paused", "unreachable"]
 

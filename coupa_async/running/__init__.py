@@ -1,0 +1,1 @@
+"""Running: the Downloader (library entry), one run over an input table, progress, metrics."""
