@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import aiohttp
-import psutil
 import pytest
 import structlog
 from playwright.async_api import Browser, Playwright
-from pydantic import SecretStr
 
 from coupa_async.session.chromium import launch_browser, start_playwright
-from coupa_async.settings import Settings, load_settings
+from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
 from coupa_async.sim.catalog import RECIPES
 
-
-def browser_main_processes() -> list[psutil.Process]:
-    """The live Chromium main processes below this process (not their renderers or helpers)."""
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            cmdline = " ".join(child.cmdline())
-            alive = child.is_running() and child.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            continue
-        if alive and "--remote-debugging-pipe" in cmdline and "--type=" not in cmdline:
-            found.append(child)
-    return found
+from .runkit import for_simulator, make_settings
 
 
 @pytest.fixture
@@ -39,15 +24,6 @@ def unfiltered_logs() -> Iterator[None]:
     structlog.reset_defaults()
     yield
     structlog.reset_defaults()
-
-
-def make_settings(tmp: Path, **overrides: object) -> Settings:
-    """Settings from defaults and ``overrides`` only: no environment, .env or config file."""
-    config = tmp / "empty.config"
-    config.write_text("")
-    return load_settings(
-        overrides, config_file=config, env_file=tmp / "absent.env", environ={}
-    ).settings
 
 
 @pytest.fixture(scope="session")
@@ -61,17 +37,6 @@ async def sim() -> AsyncIterator[Simulator]:
     """One varied catalog for the whole session (read-only: tests must not change faults)."""
     async with Simulator(SimConfig(seed=11, pos=len(RECIPES))) as simulator:
         yield simulator
-
-
-def for_simulator(settings: Settings, sim: Simulator) -> Settings:
-    """``settings`` pointed at ``sim``, with its credentials."""
-    return settings.model_copy(
-        update={
-            "base_url": sim.base_url,
-            "username": sim.username,
-            "password": SecretStr(sim.password),
-        }
-    )
 
 
 @pytest.fixture(scope="session")

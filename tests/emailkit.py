@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from email.message import EmailMessage
 from pathlib import Path
 
 from coupa_async.emails import is_email
@@ -79,3 +80,16 @@ def check_conversions(po: SimPO, result: PoResult) -> None:
     assert len(result.conversion_errors) == len(expected_errors), result.conversion_errors
     for name, error in zip(sorted(expected_errors), sorted(result.conversion_errors), strict=True):
         assert name in error, (name, error)
+
+
+def write_eml(path: Path, subject: str = "Cotação 42") -> Path:
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = "Ana Souza <ana@fornecedor.pt>"
+    message["To"] = "buyer@example.com"
+    message.set_content("Olá, segue a cotação.")
+    message.add_attachment(
+        b"%PDF-1.4 quote", maintype="application", subtype="pdf", filename="q.pdf"
+    )
+    path.write_bytes(bytes(message))
+    return path

@@ -28,9 +28,8 @@ from coupa_async.running.table_run import run_table
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
 
-from .test_cli import cli_env, finish, start_cli
-from .test_pool import settings_for
-from .test_resume import write_input
+from .clikit import cli_env, finish, start_cli
+from .runkit import input_table_for, settings_for
 
 POS = 8
 FILES_PER_PO = 3
@@ -58,7 +57,7 @@ async def clean(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clean
     tmp = tmp_path_factory.mktemp("audit")
     async with Simulator(SimConfig(seed=41, pos=POS, profile="uniform")) as sim:
         settings = settings_for(sim, tmp, workers=2)
-        table = write_input(tmp / "pos.csv", sim)
+        table = input_table_for(tmp / "pos.csv", sim)
         summary = await run_table(settings, table, stop=asyncio.Event(), show=False)
         assert summary.exit_code == 0
         yield CleanRun(sim, settings, tmp)

@@ -26,7 +26,7 @@ from coupa_async.signin.form import sign_in
 from coupa_async.signin.saved_state import save_storage_state
 from coupa_async.sim import SimConfig, Simulator
 
-from .conftest import browser_main_processes, make_settings
+from .runkit import browser_main_processes, make_settings
 
 
 def test_launch_flags_keep_chromium_quiet_and_add_the_users_own(tmp_path: Path) -> None:

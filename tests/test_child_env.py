@@ -19,9 +19,9 @@ from coupa_async.session.chromium import launch_browser, start_playwright
 from coupa_async.settings import load_settings
 from coupa_async.sim import SimConfig, Simulator
 
-from .conftest import make_settings
+from .emailkit import write_eml
 from .netkit import CountingProxy
-from .test_emails_service import write_eml
+from .runkit import make_settings
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/<pid>/mem")
 ENVIRON = {

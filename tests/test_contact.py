@@ -21,9 +21,9 @@ from coupa_async.session.chromium import launch_browser
 from coupa_async.session.contact import Problem, check_contact
 from coupa_async.sim import SimConfig, Simulator
 
-from .conftest import make_settings
+from .clikit import cli_env, finish, start_cli, write_input
 from .netkit import CountingProxy, banner_port, free_port, make_authority, serve, unrelated_site
-from .test_cli import cli_env, finish, start_cli, write_input
+from .runkit import make_settings
 
 Place = Callable[[], AbstractAsyncContextManager[str]]
 

@@ -8,7 +8,6 @@ import errno
 import os
 import signal
 import sys
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,8 @@ import pytest
 from coupa_async.emails import service
 from coupa_async.emails.service import ConverterProcess, EmailConverter, ProcessGone
 from coupa_async.errors import StorageError
+
+from .emailkit import write_eml
 
 DIES_UNDER_A_REQUEST = "import sys, os; sys.stdin.readline(); os._exit(9)"
 
@@ -34,19 +35,6 @@ async def python_process(code: str) -> asyncio.subprocess.Process:
 async def dying_converter() -> ConverterProcess:
     """A stand-in converting process that reads a request, then dies without answering."""
     return ConverterProcess(await python_process(DIES_UNDER_A_REQUEST))
-
-
-def write_eml(path: Path, subject: str = "Cotação 42") -> Path:
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = "Ana Souza <ana@fornecedor.pt>"
-    message["To"] = "buyer@example.com"
-    message.set_content("Olá, segue a cotação.")
-    message.add_attachment(
-        b"%PDF-1.4 quote", maintype="application", subtype="pdf", filename="q.pdf"
-    )
-    path.write_bytes(bytes(message))
-    return path
 
 
 async def test_an_email_is_converted_in_another_process_and_not_twice(tmp_path: Path) -> None:

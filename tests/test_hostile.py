@@ -25,7 +25,7 @@ from coupa_async.sim import SimConfig, Simulator
 from coupa_async.sim.catalog import SimPO
 from coupa_async.sim.hostile import PRIVATE_LINKS
 
-from .conftest import make_settings
+from .runkit import make_settings
 
 pytestmark = pytest.mark.browser
 

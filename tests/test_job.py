@@ -13,7 +13,6 @@ import hashlib
 import os
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -24,7 +23,7 @@ from pydantic import SecretStr
 import coupa_async.coupa.po_steps as job_module
 from coupa_async.coupa.download import filename_from_disposition
 from coupa_async.coupa.numbers import parse_po_number
-from coupa_async.coupa.po_steps import JobEnv, OpenPage, PoTask, process_po
+from coupa_async.coupa.po_steps import JobEnv, PoTask, process_po
 from coupa_async.coupa.reader import Mode, PageReader
 from coupa_async.errors import RateLimitedError, SessionExpiredError, TransientError
 from coupa_async.results.layout import (
@@ -32,13 +31,11 @@ from coupa_async.results.layout import (
     FINAL_OUTCOMES,
     PARTIAL_SUFFIX,
     WORK_SUFFIX,
-    OutputLayout,
     safe_file_name,
     safe_folder_part,
     unique_name,
 )
 from coupa_async.results.result import PoResult
-from coupa_async.session.chromium import new_context
 from coupa_async.session.gate import HostGate
 from coupa_async.settings import Settings
 from coupa_async.signin.form import sign_in
@@ -54,11 +51,12 @@ from coupa_async.sim.catalog import (
     Catalog,
 )
 
+from .jobkit import PARALLEL, Worker, is_late, open_worker, task_for
+
 pytestmark = pytest.mark.browser
 
 # The catalog of the session simulator in tests/conftest.py (checked in `catalog_po`).
 SESSION_SIM = SimConfig(seed=11, pos=len(RECIPES))
-PARALLEL = 4  # requests in flight in the tests' job envs unless a test says otherwise
 RESERVED_STEMS = frozenset(
     {"CON", "PRN", "AUX", "NUL"} | {f"{d}{n}" for d in ("COM", "LPT") for n in range(1, 10)}
 )
@@ -66,67 +64,6 @@ RESERVED_STEMS = frozenset(
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-@dataclass
-class Worker:
-    """One signed-in context and page, as a pool worker holds them."""
-
-    settings: Settings
-    context: BrowserContext
-    page: Page
-
-    def env(
-        self,
-        out: Path,
-        http: aiohttp.ClientSession,
-        mode: Mode = "auto",
-        *,
-        requests: int | None = PARALLEL,
-    ) -> JobEnv:
-        """A job env over this worker's page; ``requests`` in flight at once (None: the PO's
-        requests one at a time)."""
-        return JobEnv(
-            self.settings,
-            self.context,
-            OpenPage(self.page),
-            http,
-            OutputLayout(out),
-            new_reader(self.settings, mode),
-            requests=asyncio.Semaphore(requests) if requests is not None else None,
-        )
-
-
-def new_reader(settings: Settings, mode: Mode) -> PageReader:
-    return PageReader(
-        settings.markers,
-        mode,
-        navigation_timeout_s=settings.timeouts.navigation_s,
-        settle_s=settings.timeouts.settle_s,
-    )
-
-
-async def open_worker(browser: Browser, settings: Settings, sim: Simulator) -> Worker:
-    context = await new_context(browser, settings)
-    await sign_in(context, sim.base_url, sim.username, sim.password, markers=settings.markers)
-    return Worker(settings, context, await context.new_page())
-
-
-def is_late(po: SimPO) -> bool:
-    """Whether the PO's page, or the requisition page it leads to, fills a list late (or the PO
-    must be searched for: its page is not at its number)."""
-    pr = po.requisition
-    return (
-        po.late is not None
-        or po.more is not None
-        or po.comments_fill is not None
-        or po.id_mode != "same"
-        or (pr is not None and (pr.late is not None or pr.comments_fill is not None))
-    )
-
-
-def task_for(po: SimPO, **kwargs: object) -> PoTask:
-    return PoTask(parse_po_number(f"PO{po.number}"), **kwargs)  # type: ignore[arg-type]
 
 
 def sha256_of(path: Path) -> str:

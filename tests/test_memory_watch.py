@@ -21,7 +21,7 @@ from coupa_async.memory.policy import GIB, MIB, MemoryPolicy
 from coupa_async.memory.sampler import MemorySample, ProcessTreeSampler
 from coupa_async.sim import Faults, SimConfig, Simulator
 
-from .test_pool import check_against_catalog, numbers, settings_for
+from .runkit import check_against_catalog, numbers, settings_for
 
 pytestmark = pytest.mark.usefixtures("unfiltered_logs")
 

@@ -14,8 +14,8 @@ import pytest
 from coupa_async import Downloader, Outcome, PoResult
 from coupa_async.sim import Outage, SimConfig, Simulator
 
-from .test_cli import cli_env, finish, read_report, start_cli, write_input
-from .test_pool import check_against_catalog, settings_for
+from .clikit import cli_env, finish, read_report, start_cli, write_input
+from .runkit import check_against_catalog, settings_for
 
 pytestmark = pytest.mark.browser
 

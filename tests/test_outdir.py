@@ -330,7 +330,7 @@ def test_a_killed_run_leaves_a_file_that_does_not_block(
 @pytest.mark.browser
 async def test_a_second_downloader_on_the_same_folder_is_refused(tmp_path: Path) -> None:
     """The library takes the lock too: two programs embedding it cannot share an --out."""
-    from .conftest import make_settings  # here: this module also runs as a child's script
+    from .runkit import make_settings  # here: this module also runs as a child's script
 
     async with Simulator(SimConfig(seed=2, pos=4)) as sim:
         settings = make_settings(

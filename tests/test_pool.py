@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import signal
 import sys
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,67 +13,17 @@ import aiohttp
 import psutil
 import pytest
 
-from coupa_async import Downloader, Outcome, PoResult, Settings
+from coupa_async import Downloader, Outcome, PoResult
 from coupa_async.sim import Catalog, Faults, SimConfig, Simulator
 from coupa_async.sim.catalog import RECIPES
 
-from .conftest import browser_main_processes, make_settings
-from .emailkit import check_conversions, is_conversion_output
-
-
-def settings_for(sim: Simulator, tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "base_url": sim.base_url,
-        "username": sim.username,
-        "password": sim.password,
-        "out": str(tmp_path / "out"),
-        "storage_state": str(tmp_path / "state.json"),
-        "workers": 4,
-        "backoff_base_s": 0.05,
-        "backoff_cap_s": 0.2,
-    }
-    values.update(overrides)
-    return make_settings(tmp_path, **values)
-
-
-def numbers(sim: Simulator, count: int | None = None) -> list[str]:
-    return [f"PO{po.number}" for po in sim.catalog.pos[:count]]
-
-
-def settling_numbers(sim: Simulator, count: int) -> list[str]:
-    """POs that settle at the first attempt (not those whose list never arrives)."""
-    return [f"PO{po.number}" for po in sim.catalog.pos if not po.late_failed][:count]
-
-
-def check_against_catalog(sim: Simulator, results: list[PoResult], out: Path) -> None:
-    """Each PO exactly once, the expected outcome and files, nothing half-done on disk."""
-    by_po = Counter(result.po_number for result in results)
-    assert all(count == 1 for count in by_po.values()), by_po.most_common(3)
-    expected = {f"PO{po.number}": po for po in sim.catalog.pos}
-    assert set(by_po) <= set(expected)
-    for result in results:
-        po = expected[result.po_number]
-        assert result.outcome.value == po.expected_outcome, (result.po_number, result.message)
-        if po.late_failed:  # a list that never arrives: FAILED after its retries, nothing saved
-            assert not result.files, result.po_number
-            assert "settle" in result.message or "loading failed" in result.message
-            continue
-        assert sorted(f.sha256 for f in result.files) == sorted(
-            f.sha256 for f in po.expected_files
-        ), result.po_number
-        assert result.folder is not None and result.folder.name.endswith(po.expected_outcome)
-        on_disk = sorted(
-            p for p in result.folder.iterdir() if p.is_file() and not is_conversion_output(p)
-        )
-        assert len(on_disk) == len(po.expected_files), (result.po_number, on_disk)
-        for saved in result.files:
-            assert hashlib.sha256(saved.path.read_bytes()).hexdigest() == saved.sha256
-        check_conversions(po, result)
-    folders = [p for p in out.rglob("PO*") if p.is_dir()]
-    assert not [p for p in folders if p.name.endswith("__WORK")]
-    labels = Counter(p.name.rsplit("_", 1)[0].split("_")[0] for p in folders)
-    assert all(count == 1 for count in labels.values()), "a PO has two folders"
-    assert not list(out.rglob("*.part"))
+from .runkit import (
+    browser_main_processes,
+    check_against_catalog,
+    numbers,
+    settings_for,
+    settling_numbers,
+)
 
 
 async def collect(downloader: Downloader, pos: list[str]) -> list[PoResult]:

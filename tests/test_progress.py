@@ -18,7 +18,7 @@ from coupa_async.running.progress import MB, Tracker, render_status, show_progre
 from coupa_async.running.run_status import PoolStatus, WorkerStatus
 from coupa_async.sim import Faults, SimConfig, Simulator
 
-from .conftest import make_settings
+from .runkit import make_settings
 
 NOW = 1000.0  # the tests' monotonic clock
 

@@ -10,9 +10,9 @@ from coupa_async.session.network import browser_proxy, bypasses, chromium_bypass
 from coupa_async.settings import load_settings
 from coupa_async.sim import SimConfig, Simulator
 
-from .conftest import make_settings
+from .clikit import cli_env, finish, read_report, start_cli, write_input
 from .netkit import CountingProxy
-from .test_cli import cli_env, finish, read_report, start_cli, write_input
+from .runkit import make_settings
 
 
 def _load(tmp_path: Path, environ: dict[str, str], **overrides: object):

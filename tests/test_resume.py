@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import sqlite3
 from pathlib import Path
 
@@ -11,17 +10,9 @@ from coupa_async.results.journal import JOURNAL_DIR, JOURNAL_NAME
 from coupa_async.running.table_run import RunSummary, run_table
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
-from coupa_async.tabular import InputTable, read_input
+from coupa_async.tabular import InputTable
 
-from .test_pool import check_against_catalog, settings_for
-
-
-def write_input(path: Path, sim: Simulator) -> InputTable:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["PO_NUMBER"])
-        writer.writerows([[f"PO{po.number}"] for po in sim.catalog.pos])
-    return read_input(path)
+from .runkit import check_against_catalog, input_table_for, settings_for
 
 
 async def run_once(
@@ -65,7 +56,7 @@ def expected_refetches(sim: Simulator, labels: set[str]) -> int:
 async def test_interrupted_run_resumes_without_fetching_twice(tmp_path: Path) -> None:
     async with Simulator(SimConfig(seed=60, pos=30)) as sim:
         settings = settings_for(sim, tmp_path, workers=2)
-        table = write_input(tmp_path / "pos.csv", sim)
+        table = input_table_for(tmp_path / "pos.csv", sim)
 
         first = await run_once(settings, table, stop_after=10)
         assert first.interrupted and first.pending > 0
@@ -109,7 +100,7 @@ async def test_interrupted_run_resumes_without_fetching_twice(tmp_path: Path) ->
 async def test_a_damaged_folder_is_redone_and_fresh_starts_over(tmp_path: Path) -> None:
     async with Simulator(SimConfig(seed=16, pos=30)) as sim:
         settings = settings_for(sim, tmp_path, workers=2)
-        table = write_input(tmp_path / "pos.csv", sim)
+        table = input_table_for(tmp_path / "pos.csv", sim)
         first = await run_once(settings, table)
         victim = next(r for r in first.results.values() if r.outcome.value == "COMPLETED")
         victim.files[0].path.unlink()
@@ -134,7 +125,7 @@ async def test_a_damaged_folder_is_redone_and_fresh_starts_over(tmp_path: Path) 
 async def test_retry_failed_touches_only_the_failed(tmp_path: Path) -> None:
     async with Simulator(SimConfig(seed=33, pos=30)) as sim:
         settings = settings_for(sim, tmp_path, workers=2)
-        table = write_input(tmp_path / "pos.csv", sim)
+        table = input_table_for(tmp_path / "pos.csv", sim)
         await run_once(settings, table)
         failed = {
             f"PO{po.number}"

@@ -22,9 +22,9 @@ from coupa_async.session.chromium import new_context
 from coupa_async.settings import default_storage_state
 from coupa_async.signin.probe import session_is_valid
 
-from .conftest import make_settings
+from .clikit import cli_env, finish, start_cli, write_input
 from .netkit import serve
-from .test_cli import cli_env, finish, start_cli, write_input
+from .runkit import make_settings
 
 MARKER = "PLANTED-cookie-5e1f0c9a"
 

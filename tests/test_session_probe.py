@@ -16,7 +16,7 @@ from coupa_async.signin.keeper import sign_in_with_settings
 from coupa_async.signin.probe import cookie_header_for, session_works_over_http
 from coupa_async.sim import SimConfig, Simulator
 
-from .test_pool import settings_for
+from .runkit import settings_for
 
 
 def _cookie(name: str, domain: str, **extra: object) -> dict[str, object]:

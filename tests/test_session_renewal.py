@@ -18,8 +18,7 @@ from coupa_async.session.gate import HostGate
 from coupa_async.signin.keeper import SessionKeeper
 from coupa_async.sim import Faults, SimConfig, Simulator
 
-from .conftest import make_settings
-from .test_pool import check_against_catalog, numbers, settings_for
+from .runkit import check_against_catalog, make_settings, numbers, settings_for
 
 
 def _keeper(tmp_path: Path, new_context: Any) -> SessionKeeper:

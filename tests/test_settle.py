@@ -9,7 +9,6 @@ against the catalog by SHA-256.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import time
 from collections.abc import AsyncIterator
@@ -22,15 +21,14 @@ from playwright.async_api import Browser, Route
 from coupa_async import Downloader, Outcome, PoResult
 from coupa_async.coupa.http import CoupaHttp
 from coupa_async.coupa.po_steps import OpenPage, process_po
-from coupa_async.coupa.reader import Mode, PageReader
+from coupa_async.coupa.reader import Mode
 from coupa_async.errors import SessionExpiredError, TransientError
 from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, SimPO, Simulator
 from coupa_async.sim.catalog import LATE_TRAITS, RECIPES, Catalog
 
-from .conftest import for_simulator
-from .test_job import Worker, is_late, open_worker, task_for
-from .test_pool import settings_for
+from .jobkit import check_result, is_late, open_worker, reader_for, task_for
+from .runkit import for_simulator, settings_for
 
 pytestmark = pytest.mark.browser
 
@@ -47,31 +45,12 @@ def late_recipes() -> list[str]:
     ]
 
 
-def check_result(po: SimPO, result: PoResult) -> None:
-    """The catalog's outcome and exactly its files, byte for byte, on disk."""
-    assert result.outcome.value == po.expected_outcome, (po.recipe, result.message)
-    assert sorted(f.sha256 for f in result.files) == sorted(f.sha256 for f in po.expected_files), (
-        po.recipe
-    )
-    for saved in result.files:
-        assert hashlib.sha256(saved.path.read_bytes()).hexdigest() == saved.sha256
-
-
 @pytest.fixture(scope="module")
 async def late_sim() -> AsyncIterator[Simulator]:
     """Every late recipe, plus a true no-attachments page and ordinary ones around them."""
     recipes = ("plain_links", *late_recipes(), "no_attachments", "pr_files_no_po_files")
     async with Simulator(SimConfig(seed=23, pos=len(recipes), recipes=recipes)) as simulator:
         yield simulator
-
-
-def reader_for(worker: Worker, mode: Mode, settle_s: float) -> PageReader:
-    return PageReader(
-        worker.settings.markers,
-        mode,
-        navigation_timeout_s=worker.settings.timeouts.navigation_s,
-        settle_s=settle_s,
-    )
 
 
 async def read_all(

@@ -16,9 +16,9 @@ from coupa_async.session.chromium import new_context
 from coupa_async.signin.form import SignInState, SignInView, judge_sign_in, sign_in
 from coupa_async.sim import SimConfig, Simulator
 
-from .conftest import make_settings
+from .clikit import cli_env, start_cli, write_input
 from .netkit import serve
-from .test_cli import cli_env, start_cli, write_input
+from .runkit import make_settings
 
 WRONG = "wrong-Password-7f3a9c"
 

@@ -24,7 +24,7 @@ import pytest
 
 from coupa_async.sim import SimConfig, Simulator
 
-from .test_cli import cli_env, finish, start_cli, write_input
+from .clikit import cli_env, finish, start_cli, write_input
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "soak_check.py"
 # Seed 54's first 20 POs hold every outcome: FAILED given up without a folder (a PO page whose

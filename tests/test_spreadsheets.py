@@ -20,8 +20,8 @@ from coupa_async.errors import ExitCode, InputFileError
 from coupa_async.results.result import Outcome, PoResult
 from coupa_async.tabular import EMPTY_PO, InputTable, read_input, write_reports
 
+from .clikit import cli_env, finish, start_cli
 from .fixtures.make_fixtures import make_xlsx
-from .test_cli import cli_env, finish, start_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 KINDS = {".xlsx": "XLSX", ".xlsm": "XLSX", ".xls": "XLS", ".ods": "ODS", ".xlsb": "XLSB"}

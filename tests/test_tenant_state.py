@@ -13,8 +13,8 @@ from coupa_async.settings import default_storage_state
 from coupa_async.signin.saved_state import adopt_legacy_state, load_tenant_state
 from coupa_async.sim import SimConfig, Simulator
 
-from .conftest import make_settings
-from .test_cli import cli_env, finish, start_cli
+from .clikit import cli_env, finish, start_cli
+from .runkit import make_settings
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from coupa_async.running.run_status import PoolStatus, WorkerStatus
 from coupa_async.running.table_run import RunSummary, print_summary
 from coupa_async.terminal_text import markup, printable, printable_log_values, safe_text
 
-from .test_cli import cli_env, finish, start_cli
+from .clikit import cli_env, finish, start_cli
 
 SUPPLIER = "ACME [/x] :warning: [/]"
 FILE_NAME = "[link=http://evil.example]invoice[/link].pdf"

@@ -32,11 +32,8 @@ from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, SimPO, Simulator
 from coupa_async.sim.catalog import Catalog
 
-from .conftest import for_simulator
-from .test_job import open_worker, task_for
-from .test_pool import settings_for
-from .test_resume import write_input
-from .test_settle import check_result, reader_for
+from .jobkit import check_result, open_worker, reader_for, task_for
+from .runkit import for_simulator, input_table_for, settings_for
 
 pytestmark = pytest.mark.browser
 
@@ -207,7 +204,7 @@ async def test_under_six_busy_loops_every_po_and_the_manifest_are_still_right(
     config = SimConfig(seed=37, pos=len(RECIPES), recipes=RECIPES, long_poll_seconds=20)
     async with Simulator(config) as sim:
         settings = settings_for(sim, tmp_path, workers=2, mode="auto")
-        table = write_input(tmp_path / "pos.csv", sim)
+        table = input_table_for(tmp_path / "pos.csv", sim)
         with busy_loops(BUSY_LOOPS):
             summary = await run_table(settings, table, stop=asyncio.Event(), show=False)
         assert len(summary.results) == len(sim.catalog.pos)
