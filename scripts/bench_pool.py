@@ -1,7 +1,7 @@
 """Benchmark of the engine's own overhead (not a test): items/s and CPU µs per item by workers.
 
 A toy job (no browser, no network: it awaits ``--job-ms`` of sleep, default none) runs on the
-real ``Supervisor``, ``WorkQueue``, ``WorkerSlot``s, ``BrowserSupervisor`` and ``HostGate``,
+real ``Engine``, ``WorkQueue``, ``WorkerSlot``s, ``BrowserSupervisor`` and ``HostGate``,
 over fake browser contexts, pages, sign-in and outage check. What it measures is therefore
 what the engine adds to each item: queueing, taking, the worker loop, the context and page
 bookkeeping, settling and statistics. A "bare loop" row awaits the same job in a plain loop,
@@ -26,7 +26,7 @@ from typing import Any, cast
 
 from playwright.async_api import Browser, BrowserContext, Page
 
-from coupa_async.engine import BrowserSupervisor, EngineConfig, Services, Supervisor, WorkerSlot
+from coupa_async.engine import BrowserSupervisor, Engine, EngineConfig, Services, WorkerSlot
 from coupa_async.errors import TransientError
 from coupa_async.log import configure_logging
 from coupa_async.session.gate import HostGate
@@ -187,7 +187,7 @@ async def engine_run(items: int, workers: int, job: ToyJob) -> Row:
         nonlocal settled
         settled += 1
 
-    engine: Supervisor[int, Done] = Supervisor(config, job, await fake_services(), on_result)
+    engine: Engine[int, Done] = Engine(config, job, await fake_services(), on_result)
     wall, cpu = time.perf_counter(), time.process_time()
     async with engine.running():
         for item in range(items):
@@ -206,14 +206,14 @@ async def engine_run(items: int, workers: int, job: ToyJob) -> Row:
 
 
 async def time_status(queued: int, workers: int) -> float:
-    """Mean µs of Supervisor.status() with ``workers`` idle workers and ``queued`` items."""
+    """Mean µs of Engine.status() with ``workers`` idle workers and ``queued`` items."""
     config = EngineConfig(workers=workers, max_workers=workers)
     job = ToyJob(0.0, 0)
 
     async def on_result(result: Done) -> None:
         pass
 
-    engine: Supervisor[int, Done] = Supervisor(config, job, await fake_services(), on_result)
+    engine: Engine[int, Done] = Engine(config, job, await fake_services(), on_result)
     async with engine.running():
         while len([s for s in engine.slots.values() if s.state.value == "idle"]) < workers:
             await asyncio.sleep(0.001)

@@ -16,9 +16,9 @@ from playwright.async_api import Error as PlaywrightError
 
 from coupa_async.engine import (
     BrowserSupervisor,
+    Engine,
     EngineConfig,
     Services,
-    Supervisor,
     WorkerSlot,
     WorkerState,
 )
@@ -320,12 +320,12 @@ FAST = {
 }
 
 
-def make_supervisor(
+def make_engine(
     job: ToyJob, fakes: Fakes, collector: Collector | None = None, **config: Any
-) -> tuple[Supervisor[str, ToyResult], Collector]:
+) -> tuple[Engine[str, ToyResult], Collector]:
     collector = collector or Collector()
     engine_config = EngineConfig(**{**FAST, **config})
-    return Supervisor(engine_config, job, fakes.services, collector), collector
+    return Engine(engine_config, job, fakes.services, collector), collector
 
 
 async def wait_until(
@@ -340,9 +340,9 @@ async def wait_until(
         raise AssertionError(f"timed out waiting for {what}") from None
 
 
-def idle_ids(supervisor: Supervisor[str, ToyResult]) -> set[int]:
-    return {s.id for s in supervisor.slots.values() if s.state is WorkerState.IDLE}
+def idle_ids(engine: Engine[str, ToyResult]) -> set[int]:
+    return {s.id for s in engine.slots.values() if s.state is WorkerState.IDLE}
 
 
-async def wait_idle(supervisor: Supervisor[str, ToyResult], n: int) -> None:
-    await wait_until(lambda: len(idle_ids(supervisor)) == n, f"{n} idle workers")
+async def wait_idle(engine: Engine[str, ToyResult], n: int) -> None:
+    await wait_until(lambda: len(idle_ids(engine)) == n, f"{n} idle workers")

@@ -16,7 +16,7 @@ import pytest
 import structlog
 
 from coupa_async import Downloader, PoResult
-from coupa_async.engine import Supervisor
+from coupa_async.engine import Engine
 from coupa_async.memory.policy import GIB, MIB, MemoryPolicy
 from coupa_async.memory.sampler import MemorySample, ProcessTreeSampler
 from coupa_async.sim import Faults, SimConfig, Simulator
@@ -34,7 +34,7 @@ class ScriptedSampler:
     """Pressure until one context is left; then, once a PO has completed there, calm
     until the pool is back at its maximum; ``cycles`` times. Its third reading fails."""
 
-    def __init__(self, pool: Supervisor[Any, Any], results: list[PoResult], cycles: int) -> None:
+    def __init__(self, pool: Engine[Any, Any], results: list[PoResult], cycles: int) -> None:
         self.pool, self.results, self.cycles = pool, results, cycles
         self.phase = "high"
         self.done_cycles = 0

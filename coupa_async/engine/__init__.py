@@ -7,16 +7,17 @@ turns failures into actions (put back, pause, retry, charge) and reports each se
 from coupa_async.engine.actions import Action, Verdict, action_for, is_browser_fault
 from coupa_async.engine.browser import BrowserSupervisor
 from coupa_async.engine.config import EngineConfig
+from coupa_async.engine.core import Engine
 from coupa_async.engine.protocol import Job, Services, Session
 from coupa_async.engine.queue import Entry, WorkQueue
 from coupa_async.engine.slot import WorkerSlot, WorkerState
 from coupa_async.engine.stats import RunStats
 from coupa_async.engine.status import EngineStatus, WorkerStatus
-from coupa_async.engine.supervisor import Supervisor
 
 __all__ = [
     "Action",
     "BrowserSupervisor",
+    "Engine",
     "EngineConfig",
     "EngineStatus",
     "Entry",
@@ -24,7 +25,6 @@ __all__ = [
     "RunStats",
     "Services",
     "Session",
-    "Supervisor",
     "Verdict",
     "WorkQueue",
     "WorkerSlot",

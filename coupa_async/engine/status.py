@@ -15,7 +15,7 @@ class WorkerStatus:
 
     id: int
     state: str
-    current_po: str | None
+    current_key: str | None
     tasks_done: int
     since: float
     activity: str = "idle"

@@ -23,7 +23,7 @@ from coupa_async.coupa.po_job import PoJob, rate_limit_watch
 from coupa_async.coupa.po_steps import PoTask, request_limiter
 from coupa_async.coupa.reader import PageReader
 from coupa_async.emails.service import EmailConverter
-from coupa_async.engine import BrowserSupervisor, EngineConfig, Services, Supervisor
+from coupa_async.engine import BrowserSupervisor, Engine, EngineConfig, Services
 from coupa_async.engine.waiting import unless_stopped
 from coupa_async.errors import OutageGiveUpError, missing_base_url
 from coupa_async.log import ensure_logging, get_logger, public_text
@@ -88,7 +88,7 @@ class Downloader:
         self.gates = HostGates(settings.base_url, max_pause_s=settings.limits.retry_after_max_s)
         self.gate: HostGate = self.gates.tenant
         self._lifespan: AbstractAsyncContextManager[None] | None = None
-        self._engine: Supervisor[PoTask, PoResult] | None = None
+        self._engine: Engine[PoTask, PoResult] | None = None
         self._reader: PageReader | None = None
         self._outage: OutageWatch | None = None
         self._memory_watch: MemoryWatch | None = None
@@ -174,7 +174,7 @@ class Downloader:
         http: Any,
         state: dict[str, Any] | None,
         saved_state_works: bool,
-    ) -> Supervisor[PoTask, PoResult]:
+    ) -> Engine[PoTask, PoResult]:
         settings = self.settings
 
         async def context_in(live: Browser, storage: dict[str, Any] | None) -> BrowserContext:
@@ -200,7 +200,7 @@ class Downloader:
             gate=self.gate,
             page_limits=page_limits(settings),
         )
-        engine: Supervisor[PoTask, PoResult] | None = None
+        engine: Engine[PoTask, PoResult] | None = None
 
         def give_up(message: str) -> None:
             assert engine is not None
@@ -242,7 +242,7 @@ class Downloader:
             outage=self._outage,
             on_context=rate_limit_watch(self.gates),
         )
-        engine = Supervisor(engine_config(settings), job, services, self._deliver)
+        engine = Engine(engine_config(settings), job, services, self._deliver)
         self._engine = engine
         return engine
 
@@ -281,7 +281,7 @@ class Downloader:
             {slot.id: page for slot in slots if (page := slot.open_page) is not None}
         )
 
-    def _require_engine(self) -> Supervisor[PoTask, PoResult]:
+    def _require_engine(self) -> Engine[PoTask, PoResult]:
         if self._engine is None:
             raise RuntimeError("use the Downloader inside `async with`")
         return self._engine

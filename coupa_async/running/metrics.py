@@ -52,7 +52,7 @@ class RunEvent:
 def sample_of(status: PoolStatus, at: float) -> MetricSample:
     """The figures of one status snapshot."""
     memory = status.memory
-    busy = sum(1 for worker in status.workers if worker.current_po)
+    busy = sum(1 for worker in status.workers if worker.current_key)
     return MetricSample(
         at=at,
         settled=status.done,

@@ -207,7 +207,7 @@ def _workers(workers: tuple[WorkerStatus, ...], now: float) -> Table:
         age = _age(now - worker.activity_since) if worker.activity_since > 0 else ""
         note = worker.state if worker.state == "draining" else ""
         # The PO and the activity may quote a page (a file name): shown as text, never markup.
-        po, activity = safe_text(worker.current_po or ""), safe_text(worker.activity)
+        po, activity = safe_text(worker.current_key or ""), safe_text(worker.activity)
         table.add_row(f"worker {worker.id}", po, activity, age, note)
     return table
 
@@ -220,7 +220,7 @@ def status_line(
     bytes_per_s: float | None = None,
 ) -> str:
     """One plain line for a log or a file: counts, rate, ETA, elapsed, bytes, workers, pause."""
-    busy = sum(1 for worker in status.workers if worker.current_po)
+    busy = sum(1 for worker in status.workers if worker.current_key)
     parts = [
         f"{status.done}/{total} done",
         f"{status.queued} queued",

@@ -1,6 +1,6 @@
-"""The supervisor: one anyio task group, workers spawned and retired to a target.
+"""The engine: one anyio task group, workers spawned and retired to a target.
 
-``async with supervisor.running():`` owns every task the engine starts (workers, and what
+``async with engine.running():`` owns every task the engine starts (workers, and what
 ``spawn`` is given: the memory watch, outage timers). No exception but cancellation leaves a
 task: each failure goes to ``fail``, which ends the run calmly, so the task that entered the
 group (the embedding application's) is never cancelled by the engine. Stopping cancels the
@@ -46,7 +46,7 @@ R = TypeVar("R")
 SETUP_RETRY_PAUSE_S = 0.2
 
 
-class Supervisor(Generic[T, R]):
+class Engine(Generic[T, R]):
     """Runs ``job`` on up to ``max_workers`` worker slots over one work queue."""
 
     def __init__(
@@ -87,7 +87,7 @@ class Supervisor(Generic[T, R]):
     # ----- life cycle -------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[Supervisor[T, R]]:
+    async def running(self) -> AsyncIterator[Engine[T, R]]:
         """Start the workers; on leaving, stop (in-flight items get the grace period).
 
         An exception of the block is raised as itself after the group has ended, not wrapped
@@ -130,7 +130,7 @@ class Supervisor(Generic[T, R]):
             with scope:
                 await work
         except Exception as exc:
-            log.exception("pool_task_failed", task=name)
+            log.exception("engine_task_failed", task=name)
             self.fail(
                 exc
                 if isinstance(exc, CoupaAsyncError)
@@ -202,7 +202,7 @@ class Supervisor(Generic[T, R]):
     def submit(self, item: T, priority: int) -> bool:
         """Queue ``item``; False when the same key is already queued or in flight."""
         if self._closed or self.stopped.is_set():
-            raise RuntimeError("the pool is stopping; no new work is taken")
+            raise RuntimeError("the engine is stopping; no new work is taken")
         return self.queue.add(self.job.key(item), item, priority)
 
     async def join(self) -> None:
@@ -385,20 +385,20 @@ class Supervisor(Generic[T, R]):
             case Action.RENEW_SESSION if entry.session_expiries >= self.config.sign_ins_per_item:
                 # The same item meets a login page again after a sign-in: no new sign-in (an
                 # identity provider locks accounts that sign in without end); its own failure.
-                log.warning("login_page_again", po=key, worker=slot.id, detail=verdict.reason)
+                log.warning("login_page_again", item=key, worker=slot.id, detail=verdict.reason)
                 await self._charge(
                     entry,
                     f"{verdict.reason}, again after signing in: the tenant refuses it to this "
                     "session (limits.sign_ins_per_po)",
                 )
             case Action.RENEW_SESSION:
-                log.info("session_expired", po=key, worker=slot.id, detail=verdict.reason)
+                log.info("session_expired", item=key, worker=slot.id, detail=verdict.reason)
                 slot.doing("signing in again")
                 try:
                     await services.session.renew(cookie_generation)
                     entry.session_expiries += 1  # the item now has a working session
                 except SessionDoubtError as doubt:
-                    log.warning("login_page_after_sign_in", po=key, detail=str(doubt))
+                    log.warning("login_page_after_sign_in", item=key, detail=str(doubt))
                     await self._charge(entry, f"{verdict.reason}: {doubt}")
                     return
                 except CoupaAsyncError as error:
@@ -410,11 +410,11 @@ class Supervisor(Generic[T, R]):
                     raise
                 self.queue.put_back(entry)  # after the renewal: not run on old cookies
             case Action.PAUSE_HOST:
-                log.warning("rate_limited", po=key, retry_after_s=verdict.retry_after_s)
+                log.warning("rate_limited", item=key, retry_after_s=verdict.retry_after_s)
                 services.gate.pause_for(verdict.retry_after_s)
                 self.queue.put_back(entry)
             case Action.DROP_PAGE:
-                log.warning("browser_fault", po=key, worker=slot.id, error=verdict.reason)
+                log.warning("browser_fault", item=key, worker=slot.id, error=verdict.reason)
                 self.queue.put_back(entry)
                 if services.browser.connected:
                     slot.discard()
@@ -423,7 +423,7 @@ class Supervisor(Generic[T, R]):
             case Action.CHECK_OUTAGE:
                 slot.doing("checking whether the host answers")
                 if await services.outage.confirm(verdict.reason):
-                    log.debug("po_put_back", po=key, reason="host unreachable")
+                    log.debug("item_put_back", item=key, reason="host unreachable")
                     self.queue.put_back(entry)  # not the item's fault: no attempt charged
                 else:
                     await self._charge(entry, verdict.reason)
@@ -434,7 +434,7 @@ class Supervisor(Generic[T, R]):
                 self.queue.put_back(entry)  # not the item's fault: it waits for the rerun
                 self.fail(exc)
             case Action.DEFECT:
-                log.error("po_job_error", po=key, exc_info=exc)
+                log.error("job_error", item=key, exc_info=exc)
                 await self._charge(entry, verdict.reason)
             case Action.RETRY:
                 await self._charge(entry, verdict.reason, verdict.retry_after_s)
@@ -462,11 +462,11 @@ class Supervisor(Generic[T, R]):
         try:
             result = await work
         except StorageError as exc:
-            log.warning("result_not_recorded", po=entry.key, reason=str(exc.__cause__ or exc))
+            log.warning("result_not_recorded", item=entry.key, reason=str(exc.__cause__ or exc))
             self.fail(exc)  # the item stays in flight: pending for the rerun
             return
         except Exception:
-            log.exception("follow_up_failed", po=entry.key)  # the result settles as it was
+            log.exception("follow_up_failed", item=entry.key)  # the result settles as it was
         await self._settle(entry, result)
 
     async def _charge(self, entry: Entry[T], reason: str, at_least_s: float = 0.0) -> None:
@@ -476,7 +476,7 @@ class Supervisor(Generic[T, R]):
             await self._settle(entry, self.job.give_up(entry.item, attempt, reason))
             return
         log.info(
-            "retry_later", po=entry.key, attempt=attempt, delay_s=round(delay, 2), reason=reason
+            "retry_later", item=entry.key, attempt=attempt, delay_s=round(delay, 2), reason=reason
         )
 
     async def _settle(self, entry: Entry[T], result: R) -> None:
@@ -484,12 +484,12 @@ class Supervisor(Generic[T, R]):
             await self._on_result(result)
         except StorageError as exc:
             # The journal's disk is full: its sentence says all; the item stays pending.
-            log.warning("result_not_recorded", po=entry.key, reason=str(exc.__cause__ or exc))
+            log.warning("result_not_recorded", item=entry.key, reason=str(exc.__cause__ or exc))
             self.fail(exc)
             return
         except Exception as exc:
             # A result that cannot be recorded for another reason ends the run cleanly too.
-            log.exception("result_not_recorded", po=entry.key)
+            log.exception("result_not_recorded", item=entry.key)
             self.fail(
                 RunStoppedError(
                     f"The result of {entry.key} could not be recorded ({type(exc).__name__}: "
