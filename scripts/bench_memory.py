@@ -108,7 +108,7 @@ def report_phase_one(trace: list[tuple[float, int, float]], total: int, watch: M
 
 async def phase_two(downloader: Downloader, spare: list[str], trials: int) -> None:
     """Force pressure ``trials`` times; time each reaction until the drained context closed."""
-    pool = downloader._engine
+    pool = downloader.engine
     watch = downloader.start_memory_watch()  # the running watch (memory.enabled)
     assert pool is not None
     policy = watch.policy

@@ -91,7 +91,7 @@ async def test_twenty_shrink_and_grow_cycles_lose_and_repeat_nothing(tmp_path: P
         with structlog.testing.capture_logs() as logs:
             async with Downloader(settings) as downloader:
                 downloader.add_listener(on_result)
-                pool = downloader._engine
+                pool = downloader.engine
                 assert pool is not None
                 sampler = ScriptedSampler(pool, results, CYCLES)
                 policy = MemoryPolicy(settings.memory, settings.min_workers, pool.max_workers)
@@ -138,7 +138,7 @@ async def test_tight_budget_real_growth_forces_the_pool_down(tmp_path: Path) -> 
         targets: list[int] = []
         with structlog.testing.capture_logs() as logs:
             async with Downloader(settings) as downloader:
-                pool = downloader._engine
+                pool = downloader.engine
                 assert pool is not None
 
                 async def consume() -> None:

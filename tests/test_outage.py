@@ -45,7 +45,7 @@ async def test_an_outage_mid_run_is_a_pause_and_no_po_is_charged(
         async with Downloader(settings) as downloader:
             downloader.add_listener(note)
             results = [r async for r in downloader.run([f"PO{p.number}" for p in sim.catalog.pos])]
-            outages = downloader._outage.outages
+            outages = downloader.outages
             status = downloader.status()
         (record,) = sim.stats.outages
     check_against_catalog(sim, results, settings.out)

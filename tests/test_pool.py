@@ -241,7 +241,7 @@ async def test_scaling_down_and_up_mid_run_loses_and_repeats_nothing(tmp_path: P
                 applied = downloader.scale_to(target)
                 assert applied == max(1, min(6, target))
                 await asyncio.sleep(0.3)
-                seen_sizes.add(len(downloader._engine.active_workers))
+                seen_sizes.add(len(downloader.engine.active_workers))
         assert 1 in seen_sizes and 6 in seen_sizes
         assert len(results) == len(RECIPES)
         check_against_catalog(sim, results, settings.out)
@@ -252,7 +252,7 @@ async def test_contexts_are_recycled_with_their_cookies(tmp_path: Path) -> None:
         settings = settings_for(sim, tmp_path, workers=2, recycle_after_tasks=4)
         async with Downloader(settings) as downloader:
             results = await collect(downloader, numbers(sim, 24))
-            opened = downloader._engine.contexts_opened
+            opened = downloader.engine.contexts_opened
             logins = sim.stats.snapshot()["logins"]
         assert opened >= 2 + 24 // 4 - 2  # new contexts along the way
         assert logins == 1  # the recycled contexts kept the session: no new sign-in
@@ -356,11 +356,11 @@ async def test_a_context_closed_under_a_worker_is_replaced(tmp_path: Path) -> No
             running(downloader, numbers(sim), results),
         ):
             await _when_done(results, 5)
-            opened = downloader._engine.contexts_opened
-            victim = next(w for w in downloader._engine.workers.values() if w.context is not None)
+            opened = downloader.engine.contexts_opened
+            victim = next(w for w in downloader.engine.workers.values() if w.context is not None)
             assert victim.context is not None
             await victim.context.close()
-        assert downloader._engine.contexts_opened > opened  # a new context took its place
+        assert downloader.engine.contexts_opened > opened  # a new context took its place
         assert downloader.status().browser_relaunches == 0
         assert len(results) == 30
         check_against_catalog(sim, results, settings.out)

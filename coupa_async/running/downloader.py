@@ -41,7 +41,7 @@ from coupa_async.session.chromium import launch_browser, new_context, start_play
 from coupa_async.session.contact import ensure_contact
 from coupa_async.session.gate import HostGate, HostGates
 from coupa_async.session.network import open_http
-from coupa_async.session.outage import OutageWatch, http_probe
+from coupa_async.session.outage import Outage, OutageWatch, http_probe
 from coupa_async.settings import Settings
 from coupa_async.signin.keeper import SessionKeeper
 from coupa_async.signin.probe import session_works_over_http
@@ -365,6 +365,16 @@ class Downloader:
     def pending(self) -> list[PoTask]:
         """The POs left unsettled when the run stopped (empty while it runs)."""
         return list(self._engine.pending_on_stop) if self._engine is not None else []
+
+    @property
+    def engine(self) -> Engine[PoTask, PoResult]:
+        """The run's engine (workers, queue, contexts), for scaling and inspection."""
+        return self._require_engine()
+
+    @property
+    def outages(self) -> list[Outage]:
+        """Each time Coupa could not be reached during the run: since when, until when, probes."""
+        return list(self._outage.outages) if self._outage is not None else []
 
     def scale_to(self, workers: int) -> int:
         """Grow or shrink the pool; returns the new target."""
