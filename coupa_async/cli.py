@@ -43,7 +43,6 @@ def _browser_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    from coupa_async.audit import DEFAULT_SAMPLE, DEFAULT_SETTLE_S
     from coupa_async.sim.cli import add_sim_arguments
 
     parser = argparse.ArgumentParser(
@@ -51,11 +50,49 @@ def build_parser() -> argparse.ArgumentParser:
         description="Download the attachments of many Coupa purchase orders at once.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_run(commands.add_parser("run", help="download the attachments of the POs in INPUT"))
+    for name, text in (
+        ("status", "what earlier runs into an output folder did"),
+        ("report", "write report.html from an output folder's journal (also while a run goes on)"),
+    ):
+        folder_command = commands.add_parser(name, help=text)
+        folder_command.add_argument("--out", type=Path, help=OUT_HELP)
+        _common(folder_command)
+    _add_audit(
+        commands.add_parser(
+            "audit", help="prove a run: check its folders, files, report and the site against it"
+        )
+    )
+    login = commands.add_parser("login", help="sign in once and save the session for later runs")
+    login.add_argument("--base-url", help=BASE_URL_HELP)
+    _browser_flags(login)
+    _common(login)
+    _add_demo(
+        commands.add_parser(
+            "demo", help="try it: run against the embedded Coupa simulator, no account needed"
+        )
+    )
+    sim = commands.add_parser("sim", help="run the embedded Coupa simulator")
+    add_sim_arguments(sim)
+    _common(sim)
+    _common(commands.add_parser("config", help="print the effective settings and their sources"))
+    browser = commands.add_parser("browser", help="find (and with --install, install) a browser")
+    browser.add_argument(
+        "--install", action="store_true", help="install Chromium when none is found"
+    )
+    _browser_flags(browser)
+    _common(browser)
+    return parser
 
-    run = commands.add_parser("run", help="download the attachments of the POs in INPUT")
+
+OUT_HELP = "output folder (default: ./coupa-downloads)"
+BASE_URL_HELP = "your tenant, e.g. https://acme.coupahost.com"
+
+
+def _add_run(run: argparse.ArgumentParser) -> None:
     run.add_argument("input", type=Path, metavar="INPUT", help="CSV file with a PO_NUMBER column")
-    run.add_argument("--base-url", help="your tenant, e.g. https://acme.coupahost.com")
-    run.add_argument("--out", type=Path, help="output folder (default: ./coupa-downloads)")
+    run.add_argument("--base-url", help=BASE_URL_HELP)
+    run.add_argument("--out", type=Path, help=OUT_HELP)
     run.add_argument("--workers", type=int, help="browser contexts working at once")
     run.add_argument("--min-workers", type=int)
     run.add_argument("--max-workers", type=int)
@@ -75,22 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     _browser_flags(run)
     _common(run)
 
-    status = commands.add_parser("status", help="what earlier runs into an output folder did")
-    status.add_argument("--out", type=Path, help="output folder (default: ./coupa-downloads)")
-    _common(status)
 
-    report = commands.add_parser(
-        "report",
-        help="write report.html from an output folder's journal (also while a run goes on)",
-    )
-    report.add_argument("--out", type=Path, help="output folder (default: ./coupa-downloads)")
-    _common(report)
+def _add_audit(audit: argparse.ArgumentParser) -> None:
+    from coupa_async.audit import DEFAULT_SAMPLE, DEFAULT_SETTLE_S
 
-    audit = commands.add_parser(
-        "audit", help="prove a run: check its folders, files, report and the site against it"
-    )
-    audit.add_argument("--out", type=Path, help="output folder (default: ./coupa-downloads)")
-    audit.add_argument("--base-url", help="your tenant, e.g. https://acme.coupahost.com")
+    audit.add_argument("--out", type=Path, help=OUT_HELP)
+    audit.add_argument("--base-url", help=BASE_URL_HELP)
     audit.add_argument(
         "--offline", action="store_true", help="check the disk and the report only; open no page"
     )
@@ -113,14 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     _browser_flags(audit)
     _common(audit)
 
-    login = commands.add_parser("login", help="sign in once and save the session for later runs")
-    login.add_argument("--base-url", help="your tenant, e.g. https://acme.coupahost.com")
-    _browser_flags(login)
-    _common(login)
 
-    demo = commands.add_parser(
-        "demo", help="try it: run against the embedded Coupa simulator, no account needed"
-    )
+def _add_demo(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--out", type=Path, default=Path("coupa-demo"), help="output folder")
     demo.add_argument(
         "--pos",
@@ -131,21 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="catalog seed")
     _browser_flags(demo)
     _common(demo)
-
-    sim = commands.add_parser("sim", help="run the embedded Coupa simulator")
-    add_sim_arguments(sim)
-    _common(sim)
-
-    config = commands.add_parser("config", help="print the effective settings and their sources")
-    _common(config)
-
-    browser = commands.add_parser("browser", help="find (and with --install, install) a browser")
-    browser.add_argument(
-        "--install", action="store_true", help="install Chromium when none is found"
-    )
-    _browser_flags(browser)
-    _common(browser)
-    return parser
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
