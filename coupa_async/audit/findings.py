@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from coupa_async.errors import ExitCode
 from coupa_async.results.journal import PENDING, PoRecord
-from coupa_async.running.table_run import EXIT_ATTENTION, EXIT_INTERRUPTED, EXIT_OK
 
 
 class Check(StrEnum):
@@ -62,13 +62,13 @@ class AuditReport:
     unchecked: list[Unchecked] = field(default_factory=list)
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """0 proven; 3 a disagreement, or a PO that could not be checked; 130 interrupted."""
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return ExitCode.INTERRUPTED
         if self.disagreements or self.unchecked:
-            return EXIT_ATTENTION
-        return EXIT_OK
+            return ExitCode.ATTENTION
+        return ExitCode.OK
 
 
 def shown(path: Path | None, out: Path) -> str:
