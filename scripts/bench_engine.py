@@ -10,7 +10,7 @@ retried runs). Then ``status()`` is timed with 8 workers and 10,000
 queued items. The fakes are those of ``tests/enginekit.py``, kept here so that the script
 needs nothing from the tests.
 
-    .venv/bin/python scripts/bench_pool.py [--items 5000] [--workers 1 4 8] [--job-ms 0]
+    .venv/bin/python scripts/bench_engine.py [--items 5000] [--workers 1 4 8] [--job-ms 0]
         [--fail-every 0] [--repeat 3]
 """
 
