@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import random
 
+import anyio
 import pytest
 
 from coupa_async.engine import queue as queue_module
@@ -226,7 +227,7 @@ async def test_a_get_waiting_for_a_retry_is_woken_by_an_add() -> None:
     queue.add("slow", "slow", 0)
     queue.charge(await queue.get())
     waiter = asyncio.create_task(queue.get())
-    await asyncio.sleep(0.005)
+    await anyio.wait_all_tasks_blocked()
     assert not waiter.done()
     queue.add("new", "new", 9)
     assert (await asyncio.wait_for(waiter, 0.5)).key == "new"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+import anyio
 from playwright.async_api import Browser, BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
@@ -16,6 +16,14 @@ from coupa_async.log import get_logger
 log = get_logger(__name__)
 
 MAX_RELAUNCHES = 3
+
+
+class _Relaunch:
+    """One relaunch, for the callers that wait for it: when it ended, and how it failed."""
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.error: Exception | None = None
 
 
 class BrowserSupervisor:
@@ -34,7 +42,7 @@ class BrowserSupervisor:
         self.browser: Browser | None = None
         self.generation = 0
         self.relaunches = 0
-        self._relaunching: asyncio.Future[None] | None = None
+        self._relaunching: _Relaunch | None = None  # the relaunch under way
 
     async def start(self) -> Browser:
         """Launch the browser; one that dies while starting (killed, out of memory, a loaded
@@ -68,20 +76,23 @@ class BrowserSupervisor:
         if seen_generation != self.generation and self.connected:
             return
         if self._relaunching is not None:
-            await asyncio.shield(self._relaunching)
+            relaunch = self._relaunching
+            await relaunch.done.wait()  # a waiter's cancellation leaves the relaunch be
+            if relaunch.error is not None:
+                raise relaunch.error
             return
-        relaunching = self._relaunching = asyncio.get_running_loop().create_future()
+        relaunch = self._relaunching = _Relaunch()
         try:
             await self._relaunch()
-            relaunching.set_result(None)
-        except BaseException as exc:
-            relaunching.set_exception(
-                exc if isinstance(exc, Exception) else BrowserLaunchError("relaunch interrupted")
-            )
-            relaunching.exception()
+        except Exception as exc:
+            relaunch.error = exc
+            raise
+        except BaseException:
+            relaunch.error = BrowserLaunchError("relaunch interrupted")
             raise
         finally:
             self._relaunching = None
+            relaunch.done.set()
 
     async def _relaunch(self) -> None:
         await self.close()
@@ -103,7 +114,7 @@ class BrowserSupervisor:
         last_error = BrowserLaunchError("the browser was not launched")
         for attempt in range(self._max_relaunches):
             if attempt:
-                await asyncio.sleep(2 ** (attempt - 1))
+                await anyio.sleep(2 ** (attempt - 1))
             try:
                 return await self._launch()
             except BrowserLaunchError as exc:
@@ -113,5 +124,5 @@ class BrowserSupervisor:
 
     async def close(self) -> None:
         if self.browser is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.browser.close(), self._close_timeout_s)
+            with contextlib.suppress(Exception), anyio.move_on_after(self._close_timeout_s):
+                await self.browser.close()

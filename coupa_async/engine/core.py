@@ -1,15 +1,20 @@
-"""The engine: one anyio task group, workers spawned and retired to a target.
+"""The engine: workers over one work queue, in two anyio task groups, scaled to a target.
 
-``async with engine.running():`` owns every task the engine starts (workers, and what
-``spawn`` is given: the memory watch, outage timers). No exception but cancellation leaves a
-task: each failure goes to ``fail``, which ends the run calmly, so the task that entered the
-group (the embedding application's) is never cancelled by the engine. Stopping cancels the
-workers' and background tasks' own scopes after a grace period for the items in flight.
+``async with engine.running():`` starts one task that holds two task groups: the items' group
+(workers, and follow-ups of items that left their worker) and, around it, the background group
+(what ``spawn`` is given: the memory watch, outage timers). Closing is a property of that
+structure: stop taking items, let the items' group end by itself within the grace period (a
+deadline on its cancel scope cancels what is left), then cancel the background group.
+
+No exception but cancellation leaves a task: each failure goes to ``fail``, which ends the run
+calmly. The caller's block runs beside the engine's task, never inside a scope the engine
+cancels, so the task that entered ``running()`` (the embedding application's) is never
+cancelled by the engine.
 """
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,7 +22,7 @@ from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 import anyio
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
@@ -44,6 +49,12 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 SETUP_RETRY_PAUSE_S = 0.2
+
+
+def _discard(work: Awaitable[Any]) -> None:
+    """Close a coroutine that will never run (no 'never awaited' warning)."""
+    if inspect.iscoroutine(work):
+        work.close()
 
 
 class Engine(Generic[T, R]):
@@ -73,16 +84,14 @@ class Engine(Generic[T, R]):
         self.target = config.clamp_workers(config.workers)
         self.fatal: BaseException | None = None
         self.pending_on_stop: list[T] = []
-        self.stopped = asyncio.Event()  # set when the run stops taking work (stop or fatal)
-        self._group: TaskGroup | None = None
-        self._closed = False
-        self._close_done = asyncio.Event()
+        self.stopped = anyio.Event()  # set when the run stops taking work (stop or fatal)
+        self._items: TaskGroup | None = None  # workers and follow-ups: ends within the grace
+        self._background: TaskGroup | None = None  # spawned work: cancelled once items end
+        self._closing = anyio.Event()
+        self._grace_s = 0.0
+        self._ended = anyio.Event()  # both groups are over and pending_on_stop is known
+        self._following = 0  # items in their follow-up, off their worker
         self._ids = itertools.count(1)
-        self._idle: dict[int, anyio.CancelScope] = {}  # workers waiting for an item
-        self._scopes: set[anyio.CancelScope] = set()  # every task's own scope
-        self._running: set[asyncio.Event] = set()  # set when each task has finished
-        self._worker_done: dict[int, asyncio.Event] = {}
-        self._following: dict[str, asyncio.Event] = {}  # items in their follow-up, by key
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -90,13 +99,12 @@ class Engine(Generic[T, R]):
     async def running(self) -> AsyncIterator[Engine[T, R]]:
         """Start the workers; on leaving, stop (in-flight items get the grace period).
 
-        An exception of the block is raised as itself after the group has ended, not wrapped
+        An exception of the block is raised as itself after the engine has ended, not wrapped
         in an exception group.
         """
         error: BaseException | None = None
-        async with anyio.create_task_group() as group:
-            self._group = group
-            self.scale_to(self.target)
+        async with anyio.create_task_group() as group:  # never cancelled by the engine
+            await group.start(self._serve)
             try:
                 yield self
             except BaseException as exc:
@@ -106,29 +114,43 @@ class Engine(Generic[T, R]):
                     await self.close(0 if cancelled else None)
             else:
                 await self.close()
-            finally:
-                self._group = None
         if error is not None:
             raise error
 
-    def spawn(self, work: Awaitable[Any], name: str) -> None:
-        """Run ``work`` in the engine's group until it ends or the engine stops."""
-        if self._group is None or self._closed:
-            if asyncio.iscoroutine(work):
-                work.close()
-            return
-        # Known before the task first runs, so that a close() right after can cancel it.
-        scope, done = anyio.CancelScope(), asyncio.Event()
-        self._scopes.add(scope)
-        self._running.add(done)
-        self._group.start_soon(self._guarded, work, name, scope, done, name=name)
-
-    async def _guarded(
-        self, work: Awaitable[Any], name: str, scope: anyio.CancelScope, done: asyncio.Event
-    ) -> None:
+    async def _serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """The engine's task: the background group around the items' group, until closed."""
         try:
-            with scope:
-                await work
+            async with anyio.create_task_group() as background:
+                self._background = background
+                async with anyio.create_task_group() as items:
+                    self._items = items
+                    self.scale_to(self.target)
+                    task_status.started()
+                    await self._closing.wait()
+                    # Workers retire, idle ones at once; what is still running at the
+                    # deadline is cancelled. The group then ends with its last task.
+                    items.cancel_scope.deadline = anyio.current_time() + self._grace_s
+                self._items = None
+                background.cancel_scope.cancel()
+        finally:
+            self._items = self._background = None
+            self._end()
+
+    def _end(self) -> None:
+        self.pending_on_stop.extend(self.queue.forget_all())
+        self._ended.set()
+
+    def spawn(self, work: Awaitable[Any], name: str) -> None:
+        """Run ``work`` in the engine's background until it ends or the engine has stopped."""
+        if self._background is None or self._closing.is_set():
+            _discard(work)
+            return
+        self._background.start_soon(self._guarded, work, name, name=name)
+
+    async def _guarded(self, work: Awaitable[Any], name: str) -> None:
+        """Await ``work``; an exception stops the run (``fail``) instead of leaving the task."""
+        try:
+            await work
         except Exception as exc:
             log.exception("engine_task_failed", task=name)
             self.fail(
@@ -139,45 +161,23 @@ class Engine(Generic[T, R]):
                     "Nothing recorded so far is lost; run the same command again to resume."
                 )
             )
-        finally:
-            if asyncio.iscoroutine(work) and scope.cancel_called:
-                work.close()  # cancelled before it ever ran
-            self._scopes.discard(scope)
-            self._running.discard(done)
-            done.set()
 
     async def close(self, grace_s: float | None = None) -> None:
         """Take no more items; let those in flight finish within ``grace_s``; cancel the rest.
 
-        What did not settle is in ``pending_on_stop``.
+        What did not settle is in ``pending_on_stop``. A second caller returns when the first
+        is done.
         """
-        if self._closed:
-            await self._close_done.wait()  # a second caller returns when the first is done
-            return
-        self._closed = True
-        try:
-            await self._close(grace_s)
-        finally:
-            self._close_done.set()
-
-    async def _close(self, grace_s: float | None) -> None:
-        self._stop_taking()
-        grace = self.config.shutdown_grace_s if grace_s is None else grace_s
-        if self.services.outage.down:
-            grace = 0  # items in flight wait for a host that does not answer: back to pending
-        busy = list(self._running)
-        if grace > 0:
-            with anyio.move_on_after(grace):
-                # Items in flight on workers, then their follow-ups (started meanwhile, too).
-                while self._worker_done or self._following:
-                    for done in [*self._worker_done.values(), *self._following.values()]:
-                        await done.wait()
-            busy = list(self._running)
-        for scope in list(self._scopes):
-            scope.cancel()
-        for done in busy:
-            await done.wait()
-        self.pending_on_stop.extend(self.queue.forget_all())
+        if not self._closing.is_set():
+            grace = self.config.shutdown_grace_s if grace_s is None else grace_s
+            if self.services.outage.down:
+                grace = 0  # items in flight wait for a host that does not answer: to pending
+            self._grace_s = grace
+            self._stop_taking()
+            self._closing.set()
+            if self._items is None and not self._ended.is_set():
+                self._end()  # never started
+        await self._ended.wait()
 
     def fail(self, exc: BaseException) -> None:
         """A fault that ends the run: take no more items; the rest stays pending."""
@@ -190,8 +190,6 @@ class Engine(Generic[T, R]):
         self.stopped.set()
         for slot in self.slots.values():
             slot.retire()
-        for scope in self._idle.values():
-            scope.cancel()
 
     def _context_opened(self, context: BrowserContext) -> None:
         self.contexts_opened += 1
@@ -201,7 +199,7 @@ class Engine(Generic[T, R]):
 
     def submit(self, item: T, priority: int) -> bool:
         """Queue ``item``; False when the same key is already queued or in flight."""
-        if self._closed or self.stopped.is_set():
+        if self._closing.is_set() or self.stopped.is_set():
             raise RuntimeError("the engine is stopping; no new work is taken")
         return self.queue.add(self.job.key(item), item, priority)
 
@@ -234,7 +232,7 @@ class Engine(Generic[T, R]):
         then idle ones, then the oldest. Returns the new target.
         """
         self.target = self.config.clamp_workers(n)
-        if self._group is None or self._closed or self.stopped.is_set():
+        if self._items is None or self._closing.is_set() or self.stopped.is_set():
             return self.target
         active = self.active_workers
         for _ in range(self.target - len(active)):
@@ -245,9 +243,8 @@ class Engine(Generic[T, R]):
                 close_timeout_s=self.config.close_timeout_s,
             )
             self.slots[slot.id] = slot
-            done = asyncio.Event()
-            self._worker_done[slot.id] = done
-            self.spawn(self._work(slot, done), f"worker-{slot.id}")
+            name = f"worker-{slot.id}"
+            self._items.start_soon(self._guarded, self._work(slot), name, name=name)
         excess = len(active) - self.target
         if excess > 0:
             order = {wid: i for i, wid in enumerate(prefer or [])}
@@ -256,9 +253,7 @@ class Engine(Generic[T, R]):
                 key=lambda w: (order.get(w.id, len(order)), w.state != WorkerState.IDLE, w.started),
             )
             for slot in ranked[:excess]:
-                slot.retire()
-                if (scope := self._idle.get(slot.id)) is not None:
-                    scope.cancel()
+                slot.retire()  # an idle worker stops waiting for an item at once
                 log.info("worker_draining", worker=slot.id, target=self.target)
         return self.target
 
@@ -290,12 +285,12 @@ class Engine(Generic[T, R]):
             paused_s=self.services.gate.remaining_pause_s,
             session_renewals=self.services.session.renewals,
             browser_relaunches=self.services.browser.relaunches,
-            following=len(self._following),
+            following=self._following,
         )
 
     # ----- workers ----------------------------------------------------------------------------
 
-    async def _work(self, slot: WorkerSlot, done: asyncio.Event) -> None:
+    async def _work(self, slot: WorkerSlot) -> None:
         try:
             while not slot.retiring:
                 try:
@@ -320,8 +315,6 @@ class Engine(Generic[T, R]):
                 slot.set_state(WorkerState.CLOSED)
                 await slot.close_context()
             self.slots.pop(slot.id, None)
-            self._worker_done.pop(slot.id, None)
-            done.set()
             log.debug("worker_closed", worker=slot.id)
 
     def _may_start(self, slot: WorkerSlot) -> bool:
@@ -331,17 +324,13 @@ class Engine(Generic[T, R]):
 
     async def _take(self, slot: WorkerSlot) -> Entry[T] | None:
         """The next item once the host may be contacted; None when the worker is to stop."""
+        if slot.retiring:  # retired while it was starting
+            return None
         entry: Entry[T] | None = None
-        with anyio.CancelScope() as scope:
-            self._idle[slot.id] = scope
-            if slot.retiring:  # retired while it was starting: its scope was not there yet
-                return None
+        with slot.waiting():  # retiring the slot cancels the wait
             slot.set_state(WorkerState.IDLE)
-            try:
-                await self.services.gate.wait()
-                entry = await self.queue.get()
-            finally:
-                self._idle.pop(slot.id, None)
+            await self.services.gate.wait()
+            entry = await self.queue.get()
         if entry is not None and (slot.retiring and self.stopped.is_set()):
             self.queue.put_back(entry)  # taken as the run stopped: not started
             return None
@@ -362,7 +351,7 @@ class Engine(Generic[T, R]):
             follow_up = self.job.follow_up(entry.item, result)
             if follow_up is None:
                 await self._settle(entry, result)
-            elif self._closed or len(self._following) >= self._follow_up_limit:
+            elif self._closing.is_set() or self._following >= self._follow_up_limit:
                 # Stopping (within the grace), or follow-ups lag behind: this worker waits.
                 await self._follow(entry, result, follow_up)
             else:
@@ -444,19 +433,18 @@ class Engine(Generic[T, R]):
         return self.config.follow_ups_per_worker * self.max_workers
 
     def _start_follow_up(self, entry: Entry[T], result: R, work: Awaitable[R]) -> None:
-        """Run the item's follow-up off the worker; the item stays in flight until it settles
-        (so ``join`` waits for it, and a stop leaves it pending)."""
-        done = asyncio.Event()
-        self._following[entry.key] = done
+        """Run the item's follow-up off the worker, in the items' group; the item stays in
+        flight until it settles (so ``join`` waits for it, and a stop leaves it pending)."""
+        assert self._items is not None
+        self._following += 1
+        name = f"follow-up {entry.key}"
+        self._items.start_soon(self._guarded, self._follow_off(entry, result, work), name)
 
-        async def follow() -> None:
-            try:
-                await self._follow(entry, result, work)
-            finally:
-                self._following.pop(entry.key, None)
-                done.set()
-
-        self.spawn(follow(), f"follow-up {entry.key}")
+    async def _follow_off(self, entry: Entry[T], result: R, work: Awaitable[R]) -> None:
+        try:
+            await self._follow(entry, result, work)
+        finally:
+            self._following -= 1
 
     async def _follow(self, entry: Entry[T], result: R, work: Awaitable[R]) -> None:
         try:

@@ -14,29 +14,32 @@ if TYPE_CHECKING:
     from coupa_async.engine.browser import BrowserSupervisor
     from coupa_async.engine.slot import WorkerSlot
 
-T = TypeVar("T")
 R = TypeVar("R")
-T_contra = TypeVar("T_contra", contravariant=True)
+T_contra = TypeVar("T_contra", contravariant=True)  # items are only handed to a job
 
 
-class Job(Protocol[T, R]):
-    """One kind of work: how to name an item, run it on a worker, and give it up."""
+class Job(Protocol[T_contra, R]):
+    """One kind of work: how to name an item, run it on a worker, and give it up.
 
-    def key(self, item: T) -> str:
+    Items (``T_contra``) only go in; results (``R``) come out of ``run`` and ``give_up`` and go
+    back in to ``follow_up`` and ``outcome``.
+    """
+
+    def key(self, item: T_contra) -> str:
         """The item's identity: one of each key is queued or in flight at a time."""
         ...
 
-    async def run(self, slot: WorkerSlot, item: T, attempt: int, final: bool) -> R:
+    async def run(self, slot: WorkerSlot, item: T_contra, attempt: int, final: bool) -> R:
         """Settle ``item`` to a result, or raise for the engine to act on (see actions)."""
         ...
 
-    def follow_up(self, item: T, result: R) -> Awaitable[R] | None:
+    def follow_up(self, item: T_contra, result: R) -> Awaitable[R] | None:
         """Work that must end before ``result`` settles but needs no worker (converting saved
         files, say), giving the result to settle; None when there is none. It raises only
         ``StorageError`` (which stops the run); anything else settles ``result`` as it was."""
         ...
 
-    def give_up(self, item: T, attempts: int, reason: str) -> R:
+    def give_up(self, item: T_contra, attempts: int, reason: str) -> R:
         """The result of an item whose attempts are all used."""
         ...
 

@@ -8,7 +8,6 @@ started). Retries wait in a heap of due times, not in timer tasks.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
 import random
@@ -16,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+import anyio
 
 T = TypeVar("T")
 
@@ -35,7 +36,7 @@ class Entry(Generic[T]):
 
 def jittered_backoff(attempt: int, base_s: float, cap_s: float) -> float:
     """Seconds to wait before try ``attempt + 1``: half the ceiling plus up to half again."""
-    ceiling = min(cap_s, base_s * 2 ** (attempt - 1))
+    ceiling = min(cap_s, base_s * 2.0 ** (attempt - 1))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -57,8 +58,8 @@ class WorkQueue(Generic[T]):
         self._known: dict[str, Entry[T]] = {}
         self._in_flight: dict[str, Entry[T]] = {}
         self._sequence = itertools.count()
-        self._changed = asyncio.Event()
-        self._empty = asyncio.Event()
+        self._changed = anyio.Event()  # set by each change; replaced once seen
+        self._empty = anyio.Event()  # replaced by an unset one when a key comes
         self._empty.set()
 
     # ----- in ---------------------------------------------------------------------------------
@@ -69,7 +70,8 @@ class WorkQueue(Generic[T]):
             return False
         entry = Entry(priority, next(self._sequence), key, item)
         self._known[key] = entry
-        self._empty.clear()
+        if self._empty.is_set():
+            self._empty = anyio.Event()
         self._push(entry)
         return True
 
@@ -122,17 +124,15 @@ class WorkQueue(Generic[T]):
                 entry = heapq.heappop(self._ready)
                 self._in_flight[entry.key] = entry
                 return entry
-            self._changed.clear()
-            wait = self._next_due_in()
-            try:
-                async with asyncio.timeout(wait):
-                    await self._changed.wait()
-            except TimeoutError:
-                pass
+            if self._changed.is_set():
+                self._changed = anyio.Event()
+            with anyio.move_on_after(self._next_due_in()):
+                await self._changed.wait()
 
     @property
-    def drained(self) -> asyncio.Event:
-        """Set while no key is known (every item settled)."""
+    def drained(self) -> anyio.Event:
+        """Set while no key is known (every item settled); a key added later does not unset
+        an event already handed out (it is replaced)."""
         return self._empty
 
     def forget_all(self) -> list[T]:

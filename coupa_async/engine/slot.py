@@ -13,12 +13,13 @@ slot itself says ``idle`` (no item), ``starting``, ``working`` (an item, nothing
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
+import anyio
 from playwright.async_api import BrowserContext, Page
 
 from coupa_async.engine.protocol import Services
@@ -57,6 +58,7 @@ class WorkerSlot:
         self.activity = _RESTING[WorkerState.STARTING]
         self.activity_since = time.monotonic()
         self.retiring = False
+        self._waiting: anyio.CancelScope | None = None  # while waiting for an item
         self.tasks_done = 0
         self.tasks_in_context = 0
         self.context: BrowserContext | None = None
@@ -84,10 +86,25 @@ class WorkerSlot:
             self.activity, self.activity_since = activity, time.monotonic()
 
     def retire(self) -> None:
-        """Finish the current task (if any), then stop."""
+        """Finish the current task (if any), then stop; a wait for an item ends at once."""
         self.retiring = True
+        if self._waiting is not None:
+            self._waiting.cancel()
         if self.state is not WorkerState.STARTING:
             self.set_state(WorkerState.DRAINING, self.current)
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """The scope of a wait for an item: ``retire`` cancels it (the block then ends
+        quietly); a slot already retiring does not wait at all."""
+        with anyio.CancelScope() as scope:
+            if self.retiring:
+                scope.cancel()
+            self._waiting = scope
+            try:
+                yield
+            finally:
+                self._waiting = None
 
     # ----- context ----------------------------------------------------------------------------
 
@@ -129,8 +146,8 @@ class WorkerSlot:
         context, self.context, self._page = self.context, None, None
         self._discarded.clear()
         if context is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(context.close(), self._close_timeout_s)
+            with contextlib.suppress(Exception), anyio.move_on_after(self._close_timeout_s):
+                await context.close()
 
     def forget_context(self) -> None:
         """The browser died with it: nothing to close."""
@@ -153,7 +170,7 @@ class WorkerSlot:
         if not browser.connected or self.browser_generation != browser.generation:
             raise BrowserFaultError("the browser of this worker's context is gone")
         try:
-            async with asyncio.timeout(self._close_timeout_s):
+            with anyio.fail_after(self._close_timeout_s):
                 self._page = await context.new_page()
         except TimeoutError:
             log.warning("page_open_stuck", worker=self.id, timeout_s=self._close_timeout_s)
@@ -185,5 +202,5 @@ class WorkerSlot:
         self._page_used = False
         pages, self._discarded = self._discarded, []
         for page in pages:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(page.close(), self._close_timeout_s)
+            with contextlib.suppress(Exception), anyio.move_on_after(self._close_timeout_s):
+                await page.close()

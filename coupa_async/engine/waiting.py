@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import anyio
 
 T = TypeVar("T")
 
 
-async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+class Flag(Protocol):
+    """What ``unless_stopped`` needs of a stop signal (``anyio.Event``, ``asyncio.Event``)."""
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> object: ...
+
+
+async def unless_stopped(work: Awaitable[T], stop: Flag) -> T | None:
     """``work``'s result, or None when ``stop`` is set first (``work`` is then cancelled)."""
     result: T | None = None
     if stop.is_set():
-        if asyncio.iscoroutine(work):
+        if inspect.iscoroutine(work):
             work.close()
         return None
 
