@@ -15,7 +15,7 @@ import re
 import sys
 import traceback
 from collections.abc import Mapping, MutableMapping
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 from urllib.parse import quote, quote_plus
 
 import structlog
@@ -231,8 +231,9 @@ def configure_logging(
             logging.getLevelNamesMapping()[level.upper()]
         ),
         # sys.stderr is looked up at each line, so a live progress display that takes over
-        # stderr shows log lines above itself instead of being torn by them.
-        logger_factory=structlog.PrintLoggerFactory(file=stream or _CurrentStderr()),
+        # stderr shows log lines above itself instead of being torn by them. structlog's
+        # annotation asks for a TextIO, but it only print()s to the file: write and flush suffice.
+        logger_factory=structlog.PrintLoggerFactory(file=stream or cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=False,
     )
 

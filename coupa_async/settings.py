@@ -467,8 +467,10 @@ def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return _from_env_names(prefixed, origin="environment")
 
 
-def _from_env_names(values: Mapping[str, str], *, origin: str) -> dict[str, Any]:
-    """Turn ``COUPA_BROWSER__HEADLESS=false`` into ``{"browser": {"headless": "false"}}``."""
+def _from_env_names(values: Mapping[str, str | None], *, origin: str) -> dict[str, Any]:
+    """Turn ``COUPA_BROWSER__HEADLESS=false`` into ``{"browser": {"headless": "false"}}``.
+
+    A name without a value (a ``.env`` line ``COUPA_PARALLEL`` alone) sets nothing."""
     nested: dict[str, Any] = {}
     for name, raw in values.items():
         parts = name[len(ENV_PREFIX) :].lower().split(NESTED_DELIMITER)
@@ -479,7 +481,7 @@ def _from_env_names(values: Mapping[str, str], *, origin: str) -> dict[str, Any]
                 f"Known settings: {', '.join(_env_names())}. Remove or rename it."
             )
         value: Any = raw
-        if _is_list_field(key):
+        if raw is not None and _is_list_field(key):
             value = _split_list(raw)
         _deep_merge(nested, _nest({key: value}))
     return nested

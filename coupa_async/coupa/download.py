@@ -12,7 +12,7 @@ import contextlib
 import errno
 import hashlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
@@ -91,13 +91,13 @@ def filename_from_disposition(header: str | None) -> str | None:
     return name.strip()
 
 
-def cookie_header(cookies: list[dict]) -> str:
+def cookie_header(cookies: Iterable[Mapping[str, object]]) -> str:
     return "; ".join(f"{c['name']}={c['value']}" for c in cookies)
 
 
 async def context_cookie_header(context: BrowserContext, url: str) -> str:
     """The Cookie header the browser would send to ``url``."""
-    return cookie_header(list(await context.cookies([url])))
+    return cookie_header(await context.cookies([url]))
 
 
 def _looks_like_html(first_bytes: bytes) -> bool:

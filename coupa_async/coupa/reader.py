@@ -151,10 +151,8 @@ class PageReader:
         ``doing``, naming the page ``what`` ("reading the PO page", "rendering the PO page").
         A rendering's first look is told to ``first_look`` while the page settles.
         """
-        look = {"doing": doing, "what": what, "first_look": first_look}
         if self.fast_refused:
-            page = await self._page(pages, url, doing, what)
-            return await self.render(page, url, **look)
+            return await self._open_and_render(pages, url, doing, what, first_look)
         doing(f"reading the {what}")
         quick = await self.fetch(http, url)
         if quick.verdict.kind is not PageKind.ORDINARY:
@@ -162,16 +160,20 @@ class PageReader:
         facts = quick.facts
         assert facts is not None
         if facts.filled_by_script or facts.has_click_only or not facts.attachments:
-            page = await self._page(pages, url, doing, what)
-            rendered = await self.render(page, url, **look)
+            rendered = await self._open_and_render(pages, url, doing, what, first_look)
             self._check_nothing_missed(quick, rendered)
             return rendered
         if self.fast_trusted and not self._check_due():
             return quick
-        page = await self._page(pages, url, doing, what)
-        rendered = await self.render(page, url, **look)
+        rendered = await self._open_and_render(pages, url, doing, what, first_look)
         self._compare(quick, rendered)
         return rendered
+
+    async def _open_and_render(
+        self, pages: PageSource, url: str, doing: Doing, what: str, first_look: FirstLook | None
+    ) -> PageRead:
+        page = await self._page(pages, url, doing, what)
+        return await self.render(page, url, doing=doing, what=what, first_look=first_look)
 
     async def _page(self, pages: PageSource, url: str, doing: Doing, what: str) -> Page:
         doing(f"rendering the {what}")  # opening the page is part of rendering it

@@ -49,11 +49,11 @@ def load_font(path: Path, family: str, style: str) -> LoadedFont | None:
         scratch = FPDF()
         scratch.add_font(family, style, str(path))
         template = next(iter(scratch.fonts.values()))
+        if not isinstance(template, TTFFont):
+            return None
         order = tuple(template.ttfont.getGlyphOrder())
         fresh = _parse(data)
     except Exception:  # fontTools raises many kinds on a damaged or unsupported file
-        return None
-    if not isinstance(template, TTFFont):
         return None
     # fpdf2 draws a .notdef glyph into fonts lacking one; a fresh copy would lack it.
     lendable = ".notdef" in fresh.getGlyphOrder() and template.color_font is None

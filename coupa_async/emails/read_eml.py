@@ -85,7 +85,8 @@ def _walk(message: Message, depth: int = 0) -> list[Message]:
     if message.is_multipart() and message.get_content_maintype() == "multipart":
         payload = message.get_payload()
         for sub in payload if isinstance(payload, list) else ():
-            parts.extend(_walk(sub, depth + 1))
+            if isinstance(sub, Message):  # always, in a multipart
+                parts.extend(_walk(sub, depth + 1))
     return parts
 
 

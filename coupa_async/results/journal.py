@@ -18,7 +18,7 @@ import functools
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -388,7 +388,7 @@ class Journal:
         return cls(path, connection)
 
     @contextlib.contextmanager
-    def _transaction(self):  # type: ignore[no-untyped-def]
+    def _transaction(self) -> Iterator[None]:
         """One write transaction; a write the disk refuses is a StorageError (the run stops,
         what was committed before stays)."""
         try:
@@ -653,11 +653,14 @@ class Journal:
         """A run's samples and events, oldest first."""
         if not self._has_table("samples"):
             return [], []
+        rows = self._db.execute(
+            f"SELECT {_SAMPLE_COLUMNS} FROM samples WHERE run = ? ORDER BY at", (run_id,)
+        )
         samples = [
-            MetricSample(*row[:9], paused=bool(row[9]))
-            for row in self._db.execute(
-                f"SELECT {_SAMPLE_COLUMNS} FROM samples WHERE run = ? ORDER BY at", (run_id,)
+            MetricSample(
+                at, settled, size, workers, target, pss, budget, queued, waiting, bool(paused)
             )
+            for at, settled, size, workers, target, pss, budget, queued, waiting, paused in rows
         ]
         events = [
             RunEvent(at, kind, detail)

@@ -296,8 +296,8 @@ class SimApp:
             self.stats.rate_limited += 1
             return self._too_many(seconds)
         if fault == "hang":
-            seconds = params.get("seconds", faults.hang_seconds)
-            if await self._hang(seconds):
+            hang_s = params.get("seconds", faults.hang_seconds)
+            if await self._hang(hang_s):
                 return _html(server_error_page(503), status=503)
             return None  # a finite hang: then answer normally
         if fault == "login_redirect":

@@ -485,9 +485,10 @@ class _Areas:
     @property
     def line_count(self) -> int:
         """Lines referenced by files or links (the page may show more)."""
+        items: tuple[SimFile | SimLink, ...] = (*self.files, *self.links)
         lines = [
             int(item.place.rsplit(" ", 1)[1])
-            for item in (*self.files, *self.links)
+            for item in items
             if item.place.startswith(place_prefix(self.source_kind) + "line ")
         ]
         return max(lines, default=0)
@@ -989,7 +990,8 @@ class _Recipe:
 
 def _comment_count(files: Sequence[_FileSpec], links: Sequence[_LinkSpec], comments: int) -> int:
     """Comments a page has: at least `comments`, and every one an area names."""
-    named = [int(x.area.split()[1]) for x in (*files, *links) if x.area.startswith("comment ")]
+    specs: tuple[_FileSpec | _LinkSpec, ...] = (*files, *links)
+    named = [int(x.area.split()[1]) for x in specs if x.area.startswith("comment ")]
     return max([comments, *named])
 
 
@@ -1001,7 +1003,8 @@ def _check_areas(
 ) -> None:
     """Areas are "header", "line N" or "comment N"; late comments need a comment; a late
     list's page has nothing but header files (its script owns the container)."""
-    for x in (*files, *links):
+    specs: tuple[_FileSpec | _LinkSpec, ...] = (*files, *links)
+    for x in specs:
         kind, _, n = x.area.partition(" ")
         if not (x.area == "header" or (kind in ("line", "comment") and n.isdigit() and int(n))):
             raise ValueError(f"unknown area {x.area!r}")

@@ -380,7 +380,7 @@ def _html(lines: list[str]) -> str:
 def _draw_mail(
     rng: random.Random, file_type: str, traits: MailTraits, *, nested_ok: bool
 ) -> MailSpec:
-    lang = traits.language or rng.choice(LANGUAGES)
+    lang = traits.language if traits.language is not None else rng.choice(LANGUAGES)
     po = rng.randint(15_000_000, 15_999_999)
     fields = {"po": po, "ref": f"NF-{rng.randint(1000, 99999)}", "week": rng.randint(2, 50)}
     subject = rng.choice(_SUBJECTS[lang]).format(**fields)

@@ -68,6 +68,7 @@ class HostileResponder:
         content_type = str(params.get("content_type") or DEFAULT_CONTENT_TYPE)
         number = str(params.get("number") or _path_number(request.path))
         filename = params.get("filename")
+        chunks: Iterable[bytes]
         if fault == "gzip_bomb":
             size = int(params.get("size", DEFAULT_BOMB_SIZE))
             body = await asyncio.to_thread(gzip_bomb, size, content_type, number)
@@ -78,8 +79,8 @@ class HostileResponder:
             )
         if fault == "stall":
             after = int(params.get("after_bytes", DEFAULT_STALL_AFTER))
-            declared = params.get("size")
-            declared = after + STALL_DECLARED_EXTRA if declared is None else int(declared)
+            asked = params.get("size")
+            declared = after + STALL_DECLARED_EXTRA if asked is None else int(asked)
             chunks = padded_chunks(content_type, number, after)
             return await self._stream(
                 request, fault, content_type, filename, declared, chunks, stall=True
@@ -89,10 +90,10 @@ class HostileResponder:
             chunks = padded_chunks(content_type, number, size)
             return await self._stream(request, fault, content_type, filename, size, chunks)
         if fault == "big_body":
-            size = params.get("size")
-            declare = params.get("declare_length", size is not None)
-            length = int(size) if declare and size is not None else None
-            chunks = padded_chunks(content_type, number, size)
+            wanted = params.get("size")
+            declare = params.get("declare_length", wanted is not None)
+            length = int(wanted) if declare and wanted is not None else None
+            chunks = padded_chunks(content_type, number, wanted)
             return await self._stream(request, fault, content_type, filename, length, chunks)
         raise ValueError(f"not a hostile fault: {fault!r}")
 

@@ -332,6 +332,7 @@ def attachment_element(f: SimFile, origin: str) -> Element:
         href = other_origin(origin) + f.url_path
     label = f.label
     m = f.markup
+    attrs: tuple[tuple[str, str], ...]
     if m in ("attachment_href", "download_href"):
         return Element("a", (("class", "attachment-link"), ("href", href)), (label,))
     if m == "download_attr":
@@ -364,6 +365,7 @@ def attachment_element(f: SimFile, origin: str) -> Element:
 
 def link_element(link: SimLink) -> Element:
     """The element of a URL or text attachment."""
+    attrs: tuple[tuple[str, str], ...]
     if link.markup == "url_marked":
         attrs = (
             ("class", "attachment-url"),

@@ -15,7 +15,7 @@ from coupa_async.results.no_links import open_new
 log = get_logger(__name__)
 
 
-def write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
+def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
     """Write ``path`` through ``write`` into a new hidden file beside it, then rename it over.
 
     Returns the path written: if ``path`` is locked by another program (open in Excel on

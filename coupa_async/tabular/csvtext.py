@@ -107,7 +107,7 @@ def decode(data: bytes, path: Path) -> CsvText:
         text = data.decode("cp1252")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        cp1252_problem = f"byte 0x{data[exc.start]:02X} on line {line} has no character"
+        cp1252_problem: str | None = f"byte 0x{data[exc.start]:02X} on line {line} has no character"
     else:
         cp1252_problem = _implausibility(text)
         if cp1252_problem is None:

@@ -39,7 +39,7 @@ def is_po_header(name: str) -> bool:
 
 def find_column(headers: Sequence[str], keys: Sequence[str]) -> int | None:
     """Index of the column whose key comes first in ``keys`` (its first occurrence), or None."""
-    found = {}
+    found: dict[str, int] = {}
     for index, name in enumerate(headers):
         found.setdefault(header_key(name), index)
     return next((found[key] for key in keys if key in found), None)

@@ -121,9 +121,7 @@ def csv_text(value: Value) -> str:
 def csv_values(values: Iterable[Value]) -> list[str]:
     """A report row as the CSV report writes it (see ``csv_text``)."""
     return [
-        value
-        if value.__class__ is str and not value.startswith(FORMULA_START)  # type: ignore[union-attr]
-        else csv_text(value)
+        value if value.__class__ is str and not value.startswith(FORMULA_START) else csv_text(value)
         for value in values
     ]
 
