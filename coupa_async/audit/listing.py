@@ -32,8 +32,8 @@ def print_audit(report: AuditReport, console: Console) -> None:
         console.print(
             Text(f"{len(report.unchecked)} PO(s) could not be checked online (no proof for them):")
         )
-        for item in report.unchecked:
-            console.print(safe_text(f"  {item.po}: {item.reason[:300]}"), soft_wrap=True)
+        for unchecked in report.unchecked:
+            console.print(safe_text(f"  {unchecked.po}: {unchecked.reason[:300]}"), soft_wrap=True)
     # Not wrapped by rich: a line to copy or grep whole; the terminal wraps it for the eye.
     console.print(Text(summary(report)), soft_wrap=True)
     console.print(Text(verdict(report)), style="bold", soft_wrap=True)

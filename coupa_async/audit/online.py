@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
@@ -202,21 +202,19 @@ class _Eyes:
             return Sight(po_error=po.verdict.reason or "error page")
         assert po.facts is not None
         refs, link = po.facts.attachments, po.facts.requisition_url
-        who = {"shown_number": po.facts.shown_number, "po_url": po.url}
-        if link is None or not needs_requisition(names_for_rule(refs, record)):
-            return Sight(po_refs=refs, requisition_url=link, **who)
-        pr = await self._read(link)
-        if pr.verdict.kind.is_error_page:
-            reason = pr.verdict.reason or "error page"
-            return Sight(po_refs=refs, requisition_url=link, followed=True, pr_error=reason, **who)
-        assert pr.facts is not None
-        return Sight(
+        seen = Sight(
             po_refs=refs,
             requisition_url=link,
-            followed=True,
-            pr_refs=pr.facts.attachments,
-            **who,
+            shown_number=po.facts.shown_number,
+            po_url=po.url,
         )
+        if link is None or not needs_requisition(names_for_rule(refs, record)):
+            return seen
+        pr = await self._read(link)
+        if pr.verdict.kind.is_error_page:
+            return replace(seen, followed=True, pr_error=pr.verdict.reason or "error page")
+        assert pr.facts is not None
+        return replace(seen, followed=True, pr_refs=pr.facts.attachments)
 
     async def _read(self, url: str) -> PageRead:
         if self.page is None or self.page.is_closed():

@@ -25,7 +25,8 @@ async def login(settings: Settings) -> ExitCode:
     Checks first that the tenant answers (TenantUnreachableError, exit code 2, when not). The
     session is saved to the tenant's own file (``settings.storage_state``).
     """
-    if not settings.base_url:
+    base_url = settings.base_url
+    if not base_url:
         raise missing_base_url()
     automatic = bool(settings.username and settings.password)
     if not automatic and not _can_show_a_window():
@@ -46,9 +47,9 @@ async def login(settings: Settings) -> ExitCode:
             if automatic:
                 await sign_in_with_settings(context, settings)
             else:
-                print(f"Sign in to Coupa in the browser window ({settings.base_url}).")
+                print(f"Sign in to Coupa in the browser window ({base_url}).")
                 await interactive_login(
-                    context, settings.base_url, settings.markers, settings.timeouts.login_s
+                    context, base_url, settings.markers, settings.timeouts.login_s
                 )
             await save_storage_state(context, settings.storage_state)
         finally:
