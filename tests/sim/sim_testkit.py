@@ -19,6 +19,11 @@ from coupa_async.sim import Simulator
 from coupa_async.sim.catalog import RECIPES, LateFill, SimPO, SimRequisition
 
 N_RECIPES = len(RECIPES)
+# A request the simulator holds (a long poll, an outage, a hang) is held HELD_S; a stop must end
+# it far sooner, within STOP_DEADLINE_S. Only a stop that waits for the hold misses it: a deadline
+# that catches a hang, not a measure of speed (these machines are shared and often busy).
+HELD_S = 600.0
+STOP_DEADLINE_S = 60.0
 """POs a varied catalog needs to hold every recipe (and so every variant) once."""
 LATE_RECIPES = (
     "late_json_links",

@@ -10,7 +10,16 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
-from sim_testkit import MakeSim, fetch, new_client, sign_in, tree, visible_text
+from sim_testkit import (
+    HELD_S,
+    STOP_DEADLINE_S,
+    MakeSim,
+    fetch,
+    new_client,
+    sign_in,
+    tree,
+    visible_text,
+)
 
 from coupa_async.sim import OUTAGE_MODES, Outage, SimConfig, Simulator
 from coupa_async.sim.pages import MAINTENANCE_HEADING, MAINTENANCE_TITLE
@@ -22,8 +31,9 @@ def _ok_pos(sim: Simulator) -> list[str]:
     return [po.url_path for po in sim.catalog.pos if po.page == "ok"]
 
 
-async def _until(check: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Poll until `check()` holds; returns the seconds it took."""
+async def _until(check: Callable[[], bool], timeout: float = STOP_DEADLINE_S) -> float:
+    """Poll until `check()` holds (the deadline only catches a hang); returns the seconds it
+    took."""
     start = time.perf_counter()
     while not check():
         assert time.perf_counter() - start < timeout, "timed out waiting"
@@ -230,7 +240,7 @@ async def test_timed_outage_counts_from_the_first_po_page(make_sim: MakeSim) -> 
         assert sim.outage_mode is None
         assert (await fetch(client, url))[0] == 200  # the first PO page: the clock starts
         waited = await _until(lambda: sim.outage_mode == "proxy_504")
-        assert 0.4 <= waited < 3
+        assert waited >= 0.4  # the clock started at the first PO page, not before
         assert (await fetch(client, url))[0] == 504
         await _until(lambda: sim.outage_mode is None)
         assert (await fetch(client, url))[0] == 200
@@ -398,11 +408,10 @@ async def test_stop_during_an_outage_is_fast_and_leaks_no_task(mode: str) -> Non
         await sign_in(client, sim)
         url = sim.base_url + _ok_pos(sim)[0]
         assert (await fetch(client, url))[0] == 200
-        await sim.outage(mode, seconds=30)  # type: ignore[arg-type]
+        await sim.outage(mode, seconds=HELD_S)  # type: ignore[arg-type]
         held = await _hold(client, url) if mode == "hang" else None
-        start = time.perf_counter()
-        await sim.stop()
-        assert time.perf_counter() - start < 1.5
+        async with asyncio.timeout(STOP_DEADLINE_S):  # not held until the outage ends
+            await sim.stop()
         if held is not None:
             try:
                 status, _, _ = await asyncio.wait_for(held, 5)  # type: ignore[misc]
