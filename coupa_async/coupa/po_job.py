@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import aiohttp
+import anyio
 from playwright.async_api import BrowserContext, Response
 
 from coupa_async.coupa.http import ReceivedBytes
@@ -15,9 +17,10 @@ from coupa_async.coupa.pages import retry_after_seconds
 from coupa_async.coupa.po_steps import JobEnv, PoTask, process_po
 from coupa_async.coupa.reader import PageReader
 from coupa_async.emails.options import is_email
+from coupa_async.emails.outcome import ConversionOutcome
 from coupa_async.emails.service import EmailConverter
 from coupa_async.engine.slot import WorkerSlot
-from coupa_async.log import get_logger
+from coupa_async.log import get_logger, public_text
 from coupa_async.results.layout import OutputLayout
 from coupa_async.results.result import Outcome, PoResult, SavedFile
 from coupa_async.session.gate import HostGate, HostGates
@@ -32,7 +35,9 @@ class PoJob:
 
     It tells the worker's slot what it is doing (``slot.doing``) and counts the bytes of the
     files it receives over the run (``bytes_received``). Saved e-mails are converted after the
-    worker is free (``follow_up``); the PO settles once they are.
+    worker is free (``follow_up``); the PO settles once they are. The job makes each result as
+    it is final (``process_po``, ``give_up``, the follow-up's copy with its conversion errors):
+    the engine settles it, and the run's listeners only read it.
     """
 
     def __init__(
@@ -83,9 +88,7 @@ class PoJob:
             received=self.received,
             gates=self.gates,
         )
-        result = await process_po(env, item, final_attempt=final)
-        result.attempts = attempt
-        return result
+        return await process_po(env, item, final_attempt=final, attempt=attempt)
 
     def follow_up(self, item: PoTask, result: PoResult) -> Awaitable[PoResult] | None:
         converter = self.converter
@@ -97,35 +100,46 @@ class PoJob:
     async def _convert(
         self, converter: EmailConverter, result: PoResult, emails: list[SavedFile]
     ) -> PoResult:
+        names = [saved.name for saved in result.files]  # the server's: never ours to take
+        outcomes: list[ConversionOutcome | Exception | None] = [None] * len(emails)
+
+        async def convert(index: int, saved: SavedFile) -> None:
+            try:
+                outcomes[index] = await converter.convert(saved.path, names)
+            except Exception as exc:  # raised once every conversion has ended
+                outcomes[index] = exc
+
         try:
-            names = [saved.name for saved in result.files]  # the server's: never ours to take
-            outcomes = await asyncio.gather(
-                *(converter.convert(saved.path, names) for saved in emails)
-            )
-        except asyncio.CancelledError:
+            async with anyio.create_task_group() as group:
+                for index, saved in enumerate(emails):
+                    group.start_soon(convert, index, saved)
+        except anyio.get_cancelled_exc_class():
             # Stopped before its e-mails were converted: the PO stays pending for the rerun,
             # so its folder must not look settled (no await here: this is the last step).
             assert result.folder is not None
             with contextlib.suppress(OSError):
                 self.layout.reopen(result.folder, result.po_number)
             raise
+        errors = []
         for outcome in outcomes:
-            if outcome.error is not None:
+            if isinstance(outcome, Exception):
+                raise outcome
+            if outcome is not None and outcome.error is not None:
                 log.warning(
                     "email_not_converted",
                     po=result.po_number,
                     file=outcome.source,
                     reason=outcome.error,
                 )
-                result.conversion_errors.append(outcome.error)
-        return result
+                errors.append(outcome.error)
+        return replace(result, conversion_errors=[*result.conversion_errors, *errors])
 
     def give_up(self, item: PoTask, attempts: int, reason: str) -> PoResult:
         return PoResult(
             po_number=item.po.label,
             outcome=Outcome.FAILED,
             supplier=item.supplier_hint or "",
-            message=f"failed after {attempts} attempts: {reason}",
+            message=public_text(f"failed after {attempts} attempts: {reason}"),
             po_url=item.page_url(self.settings.base_url or ""),
             attempts=attempts,
             finished_at=datetime.now(UTC),

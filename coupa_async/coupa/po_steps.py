@@ -11,15 +11,17 @@ waiting for a page to settle, and how many of a page's files are downloaded.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
 import aiohttp
+import anyio
+from anyio.abc import TaskGroup
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
@@ -49,7 +51,7 @@ from coupa_async.errors import (
     SessionExpiredError,
     TransientError,
 )
-from coupa_async.log import get_logger
+from coupa_async.log import get_logger, public_text
 from coupa_async.results.layout import OutputLayout, safe_file_name, unique_name
 from coupa_async.results.result import (
     FileProblem,
@@ -151,6 +153,12 @@ def request_limiter(settings: Settings) -> asyncio.Semaphore:
     return asyncio.Semaphore(settings.network.max_requests_in_flight or settings.workers)
 
 
+def page_limits(settings: Settings) -> BodyLimits:
+    """The bounds of a page read or rendered (limits.page_max_mb, compression_ratio_max)."""
+    limits = settings.limits
+    return BodyLimits(limits.page_max_bytes, limits.compression_ratio_max)
+
+
 @dataclass
 class _Folder:
     """The PO's work folder, the names already used in it, and the files found there (size)."""
@@ -168,6 +176,7 @@ class _Job:
     http: CoupaHttp
     final_attempt: bool
     known: dict[str, SavedFile]  # URL -> the file an earlier run saved from it
+    attempt: int = 1
     session: _SessionCheck = field(default_factory=lambda: _SessionCheck())
 
 
@@ -207,18 +216,21 @@ class _SessionCheck:
 _FileState = SavedFile | Fetched | FileProblem | None
 
 
-async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -> PoResult:
-    """Process one PO to a settled result, or raise for the pool to retry it."""
-    limits = env.settings.limits
+async def process_po(
+    env: JobEnv, task: PoTask, *, final_attempt: bool = True, attempt: int = 1
+) -> PoResult:
+    """Process one PO (its ``attempt``-th try) to a settled result, or raise for the pool to
+    retry it."""
     http = CoupaHttp(
         env.http,
         env.context,
         gate=env.gate,
         limiter=env.requests,
         received=env.received,
-        page_limits=BodyLimits(limits.page_max_bytes, limits.compression_ratio_max),
+        page_limits=page_limits(env.settings),
     )
-    job = _Job(env, http, final_attempt, {saved.url: saved for saved in task.known_files})
+    known = {saved.url: saved for saved in task.known_files}
+    job = _Job(env, http, final_attempt, known, attempt)
     try:
         return await _process(job, task)
     except (TimeoutError, BrowserFaultError, asyncio.CancelledError):
@@ -229,15 +241,48 @@ async def process_po(env: JobEnv, task: PoTask, *, final_attempt: bool = True) -
 async def _process(job: _Job, task: PoTask) -> PoResult:
     """One PO, with the files its page shows at first look fetched while the page settles."""
     try:
-        async with asyncio.TaskGroup() as group:
+        async with anyio.create_task_group() as group:
             prefetch = _Prefetch(job, task, group)
             try:
-                return await _process_po(job, task, prefetch)
+                result = await _process_po(job, task, prefetch)
             finally:
                 await prefetch.discard()
     except BaseExceptionGroup as failed:  # prefetches never raise: it is the PO's own error
         chosen = _most_telling(failed)
         raise chosen from chosen.__cause__
+    return result
+
+
+_Early = Fetched | FileProblem | PoJobError
+
+
+class _Fetch:
+    """One file fetched in the PO's task group: cancelled on its own, its outcome read once it
+    has ended (None: cancelled before it had one)."""
+
+    def __init__(self) -> None:
+        self._scope = anyio.CancelScope()
+        self._ended = anyio.Event()
+        self.outcome: _Early | None = None
+
+    async def run(self, fetch: Callable[[_Fetch], Awaitable[_Early]]) -> None:
+        try:
+            with self._scope:
+                self.outcome = await fetch(self)
+        finally:
+            self._ended.set()
+
+    def cancel(self) -> None:
+        self._scope.cancel()
+
+    async def wait(self) -> _Early | None:
+        """Its outcome once it has ended; a waiter that is cancelled cancels it too."""
+        try:
+            await self._ended.wait()
+        except BaseException:
+            self.cancel()
+            raise
+        return self.outcome
 
 
 class _Prefetch:
@@ -248,11 +293,11 @@ class _Prefetch:
     all, where the file is wanted. What the settled list no longer holds is deleted.
     """
 
-    def __init__(self, job: _Job, task: PoTask, group: asyncio.TaskGroup) -> None:
+    def __init__(self, job: _Job, task: PoTask, group: TaskGroup) -> None:
         self.job, self.task, self.group = job, task, group
         self.folder: _Folder | None = None
         self.supplier = ""
-        self.fetches: dict[str, asyncio.Task[Fetched | FileProblem | PoJobError]] = {}
+        self.fetches: dict[str, _Fetch] = {}
         self.page_turn = asyncio.Lock()
 
     async def first_look(self, read: PageRead) -> None:
@@ -266,13 +311,12 @@ class _Prefetch:
             return
         self.supplier = facts.supplier
         layout = self.job.env.layout
-        self.folder = await asyncio.to_thread(_open_folder, layout, self.task, self.supplier)
+        self.folder = await anyio.to_thread.run_sync(_open_folder, layout, self.task, self.supplier)
         for ref in refs:
-            self.fetches[ref.url or ""] = self.group.create_task(self._fetch(read, ref))
+            fetch = self.fetches[ref.url or ""] = _Fetch()
+            self.group.start_soon(fetch.run, partial(self._fetch, read, ref))
 
-    async def _fetch(
-        self, read: PageRead, ref: AttachmentRef
-    ) -> Fetched | FileProblem | PoJobError:
+    async def _fetch(self, read: PageRead, ref: AttachmentRef, mine: _Fetch) -> _Early:
         assert self.folder is not None
         try:
             return await _fetch_or_problem(
@@ -281,7 +325,7 @@ class _Prefetch:
         except PoJobError as exc:
             # As when fetching side by side: nothing more is sent after the first such error.
             for other in self.fetches.values():
-                if other is not asyncio.current_task():
+                if other is not mine:
                     other.cancel()
             return exc
 
@@ -289,7 +333,7 @@ class _Prefetch:
         """The work folder opened at first look, if the settled page names the same supplier."""
         return self.folder if self.folder is not None and supplier == self.supplier else None
 
-    def take(self, ref: AttachmentRef) -> asyncio.Task[Fetched | FileProblem | PoJobError] | None:
+    def take(self, ref: AttachmentRef) -> _Fetch | None:
         return self.fetches.pop(ref.url, None) if ref.url else None
 
     async def discard(self) -> None:
@@ -298,9 +342,9 @@ class _Prefetch:
         self.fetches.clear()
         for fetch in pending:
             fetch.cancel()
-        for fetch in pending:
-            with contextlib.suppress(BaseException):
-                outcome = await fetch
+        with anyio.CancelScope(shield=True):  # cancelled, they end at once
+            for fetch in pending:
+                outcome = await fetch.wait()
                 if isinstance(outcome, Fetched):
                     outcome.temp_path.unlink(missing_ok=True)
 
@@ -318,7 +362,7 @@ async def _process_po(job: _Job, task: PoTask, prefetch: _Prefetch) -> PoResult:
         result.supplier = task.supplier_hint or UNKNOWN_SUPPLIER
         result.outcome = Outcome.PO_NOT_FOUND
         result.message = f"PO not found: {why_not}"
-        return await _settle(env, task, result, folder=None)
+        return await _settle(job, task, result, folder=None)
     result.po_url = po_read.url
     result.mode = po_read.how
 
@@ -329,7 +373,7 @@ async def _process_po(job: _Job, task: PoTask, prefetch: _Prefetch) -> PoResult:
     folder = prefetch.folder_for(result.supplier)
     if folder is None:
         await prefetch.discard()
-        folder = await asyncio.to_thread(_open_folder, env.layout, task, result.supplier)
+        folder = await anyio.to_thread.run_sync(_open_folder, env.layout, task, result.supplier)
 
     await _save_all(job, po_read, facts.attachments, "PO", folder, result, prefetch)
     _record_others(facts.others, "PO", result)
@@ -355,20 +399,20 @@ async def _process_po(job: _Job, task: PoTask, prefetch: _Prefetch) -> PoResult:
                 messages.append(f"requisition {facts.requisition_url} could not be read: {exc}")
                 messages.extend(f"{p.name}: {p.reason}" for p in result.problems)
                 result.message = "; ".join(messages)
-                return await _settle(env, task, result, folder)
+                return await _settle(job, task, result, folder)
             if pr_read.verdict.kind.is_error_page:
                 result.outcome = Outcome.PR_NOT_ACCESSIBLE
                 messages.append(
                     f"requisition {facts.requisition_url} not accessible: {pr_read.verdict.reason}"
                 )
                 result.message = "; ".join(messages)
-                return await _settle(env, task, result, folder)
+                return await _settle(job, task, result, folder)
             other = _not_the_requisition(facts, pr_read)
             if other is not None:
                 result.outcome = Outcome.PR_NOT_ACCESSIBLE
                 messages.append(other)
                 result.message = "; ".join(messages)
-                return await _settle(env, task, result, folder)
+                return await _settle(job, task, result, folder)
             assert pr_read.facts is not None
             before = len(result.files)
             await _save_all(job, pr_read, pr_read.facts.attachments, "PR", folder, result)
@@ -385,7 +429,7 @@ async def _process_po(job: _Job, task: PoTask, prefetch: _Prefetch) -> PoResult:
             f"{result.links_and_texts} URL or text attachment(s), recorded in the manifest"
         )
     result.message = "; ".join(messages)
-    return await _settle(env, task, result, folder)
+    return await _settle(job, task, result, folder)
 
 
 async def _open_po_page(
@@ -509,7 +553,9 @@ async def _save_all(
     for index, ref in enumerate(refs):
         if (ref.url or "") in job.known:
             job.env.doing("checking files saved before")
-            outcomes[index] = await asyncio.to_thread(_reuse_known, folder, ref, job.known, source)
+            outcomes[index] = await anyio.to_thread.run_sync(
+                _reuse_known, folder, ref, job.known, source
+            )
     layout = job.env.layout
     try:
         try:
@@ -517,9 +563,11 @@ async def _save_all(
         except PoJobError:
             # Keep what came before the first file still missing, filed as an uninterrupted run
             # would file it: the retry reuses it, and the names stay the same.
-            await asyncio.to_thread(_file_in_order, layout, refs, outcomes, folder, source, True)
+            await anyio.to_thread.run_sync(
+                _file_in_order, layout, refs, outcomes, folder, source, True
+            )
             raise
-        filed = await asyncio.to_thread(
+        filed = await anyio.to_thread.run_sync(
             _file_in_order, layout, refs, outcomes, folder, source, False
         )
     finally:
@@ -587,12 +635,7 @@ async def _fetch_all(
     async def fetch(index: int) -> None:
         nonlocal done
         early = prefetch.take(refs[index]) if prefetch is not None else None
-        outcome: Fetched | FileProblem | PoJobError | None = None
-        if early is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                outcome = await early
-            if outcome is None and (task := asyncio.current_task()) and task.cancelling():
-                raise asyncio.CancelledError
+        outcome = await early.wait() if early is not None else None
         if isinstance(outcome, PoJobError):
             raise outcome
         if outcome is not None:
@@ -605,9 +648,9 @@ async def _fetch_all(
         job.env.doing(_downloading(done, len(wanted)))
 
     try:
-        async with asyncio.TaskGroup() as group:
+        async with anyio.create_task_group() as group:
             for index in wanted:
-                group.create_task(fetch(index))
+                group.start_soon(fetch, index)
     except BaseExceptionGroup as failed:
         chosen = _most_telling(failed)
         raise chosen from chosen.__cause__  # its own cause kept; the group is no news
@@ -891,16 +934,21 @@ def _same_file_already_there(folder: _Folder, wanted: str, fetched: Fetched) -> 
     return None
 
 
-async def _settle(env: JobEnv, task: PoTask, result: PoResult, folder: _Folder | None) -> PoResult:
-    """Rename the work folder to its final name and point the result at it."""
+async def _settle(job: _Job, task: PoTask, result: PoResult, folder: _Folder | None) -> PoResult:
+    """The PO's result as it is final: the work folder renamed to its final name, the result
+    pointing at it, its attempts, and a message fit for the journal and the report (which people
+    send on: no secrets)."""
+    env = job.env
     if folder is None:
-        folder = await asyncio.to_thread(_open_folder, env.layout, task, result.supplier)
-    final = await asyncio.to_thread(env.layout.finalise, folder.path, result.outcome.value)
+        folder = await anyio.to_thread.run_sync(_open_folder, env.layout, task, result.supplier)
+    final = await anyio.to_thread.run_sync(env.layout.finalise, folder.path, result.outcome.value)
     result.folder = final
     result.files = [
         SavedFile(f.name, final / f.name, f.size, f.sha256, f.source, f.url) for f in result.files
     ]
     result.finished_at = datetime.now(UTC)
+    result.attempts = job.attempt
+    result.message = public_text(result.message)
     log.debug(
         "po_settled", po=result.po_number, outcome=result.outcome.value, files=result.downloaded
     )

@@ -1,20 +1,24 @@
 """Run metrics: a small time series of the run (one sample a second) and the events that mark it.
 
-The recorder samples the run's status once a second. Events are read off the differences
-between two samples (the pool scaled, the session was renewed, the browser relaunched, the host
-paused for a 429, Coupa became unreachable), so nothing in the engine needs to call it. It keeps
-the last hour in memory (``recent_rate_per_min`` for the progress panel) and hands new samples
-to whoever persists them (the journal, see ``Journal.add_metrics``), which keeps a long run
-bounded by thinning old samples.
+The recorder is the one component that samples and saves: ``keep_sampling`` takes the run's
+status once a second beside the workers, and ``finish`` takes the last sample once the run has
+stopped. Events are read off the differences between two samples (the pool scaled, the session
+was renewed, the browser relaunched, the host paused for a 429, Coupa became unreachable), so
+nothing in the engine needs to call it. It keeps the last hour in memory
+(``recent_rate_per_min`` for the progress panel) and hands new samples, every few seconds and at
+the end, to the saver its owner gives (``run_table`` gives the journal's, see
+``Journal.add_metrics``, which keeps a long run bounded by thinning old samples).
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
+
+import anyio
 
 from coupa_async.running.run_status import PoolStatus
 
@@ -22,6 +26,9 @@ EventKind = Literal["scaled", "session_renewed", "browser_relaunched", "host_pau
 
 # In memory: the last hour at one sample a second.
 RECENT_SAMPLES = 3600
+SAMPLE_INTERVAL_S = 1.0
+# Samples go to the saver this often (and when the run ends).
+SAVE_EVERY_SAMPLES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +94,17 @@ def events_between(before: PoolStatus | None, after: PoolStatus, at: float) -> l
     return events
 
 
-class MetricsRecorder:
-    """Samples a run's status; keeps the last hour; hands out what was not yet persisted."""
+MetricsSaver = Callable[[list[MetricSample], list[RunEvent]], Awaitable[None]]
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+
+class MetricsRecorder:
+    """Samples a run's status; keeps the last hour; hands what was not yet saved to ``save``."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.time, *, save: MetricsSaver | None = None
+    ) -> None:
         self._clock = clock
+        self._save = save
         self.recent: deque[MetricSample] = deque(maxlen=RECENT_SAMPLES)
         # Bounded too: a library caller that never saves them must not grow without end.
         self._unsaved_samples: deque[MetricSample] = deque(maxlen=RECENT_SAMPLES)
@@ -107,6 +120,29 @@ class MetricsRecorder:
         self._unsaved_events.extend(events_between(self._last, status, at))
         self._last = status
         return sample
+
+    async def keep_sampling(
+        self, status: Callable[[], PoolStatus], interval_s: float = SAMPLE_INTERVAL_S
+    ) -> None:
+        """A sample every ``interval_s`` until cancelled; every few, the new ones are saved."""
+        taken = 0
+        while True:
+            self.take(status())
+            taken += 1
+            if taken % SAVE_EVERY_SAMPLES == 0:
+                await self.save()
+            await anyio.sleep(interval_s)
+
+    async def finish(self, status: Callable[[], PoolStatus]) -> None:
+        """The run as it ends: a last sample, and what is unsaved to the saver."""
+        self.take(status())
+        with anyio.CancelScope(shield=True):
+            await self.save()
+
+    async def save(self) -> None:
+        """Hand the samples and events not yet saved to the saver (if there is one)."""
+        if self._save is not None:
+            await self._save(*self.unsaved())
 
     def unsaved(self) -> tuple[list[MetricSample], list[RunEvent]]:
         """The samples and events taken since the last call (for the journal)."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+import anyio
 from rich.console import Console
 
 from coupa_async.coupa.po_steps import PoTask
+from coupa_async.engine.waiting import unless_stopped
 from coupa_async.errors import CoupaAsyncError, ExitCode, InputFileError, StorageError
 from coupa_async.htmlreport import report_data, write_html_report
 from coupa_async.log import get_logger
@@ -19,8 +22,9 @@ from coupa_async.results.journal import Journal, ResumePlan
 from coupa_async.results.result import Outcome, PoResult
 from coupa_async.results.status_view import print_some
 from coupa_async.running.downloader import Downloader
+from coupa_async.running.live_run import OutputClaim, claim_output, raised_as_itself
+from coupa_async.running.metrics import MetricSample, RunEvent
 from coupa_async.running.progress import show_progress
-from coupa_async.session.contact import ensure_contact
 from coupa_async.settings import Settings
 from coupa_async.tabular import (
     InputRow,
@@ -34,9 +38,6 @@ from coupa_async.tabular import (
 from coupa_async.terminal_text import safe_text
 
 log = get_logger(__name__)
-
-# The run's metrics go to the journal this often (and when the run ends).
-METRICS_SAVE_INTERVAL_S = 10.0
 
 # Aliases of ExitCode members, kept because coupa_async.audit.findings imports them from here.
 EXIT_OK = ExitCode.OK
@@ -133,36 +134,56 @@ async def run_table(
     announced; the reports (and manifest.csv) are written at the end, also when interrupted or
     failing.
     """
-    await ensure_contact(settings)  # before --out, the journal or a report is created
-    summary = RunSummary()
-    summary.invalid = sum(1 for row in table.rows if row.po is None)
-    # exclusive: one run at a time on --out (the lock is held until journal.close()).
-    journal = await asyncio.to_thread(Journal.open, settings.out, fresh=fresh, exclusive=True)
-    run_id = await asyncio.to_thread(journal.begin_run)
-    live = await asyncio.to_thread(LiveCsvReport, settings.out, table.rows, table.columns)
-    manifest = await asyncio.to_thread(LiveManifest, settings.out)
-    finished = False
-    try:
-        plan = await asyncio.to_thread(plan_tasks, table, journal, retry_failed=retry_failed)
-        for record in plan.resume.skip:
-            summary.results[record.label] = record.as_result()
-        earlier = list(summary.results.values())
-        await asyncio.to_thread(live.extend, earlier)
-        await asyncio.to_thread(manifest.extend, earlier)
-        summary.skipped = len(plan.resume.skip)
-        summary.left_alone = len(plan.resume.left_alone)
-        await asyncio.to_thread(journal.add_pending, [task.po.label for task, _ in plan.tasks])
-        await _download(
+    # First contact before --out, the journal or a report is created; then one run at a time
+    # on --out (the lock is held until the run's end).
+    async with claim_output(settings, settings.out) as claim:
+        return await _run_claimed(
             settings,
-            plan,
-            journal,
-            run_id,
-            summary,
-            (live, manifest),
+            table,
+            claim,
             stop=stop,
             console=console,
             show=show,
+            fresh=fresh,
+            retry_failed=retry_failed,
         )
+
+
+async def _run_claimed(
+    settings: Settings,
+    table: InputTable,
+    claim: OutputClaim,
+    *,
+    stop: asyncio.Event,
+    console: Console | None,
+    show: bool,
+    fresh: bool,
+    retry_failed: bool,
+) -> RunSummary:
+    summary = RunSummary()
+    summary.invalid = sum(1 for row in table.rows if row.po is None)
+    journal = await anyio.to_thread.run_sync(partial(Journal.open, settings.out, fresh=fresh))
+    run_id = await anyio.to_thread.run_sync(journal.begin_run)
+    live = await anyio.to_thread.run_sync(LiveCsvReport, settings.out, table.rows, table.columns)
+    manifest = await anyio.to_thread.run_sync(LiveManifest, settings.out)
+    finished = False
+    try:
+        plan = await anyio.to_thread.run_sync(
+            partial(plan_tasks, table, journal, retry_failed=retry_failed)
+        )
+        for record in plan.resume.skip:
+            summary.results[record.label] = record.as_result()
+        earlier = list(summary.results.values())
+        await anyio.to_thread.run_sync(live.extend, earlier)
+        await anyio.to_thread.run_sync(manifest.extend, earlier)
+        summary.skipped = len(plan.resume.skip)
+        summary.left_alone = len(plan.resume.left_alone)
+        await anyio.to_thread.run_sync(
+            journal.add_pending, [task.po.label for task, _ in plan.tasks]
+        )
+        if plan.tasks:  # else no browser is started, no sign-in made
+            recorder = _Recorder(journal, run_id, summary, (live, manifest))
+            await _download(settings, claim, plan, recorder, stop=stop, console=console, show=show)
         finished = not summary.interrupted
     finally:
         labels = {row.po.label for row in table.rows if row.po is not None}
@@ -171,19 +192,21 @@ async def run_table(
         # reports that can still be written from being written.
         with _unless_storage_fails("run_end_not_recorded"):
             state = "finished" if finished else "interrupted"
-            await asyncio.to_thread(journal.end_run, run_id, state)
+            await anyio.to_thread.run_sync(journal.end_run, run_id, state)
         live.close()  # before write_reports replaces report.csv (Windows cannot replace it open)
         manifest.close()
         with _unless_storage_fails("report_not_written"):
-            summary.reports = await asyncio.to_thread(
+            summary.reports = await anyio.to_thread.run_sync(
                 write_reports, settings.out, table.rows, summary.results, table.columns
             )
         # Every PO with a result: this run's and, from the journal, those it skipped.
         with _unless_storage_fails("manifest_not_written"):
             summary.reports.append(
-                await asyncio.to_thread(write_manifest, settings.out, table.rows, summary.results)
+                await anyio.to_thread.run_sync(
+                    write_manifest, settings.out, table.rows, summary.results
+                )
             )
-        html = await asyncio.to_thread(write_html_report_from, journal, table.rows)
+        html = await anyio.to_thread.run_sync(write_html_report_from, journal, table.rows)
         if html is not None:
             summary.reports.append(html)
         journal.close()
@@ -209,101 +232,94 @@ def write_html_report_from(journal: Journal, rows: list[InputRow] | None = None)
         return None
 
 
+class _Recorder:
+    """Where a run's results and metrics go: the journal (one write at a time), the summary,
+    the live report and manifest."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        run_id: int,
+        summary: RunSummary,
+        live: tuple[LiveCsvReport, LiveManifest],
+    ) -> None:
+        self.journal, self.run_id, self.summary, self.live = journal, run_id, summary, live
+        self._writing = anyio.Lock()  # one connection: one transaction at a time
+
+    async def record(self, result: PoResult) -> None:
+        # Usually 0.1 ms, but a WAL checkpoint can take 200 ms: keep it off the loop.
+        async with self._writing:
+            await anyio.to_thread.run_sync(self.journal.record, result)
+        self.summary.results[result.po_number] = result
+        for growing in self.live:
+            growing.append(result)  # a row or a few, flushed: well under a millisecond
+
+    async def save_metrics(self, samples: list[MetricSample], events: list[RunEvent]) -> None:
+        with _unless_storage_fails("metrics_not_saved"):  # the POs' records matter more
+            async with self._writing:
+                await anyio.to_thread.run_sync(
+                    self.journal.add_metrics, self.run_id, samples, events
+                )
+
+
 async def _download(
     settings: Settings,
+    claim: OutputClaim,
     plan: RunPlan,
-    journal: Journal,
-    run_id: int,
-    summary: RunSummary,
-    live: tuple[LiveCsvReport, LiveManifest],
+    recorder: _Recorder,
     *,
     stop: asyncio.Event,
     console: Console | None,
     show: bool,
 ) -> None:
-    if not plan.tasks:
-        return
-
-    writing = asyncio.Lock()  # one connection: one transaction at a time
-
-    async def record(result: PoResult) -> None:
-        # Usually 0.1 ms, but a WAL checkpoint can take 200 ms: keep it off the loop.
-        async with writing:
-            await asyncio.to_thread(journal.record, result)
-        summary.results[result.po_number] = result
-        for growing in live:
-            growing.append(result)  # a row or a few, flushed: well under a millisecond
-
-    async def save_metrics() -> None:
-        samples, events = downloader.metrics.unsaved()
-        async with writing:
-            await asyncio.to_thread(journal.add_metrics, run_id, samples, events)
-
-    async def keep_saving_metrics() -> None:
-        while True:
-            await asyncio.sleep(METRICS_SAVE_INTERVAL_S)
-            with _unless_storage_fails("metrics_not_saved"):  # the POs' records matter more
-                await save_metrics()
-
-    # The journal holds the output folder's lock for the whole run (Journal.open(exclusive)).
-    downloader = Downloader(settings, check_contact=False, lock_out=False)
-    async with contextlib.AsyncExitStack() as stack:
-        # Starting (browser, sign-in) can take long: a stop meanwhile ends it there.
-        if not await _unless_stopped(stack.enter_async_context(downloader), stop):
-            summary.interrupted = True
-            return
-        downloader.add_listener(record)
-        for task, priority in plan.tasks:
-            downloader.submit(task, priority)
-        try:
-            async with asyncio.TaskGroup() as group:
-                waiters = [
-                    group.create_task(downloader.join()),
-                    group.create_task(stop.wait()),
-                ]
-                helpers = [group.create_task(keep_saving_metrics())]
-                if show:
-                    helpers.append(
-                        group.create_task(
-                            show_progress(downloader.status, len(plan.tasks), console)
-                        )
-                    )
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in [*waiters, *helpers]:
-                    waiter.cancel()
-            if stop.is_set():
-                summary.interrupted = True
-                await downloader.stop(settings.timeouts.shutdown_s)
-        finally:
-            downloader.metrics.take(downloader.status())  # the run as it ends
-            with _unless_storage_fails("metrics_not_saved"):
-                await save_metrics()
+    downloader = Downloader(settings, claim=claim, save_metrics=recorder.save_metrics)
+    downloader.add_listener(recorder.record)
+    starting = _StopWhileStarting(stop)
+    with raised_as_itself():
+        async with anyio.create_task_group() as group:
+            # Starting (browser, sign-in) can take long: a stop meanwhile ends it there.
+            group.start_soon(starting.watch, group.cancel_scope)
+            async with downloader:
+                starting.done()
+                for task, priority in plan.tasks:
+                    downloader.submit(task, priority)
+                await _until_done_or_stopped(downloader, len(plan.tasks), stop, console, show)
+                if stop.is_set():
+                    recorder.summary.interrupted = True
+                    await downloader.stop(settings.timeouts.shutdown_s)
+            group.cancel_scope.cancel()  # the watch
+    if starting.stopped:
+        recorder.summary.interrupted = True
 
 
-async def _unless_stopped(starting: Awaitable[object], stop: asyncio.Event) -> bool:
-    """Await ``starting`` in this task; False, with it cancelled (and so cleaned up), when
-    ``stop`` is set first (as ``asyncio.timeout`` does, by cancelling this task)."""
-    current = asyncio.current_task()
-    assert current is not None
-    stopping = False
+class _StopWhileStarting:
+    """A stop while the run starts ends the start there (cancelled, and so cleaned up); once
+    started, a stop is the run's to handle."""
 
-    def cancel_start(_: object) -> None:
-        nonlocal stopping
-        stopping = True
-        current.cancel()
+    def __init__(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+        self._starting = True
+        self.stopped = False
 
-    watch = asyncio.ensure_future(stop.wait())
-    watch.add_done_callback(cancel_start)
-    try:
-        await starting
-    except asyncio.CancelledError:
-        if stopping and current.uncancel() == 0:
-            return False
-        raise
-    finally:
-        watch.remove_done_callback(cancel_start)
-        watch.cancel()
-    return True
+    async def watch(self, start: anyio.CancelScope) -> None:
+        await self._stop.wait()
+        if self._starting:
+            self.stopped = True
+            start.cancel()
+
+    def done(self) -> None:
+        self._starting = False
+
+
+async def _until_done_or_stopped(
+    downloader: Downloader, total: int, stop: asyncio.Event, console: Console | None, show: bool
+) -> None:
+    """Until every submitted PO has settled, or ``stop``; the progress panel meanwhile."""
+    async with anyio.create_task_group() as group:
+        if show:
+            group.start_soon(show_progress, downloader.status, total, console)
+        await unless_stopped(downloader.join(), stop)
+        group.cancel_scope.cancel()
 
 
 def print_summary(summary: RunSummary, console: Console) -> None:
