@@ -3,7 +3,8 @@
 It is a part of what a context costs (the renderer's own code and images are not in it), but it
 is what grows when a page leaks, and it tells the workers apart. One CDP session per page is
 kept and reused; all reads together are bounded by a timeout, and a page that does not answer in
-time is left out.
+time is left out. A busy machine answers slowly: when no page answered in time, the bound doubles
+for the next read (up to ``MAX_TIMEOUT_S``), and comes back once every page answers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 
 from playwright.async_api import CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
+
+MAX_TIMEOUT_S = 2.0
 
 
 @dataclass(slots=True)
@@ -32,20 +35,26 @@ class PageHeaps:
     def __init__(self, timeout_s: float = 0.2, stale_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
         self.stale_s = stale_s
+        self._bound_s = timeout_s  # the bound of the next read
         self._taps: dict[int, _Tap] = {}
         self._last: dict[int, tuple[float, int]] = {}  # worker id -> (monotonic, bytes)
 
     async def measure(self, pages: dict[int, Page]) -> dict[int, int]:
         """The JS heap of each page, in bytes.
 
-        A page that does not answer within ``timeout_s`` keeps its last reading for ``stale_s``,
+        A page that does not answer within the bound keeps its last reading for ``stale_s``,
         then is left out. Sessions of workers no longer in ``pages`` are detached.
         """
         for worker_id in set(self._taps) - set(pages):
             await self._forget(worker_id)
         ids = list(pages)
-        reads = [asyncio.wait_for(self._heap(w, pages[w]), self.timeout_s) for w in ids]
+        reads = [asyncio.wait_for(self._heap(w, pages[w]), self._bound_s) for w in ids]
         answers = await asyncio.gather(*reads, return_exceptions=True)
+        answered = sum(1 for answer in answers if isinstance(answer, int))
+        if ids and not answered:
+            self._bound_s = min(self._bound_s * 2, max(MAX_TIMEOUT_S, self.timeout_s))
+        elif answered == len(ids):
+            self._bound_s = self.timeout_s
         now = time.monotonic()
         self._last = {
             w: v for w, v in self._last.items() if w in pages and now - v[0] < self.stale_s
