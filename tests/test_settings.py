@@ -149,3 +149,12 @@ def test_config_command_exits_2_on_bad_config_file(tmp_path: Path) -> None:
     done = _cli(["config"], tmp_path, {})
     assert done.returncode == 2
     assert "browser.headless" in done.stderr and "playwright.config" in done.stderr
+
+
+def test_a_dotenv_line_with_a_list_setting_and_no_value_sets_nothing(config_dir: Path) -> None:
+    # A bare name (no "=") is a line python-dotenv reads as "no value": like any other such
+    # line, it sets nothing, also for a setting that holds a list.
+    (config_dir / ".env").write_text("COUPA_NETWORK__NO_PROXY\nCOUPA_WORKERS=6\n")
+    loaded = _load(config_dir)
+    assert loaded.settings.workers == 6
+    assert loaded.source_of("network.no_proxy") != ".env"
