@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import functools
+import os
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -14,7 +17,99 @@ from coupa_async.settings import Settings
 from coupa_async.sim import SimConfig, Simulator
 from coupa_async.sim.catalog import RECIPES
 
+from .clikit import BROWSER_PATH_VAR, FORBIDDEN_BROWSER
 from .runkit import for_simulator, make_settings
+
+# Tests that start Chromium carry the ``browser`` marker, so that ``-m "not browser"`` (the fast
+# lane, ``scripts/test --fast``) leaves out every one of them. The guard below enforces it: an
+# unmarked test that launches Chromium in this process fails, and a command-line child of an
+# unmarked test gets a browser path that does not exist (an environment variable the tool
+# already honours), so it cannot launch one either.
+UNMARKED = "this test starts Chromium: mark it `browser` (pytest.mark.browser)"
+_current: pytest.Item | None = None
+_violations: dict[str, str] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "browser: starts a real Chromium (in the test, through a fixture or the Downloader, or in "
+        "a command-line child); scripts/test --fast leaves these out",
+    )
+    _guard_chromium_launches()
+
+
+# Fixtures that start Chromium (a module adds its own in ``BROWSER_FIXTURES``): a test using
+# one is marked ``browser`` here.
+BROWSER_FIXTURES = frozenset({"browser", "playwright"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        own = getattr(getattr(item, "module", None), "BROWSER_FIXTURES", ())
+        uses = set(getattr(item, "fixturenames", ()))
+        if uses & (BROWSER_FIXTURES | set(own)) and item.get_closest_marker("browser") is None:
+            item.add_marker(pytest.mark.browser)
+
+
+def _guard_chromium_launches() -> None:
+    from playwright.async_api import BrowserType as AsyncBrowserType
+    from playwright.sync_api import BrowserType as SyncBrowserType
+
+    for browser_type in (AsyncBrowserType, SyncBrowserType):
+        for name in ("launch", "launch_persistent_context"):
+            method = getattr(browser_type, name)
+            if not getattr(method, "_guarded", False):
+                setattr(browser_type, name, _marked_only(method))
+
+
+def _marked_only(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        item = _current
+        if item is not None and item.get_closest_marker("browser") is None:
+            _violations[item.nodeid] = UNMARKED
+            raise UnmarkedBrowserTest(f"{item.nodeid}: {UNMARKED}")
+        return method(*args, **kwargs)
+
+    guarded._guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+class UnmarkedBrowserTest(BaseException):
+    """Not an ``Exception``: no retry or error handling of the code under test swallows it."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator:
+    global _current
+    _current = item
+    marked = item.get_closest_marker("browser") is not None
+    saved = os.environ.get(BROWSER_PATH_VAR)
+    if not marked:
+        os.environ[BROWSER_PATH_VAR] = FORBIDDEN_BROWSER
+    try:
+        return (yield)
+    finally:
+        _current = None
+        if saved is None:
+            os.environ.pop(BROWSER_PATH_VAR, None)
+        else:
+            os.environ[BROWSER_PATH_VAR] = saved
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator:
+    """A launch refused by the guard fails the test even if the code under test caught it."""
+    report = yield
+    reason = _violations.pop(item.nodeid, None)
+    if reason is not None and report.passed:
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid}: {reason}"
+    elif reason is not None:
+        report.sections.append(("browser marker", reason))
+    return report
 
 
 @pytest.fixture

@@ -51,6 +51,9 @@ class CleanRun:
         return self.settings.model_copy(update={"out": dest})
 
 
+BROWSER_FIXTURES = ("clean",)  # a real run: tests using it are marked browser
+
+
 @pytest.fixture(scope="module")
 async def clean(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CleanRun]:
     """One finished run of a small uniform catalog: every PO COMPLETED with three files."""

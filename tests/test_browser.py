@@ -62,6 +62,7 @@ def test_without_any_browser_the_message_says_what_was_tried(tmp_path: Path, mon
     assert "COUPA_BROWSER__EXECUTABLE_PATH" in message
 
 
+@pytest.mark.browser
 def test_browser_command_names_the_browser_it_found() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "coupa_async", "browser"],
@@ -135,6 +136,7 @@ def _browser_that_dies(tmp_path: Path, bundled: Path, times: int) -> Path:
     return script
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("deaths", [2, 3])
 async def test_a_browser_killed_while_starting_is_launched_again_up_to_three_times(
     tmp_path: Path, deaths: int
@@ -154,6 +156,7 @@ async def test_a_browser_killed_while_starting_is_launched_again_up_to_three_tim
     assert (tmp_path / "starts").read_text().count("x") == 3
 
 
+@pytest.mark.browser
 async def test_a_context_asked_of_a_browser_killed_a_moment_ago_comes_from_a_relaunched_one(
     tmp_path: Path,
 ) -> None:

@@ -8,11 +8,12 @@ import signal
 from pathlib import Path
 
 import psutil
+import pytest
 
 from coupa_async.sim import Faults, SimConfig, Simulator
 from coupa_async.sim.catalog import RECIPES
 
-from .clikit import cli_env, finish, read_report, start_cli, write_input
+from .clikit import cli_env, finish, read_report, start_cli, still_running, write_input
 
 
 async def test_run_without_base_url_explains_and_exits_2(tmp_path: Path) -> None:
@@ -38,6 +39,7 @@ async def test_run_with_missing_input_exits_2(tmp_path: Path) -> None:
     assert code == 2 and "does not exist" in output
 
 
+@pytest.mark.browser
 async def test_exit_codes_0_and_3_and_the_report(tmp_path: Path) -> None:
     async with Simulator(SimConfig(seed=3, pos=4, profile="uniform")) as clean:
         source = write_input(tmp_path / "clean.csv", [f"po{po.number}" for po in clean.catalog.pos])
@@ -79,6 +81,7 @@ async def _wait_for_files(sim: Simulator, count: int) -> None:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.browser
 async def test_sigint_mid_run_exits_130_cleanly_and_resumably(tmp_path: Path) -> None:
     async with Simulator(
         SimConfig(seed=21, pos=len(RECIPES), faults=Faults(latency_ms=100))
@@ -96,14 +99,10 @@ async def test_sigint_mid_run_exits_130_cleanly_and_resumably(tmp_path: Path) ->
         await _wait_for_files(sim, 4)
         family = _descendants(process.pid)
         assert any("chrom" in p.name() for p in family)
-        started = asyncio.get_running_loop().time()
         process.send_signal(signal.SIGINT)
-        code, output = await finish(process, timeout=60)
-        took = asyncio.get_running_loop().time() - started
+        code, output = await finish(process, timeout=60)  # a deadline: the grace is 15 s
         assert code == 130, output
-        assert took < 15 + 10
-        await asyncio.sleep(0.5)
-        assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert not await still_running(family)
         rows = read_report(out / "report.csv")
         statuses = [row["STATUS"] for row in rows]
         assert "PENDING" in statuses and len(rows) == len(RECIPES)
@@ -127,6 +126,7 @@ def _email_pdf(name: str) -> bool:
     return name.lower().endswith((".msg.pdf", ".eml.pdf", "(e-mail).pdf"))
 
 
+@pytest.mark.browser
 async def test_expired_session_without_credentials_exits_4(tmp_path: Path) -> None:
     async with Simulator(SimConfig(seed=22, pos=30, faults=Faults(latency_ms=60))) as sim:
         login_env = cli_env(tmp_path, COUPA_USERNAME=sim.username, COUPA_PASSWORD=sim.password)
@@ -151,6 +151,7 @@ async def test_expired_session_without_credentials_exits_4(tmp_path: Path) -> No
         assert "PENDING" in statuses and "FAILED" not in statuses
 
 
+@pytest.mark.browser
 async def test_status_tells_what_was_done_and_what_a_rerun_would_do(tmp_path: Path) -> None:
     code, output = await finish(
         await start_cli(
@@ -198,8 +199,8 @@ def _damaged_journal(out: Path) -> Path:
 
     journal = Journal.open(out)
     try:
-        journal.add_pending([f"PO{n}" for n in range(2000)])
-        for n in range(0, 2000, 3):
+        journal.add_pending([f"PO{n}" for n in range(600)])  # pages enough to overwrite
+        for n in range(0, 600, 3):
             journal.record(PoResult(f"PO{n}", Outcome.FAILED, message="x" * 200))
     finally:
         journal.close()

@@ -104,6 +104,7 @@ async def test_login_and_audit_check_first_contact_too(tmp_path: Path) -> None:
     assert sorted(out.rglob("*")) == before
 
 
+@pytest.mark.browser
 async def test_the_library_says_so_before_it_creates_the_output_folder(tmp_path: Path) -> None:
     out = tmp_path / "out"
     settings = make_settings(tmp_path, base_url="https://coupa-does-not-exist.invalid", out=out)

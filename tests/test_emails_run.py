@@ -25,6 +25,8 @@ from coupa_async.sim.catalog import SimPO
 from .clikit import cli_env, finish, read_report, start_cli, write_input
 from .emailkit import catalog_files, check_conversions, is_conversion_output
 
+pytestmark = pytest.mark.browser
+
 # The recipes whose files include e-mails: English with two attachments, a nested e-mail on a
 # requisition, Chinese, Portuguese with a nested e-mail and "../../escape.txt", German with
 # "..\\..\\evil.bat", and a malformed .msg.

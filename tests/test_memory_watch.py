@@ -23,7 +23,7 @@ from coupa_async.sim import Faults, SimConfig, Simulator
 
 from .runkit import check_against_catalog, numbers, settings_for
 
-pytestmark = pytest.mark.usefixtures("unfiltered_logs")
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("unfiltered_logs")]
 
 
 BUDGET = 1000 * MIB

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from coupa_async.session.contact import Problem, check_contact
 from coupa_async.session.network import browser_proxy, bypasses, chromium_bypass, proxy_for
 from coupa_async.settings import load_settings
@@ -66,6 +68,7 @@ def test_no_proxy_entries_read_alike_for_both_clients(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.browser
 async def test_browser_pages_and_file_downloads_both_go_through_the_proxy(tmp_path: Path) -> None:
     async with Simulator(SimConfig(seed=3, pos=3, profile="uniform")) as sim:
         # A name only the proxy knows: without the proxy nothing could be reached at all.

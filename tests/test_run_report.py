@@ -8,12 +8,17 @@ import csv
 import signal
 from pathlib import Path
 
+import pytest
+
 from coupa_async.htmlreport.build import report_data
 from coupa_async.results.journal import KEPT, PENDING, Journal
 from coupa_async.sim import Faults, SimConfig, Simulator
 from coupa_async.tabular import MANIFEST_COLUMNS, MANIFEST_NAME
 from coupa_async.tabular.report_table import neutralise
-from tests.test_cli import cli_env, finish, start_cli, write_input
+
+from .clikit import cli_env, finish, start_cli, write_input
+
+pytestmark = pytest.mark.browser
 
 
 def settled_in(out: Path) -> int:

@@ -71,6 +71,7 @@ async def test_renewal_does_not_swallow_cancellation(tmp_path: Path) -> None:
     assert keeper._gate.is_open
 
 
+@pytest.mark.browser
 @pytest.mark.usefixtures("unfiltered_logs")
 async def test_a_renewal_whose_sign_in_cannot_be_saved_goes_on_and_spares_the_caller(
     tmp_path: Path,

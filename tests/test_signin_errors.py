@@ -59,6 +59,7 @@ async def _run_and_time(sim: Simulator, tmp_path: Path) -> tuple[int, str, float
     return process.returncode or 0, out.decode() + err.decode(), ended - signing_in
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("sso", [False, True], ids=["coupa-form", "identity-provider"])
 async def test_a_wrong_password_exits_4_at_once(tmp_path: Path, sso: bool) -> None:
     async with Simulator(SimConfig(seed=5, pos=3, sso=sso)) as sim:

@@ -68,6 +68,9 @@ class SoakRun:
         return out / self.journal[f"PO{po['number']}"][1]
 
 
+BROWSER_FIXTURES = ("run",)  # a real run of the command line: tests using it are marked browser
+
+
 @pytest.fixture(scope="module")
 async def run(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SoakRun]:
     """One real run of the command line against the simulator, and its catalog and stats."""

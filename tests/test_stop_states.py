@@ -21,6 +21,8 @@ import pytest
 
 from coupa_async.sim import Faults, SimConfig, Simulator
 
+from .clikit import still_running
+
 pytestmark = pytest.mark.browser
 
 SHUTDOWN_S = 10
@@ -86,8 +88,7 @@ async def _stop_and_watch(process: asyncio.subprocess.Process, state: str) -> st
     output = out.decode() + err.decode()
     assert process.returncode == 130, output
     assert "resume" in output and "Traceback" not in output
-    await asyncio.sleep(0.5)
-    left = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    left = await still_running(family)
     assert not left, left
     return output
 

@@ -9,9 +9,13 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
+
 from coupa_async.results.journal import JOURNAL_DIR, JOURNAL_NAME, KEPT, PENDING, Journal
 from coupa_async.sim import SimConfig, Simulator
 from tests.test_cli import cli_env, finish, read_report, start_cli, write_input
+
+pytestmark = pytest.mark.browser
 
 # No file of the tool's process may grow past this: the catalog's one big file (26 MB) meets
 # it, the journal (its WAL stays under ~4 MB) does not.

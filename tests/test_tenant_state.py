@@ -63,6 +63,7 @@ def test_the_old_single_file_goes_to_the_tenant_whose_cookies_it_holds(home: Pat
     assert adopt_legacy_state(explicit) is None  # a configured path is never filled from it
 
 
+@pytest.mark.browser
 async def test_signing_in_to_a_second_tenant_keeps_the_first(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     del env["COUPA_STORAGE_STATE"]

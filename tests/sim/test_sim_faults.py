@@ -151,8 +151,9 @@ async def test_stop_releases_hung_requests(make_sim: MakeSim) -> None:
     async with client:
         sim.config.faults = Faults(hang_rate=1.0)
         request = asyncio.create_task(fetch(client, sim.base_url + _ok_pos(sim)[0]))
-        await asyncio.sleep(0.1)
-        assert sim.stats.in_flight == 1
+        async with asyncio.timeout(STOP_DEADLINE_S):  # until the simulator holds it
+            while sim.stats.in_flight != 1:
+                await asyncio.sleep(0.02)
         async with asyncio.timeout(STOP_DEADLINE_S):  # the hang has no end of its own
             await sim.stop()
         try:

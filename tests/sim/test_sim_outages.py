@@ -391,9 +391,10 @@ async def test_threadsafe_api_from_another_thread() -> None:
         await asyncio.to_thread(stop)
 
 
-async def _hold(client: aiohttp.ClientSession, url: str) -> Awaitable[object]:
+async def _hold(sim: Simulator, client: aiohttp.ClientSession, url: str) -> Awaitable[object]:
+    """A request to ``url``, once the simulator holds it."""
     task = asyncio.create_task(fetch(client, url))
-    await asyncio.sleep(0.1)
+    await _until(lambda: sim.stats.in_flight >= 1)
     return task
 
 
@@ -409,7 +410,7 @@ async def test_stop_during_an_outage_is_fast_and_leaks_no_task(mode: str) -> Non
         url = sim.base_url + _ok_pos(sim)[0]
         assert (await fetch(client, url))[0] == 200
         await sim.outage(mode, seconds=HELD_S)  # type: ignore[arg-type]
-        held = await _hold(client, url) if mode == "hang" else None
+        held = await _hold(sim, client, url) if mode == "hang" else None
         async with asyncio.timeout(STOP_DEADLINE_S):  # not held until the outage ends
             await sim.stop()
         if held is not None:
