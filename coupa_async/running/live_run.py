@@ -157,51 +157,25 @@ async def open_run(
     claims it. ``deliver`` hears every settled result.
     """
     async with AsyncExitStack() as stack:
-        playwright = await _enter_closing_shielded(stack, start_playwright())
-        browser = BrowserSupervisor(
-            lambda: launch_browser(playwright, settings),
-            close_timeout_s=settings.timeouts.close_s,
-        )
-        stack.push_async_callback(_shielded, browser.close)
-        converter = _converter(settings)
-        stack.push_async_callback(_shielded, converter.aclose)
-        heaps = PageHeaps()
-        stack.push_async_callback(_shielded, heaps.close)
-        http, signed_in = await _connect(stack, settings, layout, browser, claim)
+        local = await _open_local(stack, settings)
+        http, signed_in = await _connect(stack, settings, layout, local.browser, claim)
         keeper = SessionKeeper(
             settings,
-            partial(_context_for, browser, settings),
+            partial(_context_for, local.browser, settings),
             gates.tenant,
             signed_in.state,
-            browser_stuck=partial(_relaunch_stuck, browser),
+            browser_stuck=partial(_relaunch_stuck, local.browser),
         )
         await keeper.ensure_signed_in(signed_in.works)
-        link = _EngineLink()
-        outage = OutageWatch(
-            gates.tenant,
-            http_probe(http, settings.base_url or ""),
-            link.spawn,
-            link.give_up,
-            give_up_s=settings.network.outage_give_up_s,
-        )
-        job = _po_job(settings, layout, gates, http, outage, converter)
-        services = Services(
-            browser=browser,
-            new_context=partial(_context_in, settings),
-            session=keeper,
-            gate=gates.tenant,
-            outage=outage,
-            on_context=rate_limit_watch(gates),
-        )
-        engine = link.engine = Engine(engine_config(settings), job, services, deliver)
+        engine, job, outage = _engine_for(settings, layout, gates, local, http, keeper, deliver)
         run = LiveRun(
             settings,
             engine=engine,
             job=job,
             outage=outage,
-            converter=converter,
+            converter=local.converter,
             metrics=metrics,
-            heaps=heaps,
+            heaps=local.heaps,
         )
         stack.push_async_callback(metrics.finish, run.status)  # once the engine has stopped
         await stack.enter_async_context(engine.running())
@@ -209,6 +183,62 @@ async def open_run(
             run.start_memory_watch()
         engine.spawn(metrics.keep_sampling(run.status), "metrics")
         yield run
+
+
+@dataclass(frozen=True, slots=True)
+class _Local:
+    """What the run keeps on this machine: the browser, the e-mail converter, the page heaps."""
+
+    browser: BrowserSupervisor
+    converter: EmailConverter
+    heaps: PageHeaps
+
+
+async def _open_local(stack: AsyncExitStack, settings: Settings) -> _Local:
+    """Playwright's driver and the (not yet started) browser, the converter, the page heaps;
+    each closed on ``stack``, shielded from cancellation."""
+    playwright = await _enter_closing_shielded(stack, start_playwright())
+    browser = BrowserSupervisor(
+        lambda: launch_browser(playwright, settings),
+        close_timeout_s=settings.timeouts.close_s,
+    )
+    stack.push_async_callback(_shielded, browser.close)
+    converter = _converter(settings)
+    stack.push_async_callback(_shielded, converter.aclose)
+    heaps = PageHeaps()
+    stack.push_async_callback(_shielded, heaps.close)
+    return _Local(browser, converter, heaps)
+
+
+def _engine_for(
+    settings: Settings,
+    layout: OutputLayout,
+    gates: HostGates,
+    local: _Local,
+    http: aiohttp.ClientSession,
+    keeper: SessionKeeper,
+    deliver: ResultListener,
+) -> tuple[PoEngine, PoJob, OutageWatch]:
+    """The engine over the PO job, with the outage watch that both of them use."""
+    link = _EngineLink()
+    outage = OutageWatch(
+        gates.tenant,
+        http_probe(http, settings.base_url or ""),
+        link.spawn,
+        link.give_up,
+        give_up_s=settings.network.outage_give_up_s,
+    )
+    job = _po_job(settings, layout, gates, http, outage, local.converter)
+    services = Services(
+        browser=local.browser,
+        new_context=partial(_context_in, settings),
+        session=keeper,
+        gate=gates.tenant,
+        outage=outage,
+        on_context=rate_limit_watch(gates),
+    )
+    link.engine = Engine(engine_config(settings), job, services, deliver)
+    return link.engine, job, outage
 
 
 @dataclass(frozen=True, slots=True)
