@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -86,10 +85,12 @@ class Downloader:
         self.gate: HostGate = self.gates.tenant
         # One sample of the run a second: recent rates for status(), the report's charts.
         self.metrics = MetricsRecorder(save=save_metrics)
-        self._claim = claim
         self._listeners: list[ResultListener] = []
         self._state = _State.UNOPENED
-        self._opening: AbstractAsyncContextManager[LiveRun] | None = None
+        # Opened on ``async with`` (nothing is started before): the run, once it is open.
+        self._opening = open_run(
+            settings, self.layout, self.gates, self._deliver, self.metrics, claim
+        )
         self._run: LiveRun | None = None
 
     # ----- lifecycle -------------------------------------------------------------------------
@@ -99,15 +100,11 @@ class Downloader:
             raise RuntimeError("A Downloader runs once: create a new one for another run.")
         self._state = _State.OPEN
         ensure_logging()
-        opening = open_run(
-            self.settings, self.layout, self.gates, self._deliver, self.metrics, self._claim
-        )
         try:
-            self._run = await opening.__aenter__()
+            self._run = await self._opening.__aenter__()
         except BaseException:
             self._state = _State.CLOSED
             raise
-        self._opening = opening
         return self
 
     async def __aexit__(
@@ -116,10 +113,8 @@ class Downloader:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        opening, self._opening = self._opening, None
         self._state = _State.CLOSED
-        if opening is not None:
-            await opening.__aexit__(exc_type, exc, tb)
+        await self._opening.__aexit__(exc_type, exc, tb)
         fatal = self._run.engine.fatal if self._run is not None else None
         if fatal is not None and exc is None:
             raise fatal
