@@ -39,11 +39,6 @@ from coupa_async.terminal_text import safe_text
 
 log = get_logger(__name__)
 
-# Aliases of ExitCode members, kept because coupa_async.audit.findings imports them from here.
-EXIT_OK = ExitCode.OK
-EXIT_ATTENTION = ExitCode.ATTENTION
-EXIT_INTERRUPTED = ExitCode.INTERRUPTED
-
 
 @dataclass
 class RunSummary:
