@@ -7,6 +7,8 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from coupa_async.engine.status import WorkerStatus
@@ -204,3 +206,37 @@ def test_the_report_tells_a_finished_a_running_and_a_killed_run_apart(tmp_path: 
     assert finished.run.state == "finished" and finished.run.started_at is not None
     assert [s.at for s in finished.samples] == [10_000.0 + i for i in range(5)]
     journal.close()
+
+
+async def test_the_recorder_saves_every_ten_samples_and_what_is_left_when_the_run_ends() -> None:
+    saved: list[tuple[int, int]] = []  # (samples, events) per call of the saver
+
+    async def save(samples: list[MetricSample], events: list[RunEvent]) -> None:
+        saved.append((len(samples), len(events)))
+
+    clock = Clock()
+    recorder = MetricsRecorder(clock, save=save)
+    done = itertools.count(1)
+
+    def now_status() -> PoolStatus:
+        clock.now += 1
+        return status(done=next(done), outcomes={Outcome.COMPLETED: 1})
+
+    with anyio.move_on_after(60):  # a deadline against a hang; 25 samples take milliseconds
+        async with anyio.create_task_group() as group:
+            group.start_soon(recorder.keep_sampling, now_status, 0.0)
+            while len(recorder.recent) < 25:
+                await anyio.lowlevel.checkpoint()
+            group.cancel_scope.cancel()
+    taken = len(recorder.recent)
+    assert [samples for samples, _ in saved] == [10, 10]  # every ten samples, as they come
+    await recorder.finish(now_status)  # the run as it ends: one more sample, the rest saved
+    assert [samples for samples, _ in saved] == [10, 10, taken + 1 - 20]
+    assert recorder.unsaved() == ([], [])  # nothing saved twice, nothing left behind
+
+
+async def test_without_a_saver_the_recorder_keeps_its_samples_for_reading() -> None:
+    recorder = MetricsRecorder(Clock())
+    await recorder.finish(lambda: status(done=1))
+    samples, _ = recorder.unsaved()
+    assert len(samples) == 1 and len(recorder.recent) == 1
