@@ -17,12 +17,12 @@ failed proves nothing: it is retried.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import weakref
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import anyio
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Request, Response
 
@@ -275,7 +275,8 @@ async def wait_until_settled(
         try:
             # A renderer that stops answering must not hold the worker past the bound.
             answer_within = max(deadline - time.monotonic(), 0.0) + EVALUATE_GRACE_S
-            probe = await asyncio.wait_for(page.evaluate(_PROBE, list(args)), answer_within)
+            with anyio.fail_after(answer_within):
+                probe = await page.evaluate(_PROBE, list(args))
         except TimeoutError as exc:
             raise TimeoutError(f"the page stopped answering while settling: {page.url}") from exc
         except PlaywrightError as exc:
@@ -297,7 +298,7 @@ async def wait_until_settled(
             return Settled(int(probe["attachments"]), tuple(activity.failures), now - started, fed)
         if now >= deadline:
             raise TransientError(_busy_reason(page.url, probe, activity, rules))
-        await asyncio.sleep(rules.poll_s)
+        await anyio.sleep(rules.poll_s)
 
 
 def _busy_reason(
