@@ -21,6 +21,7 @@ from typing import NoReturn
 from urllib.parse import urljoin
 
 import aiohttp
+import anyio
 from playwright.async_api import BrowserContext, Download, Frame, Locator, Page, Response
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
@@ -151,7 +152,7 @@ async def fetch_to_temp(
     )
     fetched: Fetched | None = None
     try:
-        async with asyncio.timeout(timeout_s):  # the whole chain of redirects included
+        with anyio.fail_after(timeout_s):  # the whole chain of redirects included
             async with await _follow(http, url, cookies, timeout, policy) as resp:
                 fetched = await _receive(resp, url, folder, layout, markers, received, limits)
         return fetched
@@ -321,7 +322,9 @@ async def browser_download_to_temp(
         temp.unlink(missing_ok=True)
         raise
     try:
-        fetched = await asyncio.to_thread(_hash_saved, temp, server_name, url, markers, limits)
+        fetched = await anyio.to_thread.run_sync(
+            _hash_saved, temp, server_name, url, markers, limits
+        )
     except BaseException:
         temp.unlink(missing_ok=True)  # also when cancelled: the thread's result is dropped
         raise
@@ -369,7 +372,8 @@ async def _click_for_download(
     try:
         # A script click reaches the element even under a floating toolbar.
         await target.evaluate("element => element.click()")
-        return await asyncio.wait_for(started, timeout_s)
+        with anyio.fail_after(timeout_s):
+            return await started
     finally:
         page.remove_listener("download", on_download)
         page.remove_listener("response", on_response)
