@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import anyio
 from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
@@ -70,11 +70,9 @@ async def session_works_over_http(
     url = f"{base_url}/order_headers"
     headers = {"Cookie": cookie_header_for(url, list(state.get("cookies", [])))}
     try:
-        async with (
-            asyncio.timeout(SESSION_PROBE_TIMEOUT_S),
-            http.get(url, headers=headers, max_redirects=10) as response,
-        ):
-            return response.ok and not is_login_url(str(response.url), markers)
+        with anyio.fail_after(SESSION_PROBE_TIMEOUT_S):
+            async with http.get(url, headers=headers, max_redirects=10) as response:
+                return response.ok and not is_login_url(str(response.url), markers)
     except aiohttp.TooManyRedirects:
         return False
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
