@@ -8,7 +8,6 @@ error of the same kind (``problem_of_browser_error``).
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from enum import StrEnum
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import anyio
 
 from coupa_async.coupa.markers import CoupaMarkers
 from coupa_async.coupa.pages import has_login_form, is_login_url, parse_html
@@ -98,7 +98,7 @@ async def check_contact(settings: Settings) -> Contact:
     started = time.monotonic()
     http = await open_http(settings, limit=4)
     try:
-        async with asyncio.timeout(base.timeout_s):
+        with anyio.fail_after(base.timeout_s):
             answer = await _fetch(http, url, settings.markers)
     except CoupaAsyncError:
         raise
