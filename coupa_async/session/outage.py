@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import aiohttp
+import anyio
 
 from coupa_async.log import get_logger
 from coupa_async.session.gate import HostGate
@@ -101,7 +102,7 @@ class OutageWatch:
         first_delay_s: float = FIRST_PROBE_DELAY_S,
         max_delay_s: float = MAX_PROBE_DELAY_S,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.gate = gate
         self.probe = probe
@@ -225,13 +226,11 @@ def http_probe(http: aiohttp.ClientSession, url: str, timeout_s: float = PROBE_T
 
     async def probe() -> str | None:
         try:
-            async with (
-                asyncio.timeout(timeout_s),
-                http.get(url, allow_redirects=False) as response,
-            ):
-                if response.status in OUTAGE_STATUSES:
-                    return f"HTTP {response.status}"
-                return None
+            with anyio.fail_after(timeout_s):
+                async with http.get(url, allow_redirects=False) as response:
+                    if response.status in OUTAGE_STATUSES:
+                        return f"HTTP {response.status}"
+                    return None
         except TimeoutError:
             return f"no answer within {timeout_s:.0f} s"
         except (aiohttp.ClientError, OSError) as exc:
