@@ -6,6 +6,7 @@ import asyncio
 import csv
 from pathlib import Path
 
+import anyio
 from pydantic import SecretStr
 from rich.console import Console
 
@@ -77,10 +78,10 @@ async def run_demo(
             }
         )
         input_path = out / "demo-input.csv"
-        await asyncio.to_thread(
+        await anyio.to_thread.run_sync(
             write_demo_input, input_path, [str(po.number) for po in sim.catalog.pos]
         )
-        table = await asyncio.to_thread(load_input, input_path)
+        table = await anyio.to_thread.run_sync(load_input, input_path)
         summary = await run_table(settings, table, stop=stop, console=Console(stderr=True))
         print_summary(summary, console)
         if not summary.interrupted:
