@@ -7,9 +7,10 @@ import random
 import time
 from pathlib import Path
 
+from coupa_async.audit import DEFAULT_SAMPLE, DEFAULT_SETTLE_S
 from coupa_async.audit.findings import AuditReport
 from coupa_async.audit.offline import check_offline
-from coupa_async.audit.online import DEFAULT_SAMPLE, DEFAULT_SETTLE_S, check_online, choose
+from coupa_async.audit.online import check_online, choose
 from coupa_async.audit.records import read_records
 from coupa_async.errors import ConfigurationError
 from coupa_async.log import ensure_logging, get_logger

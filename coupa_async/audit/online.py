@@ -13,9 +13,11 @@ import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
+import anyio
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
+from coupa_async.audit import DEFAULT_SETTLE_S
 from coupa_async.audit.findings import Check, Disagreement, Unchecked
 from coupa_async.audit.sight import Sight, disagreements, names_for_rule
 from coupa_async.coupa.numbers import InvalidPoNumber, parse_po_number
@@ -42,8 +44,6 @@ from coupa_async.signin.saved_state import load_storage_state
 
 log = get_logger(__name__)
 
-DEFAULT_SAMPLE = 20
-DEFAULT_SETTLE_S = 30.0
 ATTEMPTS = 3  # a page that times out or will not settle is tried this often
 RATE_LIMIT_WAITS = 5
 RETRY_PAUSE_S = 1.0
@@ -121,7 +121,7 @@ async def _signed_in_context(settings: Settings) -> AsyncIterator[BrowserContext
     async with start_playwright() as playwright:
         browser = await launch_browser(playwright, settings)
         try:
-            state = await asyncio.to_thread(load_storage_state, settings.storage_state)
+            state = await anyio.to_thread.run_sync(load_storage_state, settings.storage_state)
             context = await new_context(browser, settings, state)
             try:
                 assert settings.base_url is not None
@@ -131,11 +131,11 @@ async def _signed_in_context(settings: Settings) -> AsyncIterator[BrowserContext
                     await _sign_in(context, settings)
                 yield context
             finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(context.close(), settings.timeouts.close_s)
+                with contextlib.suppress(Exception), anyio.fail_after(settings.timeouts.close_s):
+                    await context.close()
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(browser.close(), settings.timeouts.close_s)
+            with contextlib.suppress(Exception), anyio.fail_after(settings.timeouts.close_s):
+                await browser.close()
 
 
 async def _sign_in(context: BrowserContext, settings: Settings) -> None:
@@ -192,7 +192,7 @@ class _Eyes:
                 if not isinstance(exc, TransientError):  # a dead or stuck page: a fresh one
                     self.page = None
                 if len(failures) < ATTEMPTS:
-                    await asyncio.sleep(RETRY_PAUSE_S * len(failures))
+                    await anyio.sleep(RETRY_PAUSE_S * len(failures))
         return f"not readable after {ATTEMPTS} tries: {failures[-1]}"
 
     async def look(self, url: str, record: PoRecord) -> Sight:

@@ -8,13 +8,14 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, PROFILES, SimConfig
 from .faults import DEFAULT_FAULT_KINDS, Faults
 from .outages import OUTAGE_MODES, Outage, OutageMode
-from .runner import run_forever
-from .server import Simulator
+
+if TYPE_CHECKING:
+    from .server import Simulator
 
 
 def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
@@ -249,6 +250,8 @@ def describe(sim: Simulator) -> str:
 
 
 async def _serve(config: SimConfig) -> None:
+    from .runner import run_forever  # the aiohttp server only when it is served
+
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     if task is not None:
