@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
@@ -75,15 +76,15 @@ async def interactive_login(
     except PlaywrightError as exc:
         raise_if_unreachable(exc, url)
         raise
-    deadline = asyncio.get_running_loop().time() + timeout_s
+    deadline = anyio.current_time() + timeout_s
     host = urlsplit(base_url).hostname
-    while asyncio.get_running_loop().time() < deadline:
+    while anyio.current_time() < deadline:
         url = page.url
         if urlsplit(url).hostname == host and not is_login_url(url, markers):
             has_password = await page.locator("input[type=password]").count()
             if not has_password:
                 return
-        await asyncio.sleep(0.5)
+        await anyio.sleep(0.5)
     raise AuthenticationError(
         f"Nobody finished signing in within {timeout_s:.0f} s. Run the login command again."
     )
@@ -225,11 +226,11 @@ class SessionKeeper:
         bound_s = settings.timeouts.navigation_s * (SIGN_IN_TRIES + 1) + STUCK_MARGIN_S
         for attempt in range(1, SIGN_IN_TRIES + 1):
             try:
-                async with asyncio.timeout(bound_s) as bound:
+                with anyio.fail_after(bound_s) as bound:
                     state = await self._sign_in_once()
                 break
             except TimeoutError:
-                if not bound.expired():
+                if not bound.cancel_called:
                     raise  # a deadline of the sign-in's own, told as it is
                 log.warning("sign_in_stuck", waited_s=bound_s, next_try=attempt + 1)
                 if attempt == SIGN_IN_TRIES:
@@ -253,7 +254,7 @@ class SessionKeeper:
                 add_known_secret(str(cookie.get("value", "")))
         self.state = state
         try:
-            await asyncio.to_thread(write_state, settings.storage_state, state)
+            await anyio.to_thread.run_sync(write_state, settings.storage_state, state)
         except OSError as exc:
             # The new sign-in works for this run; only the next run has to sign in again.
             log.warning(
@@ -272,7 +273,7 @@ class SessionKeeper:
             return dict(await context.storage_state())
         finally:
             with contextlib.suppress(PlaywrightError, TimeoutError):
-                async with asyncio.timeout(CLOSE_S):
+                with anyio.fail_after(CLOSE_S):
                     await context.close()
 
     async def ensure_signed_in(self, saved_state_works: bool) -> None:
