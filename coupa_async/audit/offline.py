@@ -5,7 +5,6 @@ Reads only. Files are hashed in worker threads, a few at once, never on the even
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import re
@@ -13,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+import anyio
 
 from coupa_async.audit.findings import Check, Disagreement, shown, state_said
 from coupa_async.audit.reports import check_reports
@@ -50,7 +51,7 @@ class OfflineResult:
 async def check_offline(out: Path, records: dict[str, PoRecord]) -> OfflineResult:
     """Every settled PO's folder and files, what else lies under ``out``, and the report."""
     result = OfflineResult()
-    scan = await asyncio.to_thread(scan_tree, out)
+    scan = await anyio.to_thread.run_sync(scan_tree, out)
     result.disagreements += leftover_findings(scan, records, out)
     result.disagreements += duplicate_findings(scan, records, out)
     settled = [r for r in records.values() if r.state != PENDING]
@@ -61,7 +62,7 @@ async def check_offline(out: Path, records: dict[str, PoRecord]) -> OfflineResul
         result.disagreements += findings
         result.files_hashed += hashed
         result.bytes_hashed += size
-    findings, read = await asyncio.to_thread(check_reports, out, records)
+    findings, read = await anyio.to_thread.run_sync(check_reports, out, records)
     result.disagreements += findings
     result.reports_read = read
     return result
@@ -74,11 +75,11 @@ async def in_threads(func: Callable[[T], R], items: Sequence[T]) -> list[R]:
 
     async def worker() -> None:
         for index, item in queue:
-            results[index] = await asyncio.to_thread(func, item)
+            results[index] = await anyio.to_thread.run_sync(func, item)
 
-    async with asyncio.TaskGroup() as group:
+    async with anyio.create_task_group() as group:
         for _ in range(min(HASH_THREADS, len(items))):
-            group.create_task(worker())
+            group.start_soon(worker)
     return results  # type: ignore[return-value]
 
 
