@@ -28,6 +28,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from coupa_async.emails.fonts import FontSet, find_fonts
 from coupa_async.emails.options import ConversionLimits, EmailMode
 from coupa_async.emails.outcome import ConversionOutcome
@@ -94,7 +96,7 @@ class ConverterProcess:
         try:
             stdin.write(json.dumps(request).encode() + b"\n")
             await stdin.drain()
-            async with asyncio.timeout(deadline_s):
+            with anyio.fail_after(deadline_s):
                 line = await stdout.readline()
         except TimeoutError:
             self.kill()
@@ -114,7 +116,8 @@ class ConverterProcess:
         if self.process.stdin is not None:
             self.process.stdin.close()
         try:
-            await asyncio.wait_for(self.process.wait(), wait_s)
+            with anyio.fail_after(wait_s):
+                await self.process.wait()
         except TimeoutError:
             self.kill()
             await self.process.wait()
@@ -262,7 +265,7 @@ class EmailConverter:
 
     async def _fonts_found(self) -> FontSet:
         if self._fonts is None:
-            self._fonts = await asyncio.to_thread(find_fonts, self.font_files)
+            self._fonts = await anyio.to_thread.run_sync(find_fonts, self.font_files)
             log.debug(
                 "email_fonts",
                 regular=str(self._fonts.regular),
@@ -278,4 +281,12 @@ class EmailConverter:
             self._idle_timer.cancel()
         processes, self._idle = list(self._all), []
         self._all.clear()
-        await asyncio.gather(*(process.close(wait_s) for process in processes), *self._ending)
+        async with anyio.create_task_group() as group:
+            for process in processes:
+                group.start_soon(process.close, wait_s)
+            for task in list(self._ending):  # those idle ones already ending
+                group.start_soon(_reaped, task)
+
+
+async def _reaped(task: asyncio.Task[Any]) -> None:
+    await task
