@@ -9,11 +9,11 @@ for the next read (up to ``MAX_TIMEOUT_S``), and comes back once every page answ
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
 
+import anyio
 from playwright.async_api import CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
@@ -48,9 +48,17 @@ class PageHeaps:
         for worker_id in set(self._taps) - set(pages):
             await self._forget(worker_id)
         ids = list(pages)
-        reads = [asyncio.wait_for(self._heap(w, pages[w]), self._bound_s) for w in ids]
-        answers = await asyncio.gather(*reads, return_exceptions=True)
-        answered = sum(1 for answer in answers if isinstance(answer, int))
+        read: dict[int, int] = {}  # worker id -> bytes, of the pages that answered in time
+        bound_s = self._bound_s
+
+        async def read_one(worker_id: int) -> None:
+            with contextlib.suppress(Exception), anyio.fail_after(bound_s):
+                read[worker_id] = await self._heap(worker_id, pages[worker_id])
+
+        async with anyio.create_task_group() as group:
+            for worker_id in ids:
+                group.start_soon(read_one, worker_id)
+        answered = len(read)
         if ids and not answered:
             self._bound_s = min(self._bound_s * 2, max(MAX_TIMEOUT_S, self.timeout_s))
         elif answered == len(ids):
@@ -59,9 +67,9 @@ class PageHeaps:
         self._last = {
             w: v for w, v in self._last.items() if w in pages and now - v[0] < self.stale_s
         }
-        for worker_id, answer in zip(ids, answers, strict=True):
-            if isinstance(answer, int):
-                self._last[worker_id] = (now, answer)
+        for worker_id in ids:
+            if worker_id in read:
+                self._last[worker_id] = (now, read[worker_id])
         return {worker_id: value for worker_id, (_, value) in self._last.items()}
 
     async def _heap(self, worker_id: int, page: Page) -> int:
@@ -89,8 +97,11 @@ class PageHeaps:
         """Detach the session of ``worker_id``, if any; one whose page is closed is gone already."""
         tap = self._taps.pop(worker_id, None)
         if tap is not None and not tap.page.is_closed():
-            with contextlib.suppress(PlaywrightError, TimeoutError):
-                await asyncio.wait_for(tap.session.detach(), self.timeout_s)
+            with (
+                contextlib.suppress(PlaywrightError, TimeoutError),
+                anyio.fail_after(self.timeout_s),
+            ):
+                await tap.session.detach()
 
     async def close(self) -> None:
         """Detach every CDP session, all at once, each within ``timeout_s``; forget the readings.
@@ -98,5 +109,7 @@ class PageHeaps:
         Never raises for a page or browser that is gone. ``measure`` may be called again after.
         """
         ids = list(self._taps)
-        await asyncio.gather(*(self._forget(worker_id) for worker_id in ids))
+        async with anyio.create_task_group() as group:
+            for worker_id in ids:
+                group.start_soon(self._forget, worker_id)
         self._last.clear()
