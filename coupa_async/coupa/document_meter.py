@@ -9,13 +9,13 @@ page, listened to only while the page's document loads.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import weakref
 from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import anyio
 from playwright.async_api import CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
@@ -48,14 +48,14 @@ class DocumentMeter:
         self.page = page
         self.limits = limits
         self.size = 0
-        self.exceeded = asyncio.Event()
+        self.exceeded = anyio.Event()
         self._documents: set[str] = set()
         self._session: CDPSession | None = None
 
     async def __aenter__(self) -> Self:
         try:
             # A crashed renderer may leave a DevTools call unanswered: each has a deadline.
-            async with asyncio.timeout(CDP_CALL_S):
+            with anyio.fail_after(CDP_CALL_S):
                 session = await _session_of(self.page)
                 session.on("Network.responseReceived", self._on_response)
                 session.on("Network.dataReceived", self._on_data)
@@ -76,9 +76,8 @@ class DocumentMeter:
             return
         session.remove_listener("Network.responseReceived", self._on_response)
         session.remove_listener("Network.dataReceived", self._on_data)
-        with contextlib.suppress(PlaywrightError, TimeoutError):
-            async with asyncio.timeout(CDP_CALL_S):
-                await session.send("Network.disable")
+        with contextlib.suppress(PlaywrightError, TimeoutError), anyio.fail_after(CDP_CALL_S):
+            await session.send("Network.disable")
 
     def _on_response(self, params: dict[str, Any]) -> None:
         if params.get("type") == "Document":
@@ -93,17 +92,28 @@ class DocumentMeter:
 
     async def guard(self, navigation: Awaitable[T], url: str) -> T:
         """``navigation``'s result, unless the documents grow past the bound first."""
-        loading = asyncio.ensure_future(navigation)
-        watching = asyncio.ensure_future(self.exceeded.wait())
-        try:
-            await asyncio.wait({loading, watching}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (loading, watching):
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(loading, watching, return_exceptions=True)
-        if not self.exceeded.is_set() and not loading.cancelled():
-            return loading.result()
+        loaded: list[T] = []
+        failed: list[Exception] = []  # the navigation's own error, raised as itself below
+
+        async def load(done: anyio.CancelScope) -> None:
+            try:
+                loaded.append(await navigation)
+            except Exception as exc:
+                failed.append(exc)
+            done.cancel()
+
+        async def watch(done: anyio.CancelScope) -> None:
+            await self.exceeded.wait()
+            done.cancel()
+
+        async with anyio.create_task_group() as race:  # the first to end stops the other
+            race.start_soon(load, race.cancel_scope)
+            race.start_soon(watch, race.cancel_scope)
+        if not self.exceeded.is_set():
+            if failed:
+                raise failed[0]
+            if loaded:
+                return loaded[0]
         await self._stop_loading()
         megabytes = self.limits.max_bytes / (1024 * 1024)
         raise PageTooLargeError(
@@ -112,8 +122,7 @@ class DocumentMeter:
         )
 
     async def _stop_loading(self) -> None:
-        with contextlib.suppress(PlaywrightError, TimeoutError):
-            async with asyncio.timeout(10):
-                if self._session is not None:
-                    await self._session.send("Page.stopLoading")
-                await self.page.goto("about:blank")
+        with contextlib.suppress(PlaywrightError, TimeoutError), anyio.fail_after(10):
+            if self._session is not None:
+                await self._session.send("Page.stopLoading")
+            await self.page.goto("about:blank")
