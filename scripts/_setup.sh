@@ -29,13 +29,30 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extra:+[$extra]}"
     touch "$stamp"
 fi
-echo "setup: looking for a browser" >&2
-.venv/bin/python -m coupa_async browser --install >&2
+# The browser found last time is used again while it is there (looking costs seconds: it may
+# try `playwright install`); a run finds its browser itself, whatever is recorded here.
+found=".venv/.coupa_async-browser"
+if [ -f "$found" ] && [ -x "$(cat "$found")" ]; then
+    echo "setup: browser $(cat "$found")" >&2
+else
+    echo "setup: looking for a browser" >&2
+    answer=$(.venv/bin/python -m coupa_async browser --install)
+    echo "$answer" >&2
+    path=$(printf '%s\n' "$answer" | sed -n 's/^browser: \(\/.*\) (.*)$/\1/p' | head -n 1)
+    if [ -n "$path" ] && [ -x "$path" ]; then echo "$path" >"$found"; else rm -f "$found"; fi
+fi
 # Fonts for the PDFs of saved e-mails: one covering Latin, Greek and Cyrillic, and one covering
 # Chinese, Japanese and Korean. Installed as root on Debian/Ubuntu when missing; elsewhere the
 # machine's own fonts serve (see the README, "E-mails").
-if [ ! -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] ||
-    ! ls /usr/share/fonts/truetype/droid/DroidSansFallback*.ttf /usr/share/fonts/opentype/noto/NotoSansCJK*.tt? >/dev/null 2>&1; then
+cjk_font() {
+    local font
+    for font in /usr/share/fonts/truetype/droid/DroidSansFallback*.ttf \
+        /usr/share/fonts/opentype/noto/NotoSansCJK*.tt?; do
+        [ -e "$font" ] && return 0
+    done
+    return 1
+}
+if [ ! -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || ! cjk_font; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "setup: installing fonts for the e-mails' PDFs (fonts-dejavu-core, fonts-droid-fallback)" >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-dejavu-core fonts-droid-fallback >/dev/null 2>&1 ||
