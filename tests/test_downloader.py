@@ -314,9 +314,11 @@ async def test_a_paused_host_gets_no_request_from_any_worker(tmp_path: Path) -> 
         async with Downloader(settings) as downloader:
             await collect(downloader, numbers(sim, 3))  # warm: contexts open, auto mode checked
             sim.reset_stats()
-            downloader.gate.pause_for(1.5)  # as a 429 with Retry-After: 1.5 would
+            downloader.gate.pause_for(4.0)  # as a 429 with Retry-After: 4 would
             consumer = asyncio.ensure_future(collect(downloader, numbers(sim)[3:12]))
-            await asyncio.sleep(1.2)
+            # Looked at well inside the pause: a loop stalled by a busy machine for up to 3 s
+            # still reads the counter before the pause ends.
+            await asyncio.sleep(1.0)
             during = sim.stats.snapshot()["total"]
             results = await consumer
         assert during == 0
