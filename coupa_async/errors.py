@@ -144,7 +144,7 @@ class OutageGiveUpError(CoupaAsyncError):
 
 
 class PoJobError(CoupaAsyncError):
-    """A PO could not be processed this time; the pool decides what happens next."""
+    """A PO could not be processed this time; the engine decides what happens next."""
 
 
 class SessionExpiredError(PoJobError):
@@ -184,7 +184,7 @@ class PageTooLargeError(TransientError):
 
 class HostUnreachableError(TransientError):
     """A request got no answer from the host (refused, reset, DNS, no route, a proxy's 502/503/504,
-    a maintenance page): the pool checks whether Coupa as a whole is down before charging the PO.
+    a maintenance page): the engine checks whether Coupa as a whole is down before charging the PO.
     """
 
 

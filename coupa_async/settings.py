@@ -85,7 +85,7 @@ class Timeouts(_Section):
 
 
 class MemorySettings(_Section):
-    """The memory watch: shrink the pool under memory pressure, grow it back when eased.
+    """The memory watch: shrink the engine under memory pressure, grow it back when eased.
 
     ``budget_mb`` unset means a computed default (see ``coupa_async.memory.policy``): 3/4 of a
     container's memory limit, or on a host half the RAM, never more than RAM less 2 GB.
@@ -349,7 +349,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_max_workers(self) -> int:
-        """Upper bound for the pool: ``max_workers``, or ``workers`` when unset."""
+        """Upper bound of the workers: ``max_workers``, or ``workers`` when unset."""
         return max(self.max_workers or self.workers, self.workers)
 
 

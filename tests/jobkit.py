@@ -27,7 +27,7 @@ PARALLEL = 4  # requests in flight in the tests' job envs unless a test says oth
 
 @dataclass
 class Worker:
-    """One signed-in context and page, as a pool worker holds them."""
+    """One signed-in context and page, as an engine's worker holds them."""
 
     settings: Settings
     context: BrowserContext

@@ -1,4 +1,4 @@
-"""The pool with real Chromium and the simulator: correctness under crashes, expiry, 429s."""
+"""The Downloader with real Chromium and the simulator: correctness under crashes, expiry, 429s."""
 
 from __future__ import annotations
 

@@ -241,8 +241,8 @@ async def test_variant_matches_the_catalog(
     po = catalog_po(VARIANTS[variant])
     env = worker.env(tmp_path, http)
     if po.late_failed and po.late is not None:
-        # The PO's own list never arrives: never settled, raised for the pool to retry, on the
-        # final attempt too (the pool then reports FAILED with this reason).
+        # The PO's own list never arrives: never settled, raised for the engine to retry, on the
+        # final attempt too (the engine then reports FAILED with this reason).
         with pytest.raises(TransientError, match=r"settle|loading failed"):
             await process_po(env, task_for(po))
         assert not list(tmp_path.rglob("PO*")), "nothing is filed for a page never read"
@@ -797,7 +797,7 @@ LIMIT = 3
 
 
 class LazyPage:
-    """A PageLender as a pool without open pages gives: a page opened on first use, counted."""
+    """A PageLender as an engine without open pages gives: a page opened on first use, counted."""
 
     def __init__(self, context: BrowserContext) -> None:
         self.context = context

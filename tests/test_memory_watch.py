@@ -1,8 +1,8 @@
-"""The memory watch against the real pool, real Chromium and the simulator.
+"""The memory watch against the real engine, real Chromium and the simulator.
 
-A scripted sampler plays the memory readings (pressure until the pool is down to one worker,
+A scripted sampler plays the memory readings (pressure until the engine is down to one worker,
 then calm until it is back at four, twenty times); then a real run with a budget just above
-one worker's footprint, where Chromium's own growth must force the pool down.
+one worker's footprint, where Chromium's own growth must force the engine down.
 """
 
 from __future__ import annotations
@@ -32,27 +32,27 @@ CYCLES = 20
 
 class ScriptedSampler:
     """Pressure until one context is left; then, once a PO has completed there, calm
-    until the pool is back at its maximum; ``cycles`` times. Its third reading fails."""
+    until the engine is back at its maximum; ``cycles`` times. Its third reading fails."""
 
-    def __init__(self, pool: Engine[Any, Any], results: list[PoResult], cycles: int) -> None:
-        self.pool, self.results, self.cycles = pool, results, cycles
+    def __init__(self, engine: Engine[Any, Any], results: list[PoResult], cycles: int) -> None:
+        self.engine, self.results, self.cycles = engine, results, cycles
         self.phase = "high"
         self.done_cycles = 0
         self.calls = 0
-        self.at_one = 0  # results when the pool reached one worker
-        self.done_at_one = 0  # POs completed while the pool had one worker, all cycles
+        self.at_one = 0  # results when the engine reached one worker
+        self.done_at_one = 0  # POs completed while the engine had one worker, all cycles
 
     def sample(self) -> MemorySample:  # runs in a thread: reads counters only
         self.calls += 1
         if self.calls == 3:
             raise OSError("a reading that fails")
-        contexts, done = len(self.pool.workers), len(self.results)
+        contexts, done = len(self.engine.workers), len(self.results)
         if self.phase == "high" and contexts == 1:
             self.phase, self.at_one = "hold", done
         elif self.phase == "hold" and done > self.at_one:
             self.phase = "low"
             self.done_at_one += done - self.at_one
-        elif self.phase == "low" and self.pool.target == contexts == self.pool.max_workers:
+        elif self.phase == "low" and self.engine.target == contexts == self.engine.max_workers:
             self.done_cycles += 1
             self.phase = "high" if self.done_cycles < self.cycles else "done"
         share = {"high": 0.95, "hold": 0.75, "low": 0.3, "done": 0.3}[self.phase]
@@ -91,15 +91,15 @@ async def test_twenty_shrink_and_grow_cycles_lose_and_repeat_nothing(tmp_path: P
         with structlog.testing.capture_logs() as logs:
             async with Downloader(settings) as downloader:
                 downloader.add_listener(on_result)
-                pool = downloader.engine
-                assert pool is not None
-                sampler = ScriptedSampler(pool, results, CYCLES)
-                policy = MemoryPolicy(settings.memory, settings.min_workers, pool.max_workers)
+                engine = downloader.engine
+                assert engine is not None
+                sampler = ScriptedSampler(engine, results, CYCLES)
+                policy = MemoryPolicy(settings.memory, settings.min_workers, engine.max_workers)
                 watch = downloader.start_memory_watch(sampler=sampler, policy=policy)
                 supply = iter(numbers(sim))
                 async with asyncio.timeout(150):
                     while sampler.done_cycles < CYCLES:
-                        while pool.queue.queued < 8:  # work is always waiting
+                        while engine.queue.queued < 8:  # work is always waiting
                             submitted.append(next(supply))
                             downloader.submit(submitted[-1])
                         memory = downloader.status().memory
@@ -138,8 +138,8 @@ async def test_tight_budget_real_growth_forces_the_pool_down(tmp_path: Path) -> 
         targets: list[int] = []
         with structlog.testing.capture_logs() as logs:
             async with Downloader(settings) as downloader:
-                pool = downloader.engine
-                assert pool is not None
+                engine = downloader.engine
+                assert engine is not None
 
                 async def consume() -> None:
                     async for result in downloader.run(numbers(sim)):
@@ -156,12 +156,12 @@ async def test_tight_budget_real_growth_forces_the_pool_down(tmp_path: Path) -> 
                     policy = MemoryPolicy(
                         settings.memory.model_copy(update={"budget_mb": budget_mb}),
                         settings.min_workers,
-                        pool.max_workers,
+                        engine.max_workers,
                     )
-                    pool.scale_to(4)
+                    engine.scale_to(4)
                     downloader.start_memory_watch(sampler=sampler, policy=policy)
                     while len(results) < len(numbers(sim)):
-                        targets.append(pool.target)
+                        targets.append(engine.target)
                         await asyncio.sleep(0.02)
     shrinks = [e for e in logs if e["event"] == "memory_shrink"]
     assert targets[0] == 4 and min(targets) == 1

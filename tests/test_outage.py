@@ -1,5 +1,5 @@
 """Coupa going away mid-run (VPN drop, Wi-Fi change, proxy restart, maintenance) and coming back:
-a pause, not failures. The simulator really stops answering; the pool must notice, hold every
+a pause, not failures. The simulator really stops answering; the engine must notice, hold every
 worker, charge no PO, probe with backoff and carry on when the tenant answers again.
 """
 

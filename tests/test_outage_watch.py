@@ -1,6 +1,6 @@
 """The outage watch on its own: when it declares Coupa down, how it probes, when it gives up.
 
-The probe is handed in, so these tests script what the tenant answers; the pool's tests run the
+The probe is handed in, so these tests script what the tenant answers; the engine's tests run the
 same watch against the simulator going down for real (tests/test_outage.py).
 """
 

@@ -91,7 +91,7 @@ async def test_every_late_shape_in_every_mode_matches_the_catalog(
     for mode, done in zip(MODES, runs, strict=True):
         for po, outcome in done:
             if po.late_failed:
-                # Never NO_ATTACHMENTS: the PO is retried (here: raised for the pool).
+                # Never NO_ATTACHMENTS: the PO is retried (here: raised for the engine).
                 assert isinstance(outcome, TransientError), (mode, po.recipe, outcome)
                 assert "settle" in str(outcome) or "loading failed" in str(outcome)
                 continue

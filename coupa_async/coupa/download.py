@@ -391,7 +391,7 @@ async def _refuse_opened_page(
     page: Page, markers: CoupaMarkers, timeout_s: float, opened: _Opened
 ) -> NoReturn:
     """The click opened a page: a login page means the session expired, a 429 or 5xx is for
-    the pool to handle, anything else refuses this file."""
+    the engine to handle, anything else refuses this file."""
     with contextlib.suppress(PlaywrightError):
         await page.wait_for_load_state("domcontentloaded", timeout=timeout_s * 1000)
     html = await _page_html(page)

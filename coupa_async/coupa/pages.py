@@ -132,7 +132,7 @@ def classify(
 
 
 def raise_for_verdict(verdict: PageVerdict, url: str, instead_of: str | None = None) -> None:
-    """Raise what the pool must handle: a login page, a 429, a 5xx, a host that seems down.
+    """Raise what the engine must handle: a login page, a 429, a 5xx, a host that seems down.
 
     ``instead_of`` names what was expected in the message of an expired session (default: the
     URL). Other kinds return: they are the caller's to judge.

@@ -1,6 +1,6 @@
 """The PO job: find, fetch and file every attachment of one PO, in one browser context.
 
-It raises for what the pool must handle (session expired, rate limited, transient, browser
+It raises for what the engine must handle (session expired, rate limited, transient, browser
 fault) and returns a PoResult for everything that settles the PO. A PO's files are fetched side
 by side over plain HTTP (click-only ones in turn, in the one page) within the run's limit of
 requests in flight, and filed in page order, so their names never depend on which came first.
@@ -219,7 +219,7 @@ _FileState = SavedFile | Fetched | FileProblem | None
 async def process_po(
     env: JobEnv, task: PoTask, *, final_attempt: bool = True, attempt: int = 1
 ) -> PoResult:
-    """Process one PO (its ``attempt``-th try) to a settled result, or raise for the pool to
+    """Process one PO (its ``attempt``-th try) to a settled result, or raise for the engine to
     retry it."""
     http = CoupaHttp(
         env.http,
@@ -728,12 +728,12 @@ async def _fetch_with_retries(
             gate = env.gate_for(exc.url or ref.url or "")
             if gate is None or exc.other_host:
                 raise
-            gate.pause_for(exc.retry_after_s)  # hold every worker now, not when the pool hears
+            gate.pause_for(exc.retry_after_s)  # hold every worker now, not when the engine hears
             if gate is env.gate:
                 raise
             raise _other_host_asks_to_wait(gate, min(exc.retry_after_s, gate.max_pause_s)) from exc
         except TransientError as exc:
-            # No second try into a host that is down: the pool holds the PO until it is back;
+            # No second try into a host that is down: the engine holds the PO until it is back;
             # nor at once into a body that went silent (the PO's next attempt tries again).
             if attempt == FILE_RETRIES or isinstance(exc, FileTimedOut):
                 raise
@@ -811,7 +811,7 @@ async def _fetch_by_click(job: _Job, read: PageRead, ref: AttachmentRef, folder:
         )
 
 
-# Which of several errors raised together the pool hears of: a defect first (never hidden),
+# Which of several errors raised together the engine hears of: a defect first (never hidden),
 # then what it must act on before anything else.
 _TELLING_ORDER: tuple[type[BaseException], ...] = (
     SessionExpiredError,

@@ -365,7 +365,7 @@ class PageReader:
 
     @contextlib.contextmanager
     def _playwright_errors(self, url: str, action: str) -> Iterator[None]:
-        """Playwright's errors as the pool's: browser faults, or transient for timeouts and
+        """Playwright's errors as the engine's: browser faults, or transient for timeouts and
         network errors."""
         try:
             yield
@@ -383,7 +383,7 @@ class PageReader:
 
     def _hold_host_on_429(self, status: int, retry_after: str | None) -> None:
         # Close the gate the moment a 429 is seen, before the page is even read, so the other
-        # workers stop sending at once rather than when the error reaches the pool.
+        # workers stop sending at once rather than when the error reaches the engine.
         if status == 429 and self.gate is not None:
             self.gate.pause_for(retry_after_seconds(retry_after))
 

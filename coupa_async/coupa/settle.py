@@ -266,7 +266,7 @@ async def wait_until_settled(
 
     Raises TransientError when the page is still busy after ``rules.bound_s``: such a page is
     retried, never read as having no attachments; TimeoutError when the page stops answering
-    (the pool then replaces it).
+    (the engine then replaces it).
     """
     started = time.monotonic()
     deadline = started + rules.bound_s

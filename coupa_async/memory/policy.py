@@ -1,4 +1,4 @@
-"""What a memory sample means: pressure or calm, and how many workers the pool should have.
+"""What a memory sample means: pressure or calm, and how many workers the engine should have.
 
 The policy does no I/O and reads no clock: :meth:`MemoryPolicy.decide` is given a sample and the
 time, and keeps only the little state hysteresis needs (when the last step was taken, since when
@@ -134,7 +134,7 @@ class MemoryPolicy:
         target: int,
         work_waiting: bool,
     ) -> Decision:
-        """The target for the pool given ``sample``; ``active_workers`` oldest first."""
+        """The target for the engine given ``sample``; ``active_workers`` oldest first."""
         current = max(self.min_workers, min(self.max_workers, target))
         if self._grow_on_trial is not None and now - self._grow_on_trial >= self._ease_wait():
             self._grow_on_trial = None  # the last grow held: no penalty any more

@@ -1,9 +1,9 @@
-"""The memory watch: sample, decide, scale the pool; once a second, until cancelled.
+"""The memory watch: sample, decide, scale the engine; once a second, until cancelled.
 
-It runs inside the pool's task group. Each tick samples in a thread (the reads of ``/proc`` take
-a few milliseconds), asks the policy, and calls ``pool.scale_to``. Every step is logged with its
+It runs inside the engine's task group. Each tick samples in a thread (the reads of ``/proc`` take
+a few milliseconds), asks the policy, and calls ``engine.scale_to``. Every step is logged with its
 reason and figures, and the latest figures are in ``figures`` (typed). A failing
-sample is logged and skipped: the watch never takes the pool down.
+sample is logged and skipped: the watch never takes the engine down.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ class Sampler(Protocol):
     def sample(self) -> MemorySample: ...
 
 
-class ScalablePool(Protocol):
-    """What the watch needs of the pool."""
+class ScalableEngine(Protocol):
+    """What the watch needs of the engine."""
 
     target: int
 
@@ -71,17 +71,17 @@ class Step:
 
 
 class MemoryWatch:
-    """Sampler + policy + the pool's ``scale_to``. ``run()`` loops until cancelled."""
+    """Sampler + policy + the engine's ``scale_to``. ``run()`` loops until cancelled."""
 
     def __init__(
         self,
-        pool: ScalablePool,
+        engine: ScalableEngine,
         sampler: Sampler,
         policy: MemoryPolicy,
         interval_s: float,
         worker_memory: WorkerMemory | None = None,
     ) -> None:
-        self.pool = pool
+        self.engine = engine
         self.sampler = sampler
         self.policy = policy
         self.interval_s = interval_s
@@ -115,20 +115,20 @@ class MemoryWatch:
             per_worker = await self.worker_memory()  # only when a worker may have to go
             sample = replace(sample, per_worker_bytes={**sample.per_worker_bytes, **per_worker})
         cpu = time.thread_time()
-        active = sorted(self.pool.active_workers, key=lambda w: w.started)
+        active = sorted(self.engine.active_workers, key=lambda w: w.started)
         decision = self.policy.decide(
             sample,
             now=sample.at,
             active_workers=[w.id for w in active],
-            target=self.pool.target,
-            work_waiting=self.pool.has_work(),
+            target=self.engine.target,
+            work_waiting=self.engine.has_work(),
         )
         self.last, self.decision = sample, decision
         self.ticks += 1
-        if decision.target != self.pool.target:
-            before = self.pool.target
+        if decision.target != self.engine.target:
+            before = self.engine.target
             prefer = [decision.drain] if decision.drain is not None else None
-            self.pool.scale_to(decision.target, prefer=prefer)
+            self.engine.scale_to(decision.target, prefer=prefer)
             self._log_step(sample, decision, before)
         elif decision.pressure and decision.target <= self.policy.min_workers:
             if not self._warned_minimum:
@@ -148,7 +148,7 @@ class MemoryWatch:
                 at=sample.at,
                 decided_at=time.monotonic(),
                 pressure_since=self.policy.pressure_since if shrink else None,
-                target=self.pool.target,
+                target=self.engine.target,
                 drain=decision.drain,
                 reason=decision.reason,
             )
@@ -175,8 +175,8 @@ class MemoryWatch:
             available_mb=mb(sample.headroom_bytes),
             psi=sample.psi_some_avg10,
             pressure=bool(decision and decision.pressure),
-            target=self.pool.target,
-            actual=len(self.pool.workers),
+            target=self.engine.target,
+            actual=len(self.engine.workers),
         )
 
     def _logged(self) -> dict[str, Any]:

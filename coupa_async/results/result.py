@@ -1,4 +1,4 @@
-"""What processing one PO produced: the typed result the pool, journal and report use."""
+"""What processing one PO produced: the typed result the engine, journal and report use."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def check_against_catalog(summary: RunSummary, sim: Simulator) -> list[str]:
 async def run_demo(
     settings: Settings, *, out: Path, pos: int | None, seed: int, stop: asyncio.Event
 ) -> ExitCode:
-    """Start the simulator, sign in, run the pool over its whole catalog, print a summary."""
+    """Start the simulator, sign in, run the engine over its whole catalog, print a summary."""
     console = Console()
     pos = len(RECIPES) if pos is None else pos
     async with Simulator(SimConfig(seed=seed, pos=pos)) as sim:

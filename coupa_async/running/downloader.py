@@ -64,7 +64,7 @@ class _State(Enum):
 
 
 class Downloader:
-    """Downloads PO attachments with a pool of browser contexts. Use with ``async with``, once."""
+    """Downloads PO attachments with browser contexts side by side; ``async with``, once."""
 
     def __init__(
         self,
@@ -217,7 +217,7 @@ class Downloader:
         return self._live().start_memory_watch(sampler, policy)
 
     def scale_to(self, workers: int) -> int:
-        """Grow or shrink the pool; returns the new target."""
+        """Grow or shrink the engine; returns the new target."""
         return self._live().engine.scale_to(workers)
 
     async def stop(self, grace_s: float | None = None) -> list[PoTask]:

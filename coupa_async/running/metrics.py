@@ -2,7 +2,7 @@
 
 The recorder is the one component that samples and saves: ``keep_sampling`` takes the run's
 status once a second beside the workers, and ``finish`` takes the last sample once the run has
-stopped. Events are read off the differences between two samples (the pool scaled, the session
+stopped. Events are read off the differences between two samples (the engine scaled, the session
 was renewed, the browser relaunched, the host paused for a 429, Coupa became unreachable), so
 nothing in the engine needs to call it. It keeps the last hour in memory
 (``recent_rate_per_min`` for the progress panel) and hands new samples, every few seconds and at
