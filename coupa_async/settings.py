@@ -72,6 +72,11 @@ class Timeouts(_Section):
     """Every wait has a deadline, in seconds."""
 
     navigation_s: float = Field(default=30.0, gt=0)
+    launch_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Starting the browser (slow on a busy machine; not a navigation).",
+    )
     settle_s: float = Field(
         default=5.0,
         gt=0,

@@ -193,7 +193,7 @@ async def launch_browser(
     kwargs: dict[str, Any] = {
         "headless": settings.browser.headless,
         "args": await asyncio.to_thread(launch_flags, settings),
-        "timeout": settings.timeouts.navigation_s * 1000,
+        "timeout": settings.timeouts.launch_s * 1000,
         "handle_sigint": False,
         "handle_sigterm": False,
         "handle_sighup": False,
@@ -212,7 +212,7 @@ async def launch_browser(
         browser = await playwright.chromium.launch(**kwargs)
     except Exception as exc:
         raise BrowserLaunchError(
-            f"Could not start {choice.describe()}: {error_summary(exc)}. "
+            f"Could not start {choice.describe()}: {error_summary(exc).rstrip('.')}. "
             "Set COUPA_BROWSER__EXECUTABLE_PATH to another browser, or run scripts/demo once "
             "to install Chromium."
         ) from exc
