@@ -51,6 +51,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         uses = set(getattr(item, "fixturenames", ()))
         if uses & (BROWSER_FIXTURES | set(own)) and item.get_closest_marker("browser") is None:
             item.add_marker(pytest.mark.browser)
+    items.sort(key=_start_order)
+
+
+def _start_order(item: pytest.Item) -> int:
+    """Long tests first, then the other browser tests, the quick ones last.
+
+    scripts/test hands each process the next test in this order whenever it has at most two
+    left (xdist's ``loadgroup``); a long test that started last would keep the suite waiting
+    on one process while the others idle. The sort is stable: a module keeps its order.
+    """
+    if item.get_closest_marker("long") is not None:
+        return 0
+    return 1 if item.get_closest_marker("browser") is not None else 2
 
 
 def _guard_chromium_launches() -> None:

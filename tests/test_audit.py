@@ -52,6 +52,8 @@ class CleanRun:
 
 
 BROWSER_FIXTURES = ("clean",)  # a real run: tests using it are marked browser
+# One process runs the module: the real run (the `clean` fixture) is made once.
+pytestmark = pytest.mark.xdist_group("audit")
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ from coupa_async.sim.hostile import PRIVATE_LINKS
 
 from .runkit import make_settings
 
-pytestmark = pytest.mark.browser
+# One process runs the module: the run of every hostile case (the `hostile` fixture) is made once.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("hostile")]
 
 MiB = 1024 * 1024
 PAGE_MAX_MB = 4

@@ -123,6 +123,7 @@ async def test_twenty_shrink_and_grow_cycles_lose_and_repeat_nothing(tmp_path: P
     assert status.memory is not None and status.memory.budget_mb == 1000
 
 
+@pytest.mark.long
 async def test_tight_budget_real_growth_forces_the_pool_down(tmp_path: Path) -> None:
     config = SimConfig(seed=22, pos=20, faults=Faults(latency_ms=10))
     async with Simulator(config) as sim:

@@ -77,6 +77,7 @@ def late_settings(base_settings: Settings, late_sim: Simulator) -> Settings:
     return for_simulator(base_settings, late_sim)
 
 
+@pytest.mark.long
 async def test_every_late_shape_in_every_mode_matches_the_catalog(
     browser: Browser, late_sim: Simulator, late_settings: Settings, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
+@pytest.mark.long
 @pytest.mark.browser
 @pytest.mark.timeout(600)
 def test_a_short_soak_loses_repeats_and_gets_nothing_wrong() -> None:

@@ -26,6 +26,9 @@ from coupa_async.sim import SimConfig, Simulator
 
 from .clikit import cli_env, finish, start_cli, write_input
 
+# One process runs the module: its real run (the `run` fixture) is made once.
+pytestmark = pytest.mark.xdist_group("soak_check")
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "soak_check.py"
 # Seed 54's first 20 POs hold every outcome: FAILED given up without a folder (a PO page whose
 # list never arrives) and FAILED with one, PARTIAL, PR_NOT_ACCESSIBLE, PO_NOT_FOUND...

@@ -27,6 +27,7 @@ def _small_disk() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
 
 
+@pytest.mark.long
 async def test_a_full_disk_stops_the_run_calmly_and_the_rerun_finishes(tmp_path: Path) -> None:
     async with Simulator(SimConfig(seed=2, pos=20)) as sim:
         big = [po for po in sim.catalog.pos if any(f.size > FILE_SIZE_LIMIT for f in po.files)]

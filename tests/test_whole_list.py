@@ -129,6 +129,7 @@ async def read_in_order(
     return done
 
 
+@pytest.mark.long
 async def test_every_shape_in_every_mode_matches_the_catalog(
     browser: Browser, shapes_sim: Simulator, shapes_settings: Settings, tmp_path: Path
 ) -> None:
@@ -197,6 +198,7 @@ def manifest_attachments(out: Path) -> dict[str, Counter[tuple[str, str, str, st
     return rows
 
 
+@pytest.mark.long
 @pytest.mark.timeout(900)
 async def test_under_six_busy_loops_every_po_and_the_manifest_are_still_right(
     tmp_path: Path,
