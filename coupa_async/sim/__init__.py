@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .api import TOKEN_PATH, RestApi
     from .catalog import (
         Catalog,
         CommentsFill,
@@ -25,7 +26,14 @@ if TYPE_CHECKING:
         SimPO,
         SimRequisition,
     )
-    from .config import DEFAULT_PASSWORD, DEFAULT_USERNAME, SimConfig
+    from .config import (
+        DEFAULT_API_CLIENT_ID,
+        DEFAULT_API_CLIENT_SECRET,
+        DEFAULT_API_SCOPES,
+        DEFAULT_PASSWORD,
+        DEFAULT_USERNAME,
+        SimConfig,
+    )
     from .faults import FAULT_NAMES, HOSTILE_FAULTS, Faults, HostileAnswer
     from .hostile import HOSTILE_CASES
     from .outages import OUTAGE_MODES, Outage, OutageMode
@@ -37,6 +45,9 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "Catalog": ".catalog",
     "CommentsFill": ".catalog",
+    "DEFAULT_API_CLIENT_ID": ".config",
+    "DEFAULT_API_CLIENT_SECRET": ".config",
+    "DEFAULT_API_SCOPES": ".config",
     "DEFAULT_PASSWORD": ".config",
     "DEFAULT_USERNAME": ".config",
     "ExpectedFile": ".catalog",
@@ -50,6 +61,7 @@ _EXPORTS = {
     "OUTAGE_MODES": ".outages",
     "Outage": ".outages",
     "OutageMode": ".outages",
+    "RestApi": ".api",
     "SESSION_COOKIE": ".sessions",
     "SimComment": ".catalog",
     "SimConfig": ".config",
@@ -59,6 +71,7 @@ _EXPORTS = {
     "SimRequisition": ".catalog",
     "Simulator": ".server",
     "Stats": ".stats",
+    "TOKEN_PATH": ".api",
     "run_forever": ".runner",
 }
 
@@ -73,6 +86,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DEFAULT_API_CLIENT_ID",
+    "DEFAULT_API_CLIENT_SECRET",
+    "DEFAULT_API_SCOPES",
     "DEFAULT_PASSWORD",
     "DEFAULT_USERNAME",
     "FAULT_NAMES",
@@ -80,6 +96,7 @@ __all__ = [
     "HOSTILE_FAULTS",
     "OUTAGE_MODES",
     "SESSION_COOKIE",
+    "TOKEN_PATH",
     "Catalog",
     "CommentsFill",
     "ExpectedFile",
@@ -89,6 +106,7 @@ __all__ = [
     "MoreFill",
     "Outage",
     "OutageMode",
+    "RestApi",
     "SimComment",
     "SimConfig",
     "SimFile",

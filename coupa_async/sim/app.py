@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from .api import API_PREFIXES, RestApi
 from .assets import CACHE_CONTROL, NOTIFICATIONS_PATH, UPDATES_PATH, AssetRefs, HeavyAssets
 from .catalog import (
     COMMENTS_JSON,
@@ -84,7 +85,7 @@ def classify(path: str) -> str:
         return "page_data"
     if path.startswith("/assets/"):
         return "asset"
-    if path.startswith("/api/"):
+    if path.startswith(API_PREFIXES):
         return "api"
     if path.startswith("/order_headers/"):
         return "po_page"
@@ -129,6 +130,7 @@ class SimApp:
         self._static: dict[str, bytes] = {}
         self._catalog_json: bytes | None = None
         self.assets = HeavyAssets(config.seed)  # generated on first use
+        self.api = RestApi(config, catalog, stats, self.serve_file)
 
     # --- application --------------------------------------------------------------------------
 
@@ -160,6 +162,7 @@ class SimApp:
         r.add_get("/assets/{tail:.*}", self.asset)
         r.add_get(NOTIFICATIONS_PATH, self.notifications)
         r.add_get(UPDATES_PATH, self.updates)
+        self.api.add_routes(r)  # after the polls: its catch-all answers the rest of /api/*
         for prefix in FILE_PREFIXES:
             r.add_get(prefix + "{id}", self.file)
             r.add_get(prefix + "{id}/{name}", self.file)
@@ -178,6 +181,7 @@ class SimApp:
         r.add_post("/__sim/reset", self.sim_reset)
         r.add_get("/__sim/catalog", self.sim_catalog)
         r.add_post("/__sim/expire_sessions", self.sim_expire)
+        r.add_post("/__sim/expire_tokens", self.sim_expire_tokens)
         r.add_get("/__sim/faults", self.sim_faults)
         r.add_post("/__sim/faults", self.sim_faults)
         r.add_post("/__sim/inject", self.sim_inject)
@@ -621,7 +625,15 @@ class SimApp:
             return self._login_redirect(request)
         if f is None:
             return self._not_found_response()
-        if f.hostile is not None and self._hostile_due(f"file:{f.id}", f.hostile):
+        return await self.serve_file(request, f, f"file:{f.id}", "file")
+
+    async def serve_file(
+        self, request: web.Request, f: SimFile, hostile_key: str, kind: str
+    ) -> web.StreamResponse:
+        """The file's answer, as its page's file route gives it: its hostile answer (counted
+        under `hostile_key`), the body faults (random resets when `kind` is faulted), an HTML
+        page instead, or its bytes."""
+        if f.hostile is not None and self._hostile_due(hostile_key, f.hostile):
             return await self._hostile_answer(request, f.hostile)
         head = request.method == "HEAD"  # body faults are kept for a request with a body
         decision = None if head else self.injector.take(request.path_qs, BODY_FAULTS)
@@ -629,7 +641,7 @@ class SimApp:
         if (
             decision is None
             and not head
-            and "file" in faults.kinds
+            and kind in faults.kinds
             and self.injector.roll_reset(faults)
         ):
             decision = Decision("reset", {})
@@ -696,6 +708,9 @@ class SimApp:
 
     async def sim_expire(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"expired": self.sessions.expire_all()})
+
+    async def sim_expire_tokens(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"expired": self.api.tokens.expire_all()})
 
     async def sim_faults(self, request: web.Request) -> web.StreamResponse:
         if request.method == "POST":

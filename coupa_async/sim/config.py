@@ -14,6 +14,14 @@ PageWeight = Literal["bare", "realistic"]
 
 DEFAULT_USERNAME = "buyer@example.com"
 DEFAULT_PASSWORD = "coupa-sim-password"
+DEFAULT_API_CLIENT_ID = "coupa-sim-client"
+DEFAULT_API_CLIENT_SECRET = "coupa-sim-client-secret"
+DEFAULT_API_SCOPES: tuple[str, ...] = (
+    "core.purchase_order.read",
+    "core.requisition.read",
+    "core.comment.read",
+    "core.common.read",
+)
 FIRST_PO_NUMBER = 15262984
 
 
@@ -34,6 +42,15 @@ class SimConfig:
     `page_weight="realistic"` makes every signed-in page heavy (assets, polls, analytics, a
     long-poll), as the `heavy` trait does for some recipes; `long_poll_seconds` is how long the
     server holds `/api/session/updates` before answering 204.
+
+    The REST API (`api.py`) signs in an OAuth2 client `api_client_id`/`api_client_secret`
+    allowed `api_scopes`; its tokens last `api_token_ttl_seconds`. Each client has a token
+    bucket holding `api_burst` requests, refilled at `api_rate_per_s`; past it, 429 with
+    Retry-After, and a request arriving later than `api_retry_after_grace_ms` after that 429
+    while its Retry-After runs counts as ignoring it. `api_forbidden_pos` (PO numbers) answer
+    403 on the API though their pages are fine; `api_hidden_pos` are unknown to the API though
+    their pages exist. The API reads these fields when it uses them (the TTL when it issues a
+    token), so tests may change them while the simulator runs.
     """
 
     host: str = "127.0.0.1"
@@ -61,6 +78,15 @@ class SimConfig:
     hostile_stall_after: int = 100 * KiB  # stalled_file: bytes sent before the silence
     hostile_retry_after: str = "1000000000"  # other_host_429: the raw Retry-After value
     hostile_retry_times: int = 1  # other_host_429: 429 answers before the file
+    api_client_id: str = DEFAULT_API_CLIENT_ID
+    api_client_secret: str = DEFAULT_API_CLIENT_SECRET
+    api_scopes: tuple[str, ...] = DEFAULT_API_SCOPES
+    api_token_ttl_seconds: float = 86_400.0
+    api_rate_per_s: float = 25.0
+    api_burst: int = 20
+    api_retry_after_grace_ms: float = 250.0
+    api_forbidden_pos: tuple[str, ...] = ()
+    api_hidden_pos: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.page_weight not in ("bare", "realistic"):
@@ -86,6 +112,7 @@ class SimConfig:
         if not 10_000_000 <= self.first_po_number <= 10**8 - max(self.pos, 1):
             raise ValueError("PO numbers must stay 8 digits")
         _check_hostile_sizes(self)
+        _check_api(self)
 
 
 def _check_hostile_sizes(config: SimConfig) -> None:
@@ -106,6 +133,29 @@ def _check_hostile_sizes(config: SimConfig) -> None:
         c in config.hostile_retry_after for c in "\r\n"
     ):
         raise ValueError("hostile_retry_after must be a header value on one line")
+
+
+def _check_api(config: SimConfig) -> None:
+    """Raise ValueError unless the REST API's settings make sense; PO numbers given as ints
+    and scopes given as one space-separated string are normalized."""
+    if isinstance(config.api_scopes, str):
+        config.api_scopes = tuple(config.api_scopes.split())
+    config.api_scopes = tuple(config.api_scopes)
+    if any(not scope or any(c.isspace() for c in scope) for scope in config.api_scopes):
+        raise ValueError("api_scopes must be scope names without blanks")
+    config.api_forbidden_pos = tuple(str(n) for n in config.api_forbidden_pos)
+    config.api_hidden_pos = tuple(str(n) for n in config.api_hidden_pos)
+    if not config.api_client_id or not config.api_client_secret:
+        raise ValueError("api_client_id and api_client_secret must not be empty")
+    if not config.api_token_ttl_seconds > 0:
+        raise ValueError("api_token_ttl_seconds must be > 0")
+    if not config.api_rate_per_s > 0:
+        raise ValueError("api_rate_per_s must be > 0")
+    burst = config.api_burst
+    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+        raise ValueError(f"api_burst must be a whole number >= 1, got {burst!r}")
+    if config.api_retry_after_grace_ms < 0:
+        raise ValueError("api_retry_after_grace_ms must be >= 0")
 
 
 def _check_recipes(names: tuple[str, ...], profile: str) -> None:

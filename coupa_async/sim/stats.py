@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ REQUEST_KINDS: tuple[str, ...] = (
     "list",
     "home",
     "asset",  # /assets/*: stylesheet, font, script bundles, images of heavy pages
-    "api",  # /api/*: the notifications poll and the long-poll of heavy pages
+    "api",  # /api/* and /oauth2/*: the REST API, and the polls and long-poll of heavy pages
     "other",
 )
 
@@ -107,6 +108,17 @@ class Stats:
         self.hostile_bytes: dict[str, int] = {}  # body bytes sent, by hostile fault
         # Hostile streams that ended, by how: complete, client_gone, stopped.
         self.hostile_streams_ended: dict[str, int] = {}
+        # The REST API: requests its rate limiter let through, the most of them inside any
+        # 1-second window, its 429s, and the requests that came while a Retry-After it gave
+        # was running (in flight: within the grace after that 429; else: ignoring it).
+        self.api_served = 0
+        self.api_peak_per_second = 0
+        self.api_rate_limited = 0
+        self.api_requests_during_retry_after = 0
+        self.api_requests_in_flight_at_429 = 0
+        self.api_tokens_issued = 0
+        self.api_tokens_refused = 0
+        self._api_window: deque[float] = deque()
 
     def begin(self, kind: str) -> None:
         """A request of this kind has arrived."""
@@ -156,6 +168,25 @@ class Stats:
         """A file's whole body was sent (``at``: wall clock, as its last chunk was handed over)."""
         self.files_completed += 1
         self.file_completions.setdefault(url_path, []).append(at)
+
+    def api_request_served(self, now: float) -> None:
+        """The API's rate limiter let a request through at `now` (monotonic seconds)."""
+        self.api_served += 1
+        window = self._api_window
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        window.append(now)
+        if len(window) > self.api_peak_per_second:
+            self.api_peak_per_second = len(window)
+
+    def api_refused(self, during_retry_after: bool | None) -> None:
+        """The API answered 429; `during_retry_after`: None for the 429 that starts a
+        Retry-After, else whether the request came past the grace of a running one."""
+        self.api_rate_limited += 1
+        if during_retry_after is True:
+            self.api_requests_during_retry_after += 1
+        elif during_retry_after is False:
+            self.api_requests_in_flight_at_429 += 1
 
     def fault(self, name: str) -> None:
         self.faults[name] = self.faults.get(name, 0) + 1
@@ -213,4 +244,13 @@ class Stats:
             "hostile_bytes": dict(sorted(self.hostile_bytes.items())),
             "hostile_streams_open": self.hostile_streams_open,
             "hostile_streams_ended": dict(sorted(self.hostile_streams_ended.items())),
+            "api": {
+                "served": self.api_served,
+                "peak_per_second": self.api_peak_per_second,
+                "rate_limited": self.api_rate_limited,
+                "requests_during_retry_after": self.api_requests_during_retry_after,
+                "requests_in_flight_at_429": self.api_requests_in_flight_at_429,
+                "tokens_issued": self.api_tokens_issued,
+                "tokens_refused": self.api_tokens_refused,
+            },
         }
