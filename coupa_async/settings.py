@@ -270,6 +270,39 @@ class ConvertSettings(_Section):
     )
 
 
+API_SCOPES: tuple[str, ...] = (
+    "core.purchase_order.read",
+    "core.requisition.read",
+    "core.comment.read",
+    "core.common.read",
+)
+
+
+class ApiSettings(_Section):
+    """Coupa's REST API: an OAuth2 client (client credentials) that the tenant's administrator
+    creates with read scopes (``client_id``, ``client_secret``)."""
+
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    scopes: list[str] = Field(
+        default_factory=lambda: list(API_SCOPES),
+        description="Scopes asked for with the token (space-separated in the request).",
+    )
+    requests_per_s: float = Field(
+        default=25.0, gt=0, le=1000, description="The client's request budget (Coupa: 25/s)."
+    )
+    burst: int = Field(
+        default=20, ge=1, le=1000, description="Requests allowed at once above the rate."
+    )
+
+    @property
+    def configured(self) -> bool:
+        """Whether both credentials are set."""
+        return bool(self.client_id) and bool(
+            self.client_secret and self.client_secret.get_secret_value()
+        )
+
+
 def default_storage_state(base_url: str | None) -> Path:
     """The saved sign-in of a tenant: one file per host, so tenants never replace each other.
 
@@ -321,6 +354,7 @@ class Settings(BaseSettings):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     convert: ConvertSettings = Field(default_factory=ConvertSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -591,7 +625,7 @@ def _explain(exc: ValidationError, sources: Mapping[str, str]) -> str:
         key = ".".join(str(part) for part in error["loc"])
         origin = sources.get(key, "default")
         shown = error.get("input")
-        if "password" in key or key == "network.proxy":
+        if "password" in key or "secret" in key or key == "network.proxy":
             shown = "***"
         lines.append(f"Bad value {shown!r} for setting '{key}' (from {origin}): {error['msg']}.")
     return "\n".join(lines)
