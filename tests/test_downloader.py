@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psutil
@@ -15,7 +16,6 @@ import pytest
 
 from coupa_async import Downloader, Outcome, PoResult
 from coupa_async.sim import Catalog, Faults, SimConfig, Simulator
-from coupa_async.sim.catalog import RECIPES
 
 from .runkit import (
     browser_main_processes,
@@ -28,20 +28,62 @@ from .runkit import (
 pytestmark = pytest.mark.browser
 
 
+# A varied catalog in little, for the runs that a fault interrupts: every outcome (a list
+# that never arrives included), the PR fallback, a search by number, a list filled by script
+# (the run turns to rendering), e-mails to convert. No page that keeps polling: the paused
+# host's test counts every request. Every recipe goes through a Downloader in test_progress.
+VARIED = (
+    "plain_links",
+    "late_json_links",
+    "partial_html_instead",
+    "error_oops",
+    "pr_late_broken_no_po_files",  # early: its three attempts' waits overlap the rest
+    "pr_files_no_po_files",
+    "failed_html_instead",
+    "click_nav",
+    "no_attachments",
+    "pr_error_no_files",
+    "id_other_po",
+    "many_files",
+)
+# Those whose lists all arrive, where a list that never does would only make the run wait
+# (three attempts, each with its settle wait: the run's long tail, longer if a fault restarts
+# them).
+SETTLING = tuple(recipe for recipe in VARIED if recipe != "pr_late_broken_no_po_files")
+# And more shapes besides, for the one plain run of four workers.
+WIDER = (
+    *VARIED,
+    "hostile_names_b",
+    "late_two_parts_links",
+    "line_and_comment_files",
+    "heavy_files",
+)
+
+
+def varied(seed: int, pos: int, **options: Any) -> SimConfig:
+    """``pos`` POs: the VARIED recipes in their order, then the SETTLING ones again (one list
+    that never arrives is enough, and early in the run its waits overlap the rest)."""
+    recipes = (*VARIED, *SETTLING, *SETTLING)[:pos]
+    assert len(recipes) == pos
+    return SimConfig(seed=seed, pos=pos, recipes=recipes, **options)
+
+
 async def collect(downloader: Downloader, pos: list[str]) -> list[PoResult]:
     return [result async for result in downloader.run(pos)]
 
 
-async def test_four_workers_over_thirty_pos_match_the_catalog(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=5, pos=30, faults=Faults(latency_ms=20))) as sim:
+async def test_four_workers_over_a_varied_catalog_match_it(tmp_path: Path) -> None:
+    config = SimConfig(seed=5, pos=len(WIDER), recipes=WIDER, faults=Faults(latency_ms=20))
+    async with Simulator(config) as sim:
         settings = settings_for(sim, tmp_path)
         async with Downloader(settings) as downloader:
             results = await collect(downloader, numbers(sim))
             status = downloader.status()
-        assert len(results) == 30
+        assert len(results) == len(WIDER)
         check_against_catalog(sim, results, settings.out)
-        assert status.done == 30 and status.queued == 0 and status.in_flight == 0
-        assert sum(status.outcomes.values()) == 30
+        assert status.done == len(WIDER) and status.queued == 0 and status.in_flight == 0
+        assert sum(status.outcomes.values()) == len(WIDER)
+        assert set(status.outcomes) == set(Outcome) - {Outcome.INVALID}  # varied it is
         assert sim.stats.snapshot()["peak_concurrency"] >= 2  # workers did run side by side
 
 
@@ -90,24 +132,28 @@ async def _when_done(results: list[PoResult], count: int, timeout: float = 60) -
 
 
 async def test_browser_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=8, pos=len(RECIPES), faults=Faults(latency_ms=20))) as sim:
+    # Killed after 5 results of 14: 3 POs in flight and more not started meet the relaunch.
+    config = SimConfig(seed=8, pos=14, recipes=SETTLING, faults=Faults(latency_ms=20))
+    async with Simulator(config) as sim:
         settings = settings_for(sim, tmp_path, workers=3)
         results: list[PoResult] = []
         others = {process.pid for process in browser_main_processes()}
         async with Downloader(settings) as downloader:
             async with running(downloader, numbers(sim), results):
-                await _when_done(results, 8)
+                await _when_done(results, 5)
                 browsers = [p for p in browser_main_processes() if p.pid not in others]
                 assert len(browsers) == 1
                 browsers[0].send_signal(signal.SIGKILL)
             relaunches = downloader.status().browser_relaunches
         assert relaunches == 1
-        assert len(results) == len(RECIPES)
+        assert len(results) == 14
         check_against_catalog(sim, results, settings.out)
 
 
 async def test_renderer_crash_is_recovered(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=9, pos=30, faults=Faults(latency_ms=30))) as sim:
+    # Crashed after 5 results of 11: 2 POs in flight and more not started meet the crash.
+    config = SimConfig(seed=9, pos=len(SETTLING), recipes=SETTLING, faults=Faults(latency_ms=30))
+    async with Simulator(config) as sim:
         settings = settings_for(sim, tmp_path, workers=2, mode="render")
         results: list[PoResult] = []
         others = {process.pid for process in _renderers()}
@@ -120,11 +166,12 @@ async def test_renderer_crash_is_recovered(tmp_path: Path) -> None:
                     renderer.send_signal(signal.SIGKILL)
             assert downloader.status().browser_relaunches == 0
         check_against_catalog(sim, results, settings.out)
-        assert len(results) == 30
+        assert len(results) == len(SETTLING)
 
 
 async def test_session_expiry_mid_run_renews_once(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=12, pos=len(RECIPES), faults=Faults(latency_ms=10))) as sim:
+    # Expired after 5 results of 16: the 4 workers, busy, all go on to meet it.
+    async with Simulator(varied(12, 16, faults=Faults(latency_ms=10))) as sim:
         settings = settings_for(sim, tmp_path, workers=4)
         results: list[PoResult] = []
         async with Downloader(settings) as downloader:
@@ -132,13 +179,13 @@ async def test_session_expiry_mid_run_renews_once(tmp_path: Path) -> None:
             renewals_at_start = downloader.status().session_renewals
 
             async with running(downloader, numbers(sim), results):
-                await _when_done(results, 10)
+                await _when_done(results, 5)
                 sim.expire_sessions()
             renewals = downloader.status().session_renewals - renewals_at_start
         assert sim.stats.snapshot()["logins"] == logins_at_start + 1
         assert renewals == 1
         check_against_catalog(sim, results, settings.out)
-        assert len(results) == len(RECIPES)
+        assert len(results) == 16
         # the saved sign-in was replaced, and stays private
         assert Path(settings.storage_state).stat().st_mode & 0o077 == 0
 
@@ -162,6 +209,7 @@ class SimProcess:
             str(self.config.seed),
             "--pos",
             str(self.config.pos),
+            *(("--recipes", ",".join(self.config.recipes)) if self.config.recipes else ()),
             *self.args,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -183,8 +231,10 @@ class SimProcess:
 
 
 async def test_rate_limit_storm_pauses_every_worker(tmp_path: Path) -> None:
-    config = SimConfig(seed=13, pos=20)
-    args = ("--rate-limit-rate", "0.04", "--retry-after", "3")  # 2 s watched after the grace
+    # At this rate the draws of seed 13 send a 429 to the 22nd, 51st, 53rd... request it may
+    # fault: the 11 POs make 33 at least (their pages, 22 files), so a storm comes mid-run.
+    config = SimConfig(seed=13, pos=len(SETTLING), recipes=SETTLING)
+    args = ("--rate-limit-rate", "0.03", "--retry-after", "3")  # 2 s watched after the grace
     async with SimProcess(config, *args) as sim:
         settings = settings_for(sim, tmp_path, workers=4, mode="fast")  # type: ignore[arg-type]
         async with Downloader(settings) as downloader:
@@ -203,10 +253,11 @@ async def test_rate_limit_storm_pauses_every_worker(tmp_path: Path) -> None:
 
 
 async def test_priorities_are_respected(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=14, pos=30)) as sim:
-        # Priorities order the starts; a PO with e-mails settles after its conversion, so the
-        # order of results shows the starts only without conversions.
-        settings = settings_for(sim, tmp_path, workers=1, convert={"emails": "off"})
+    # Priorities order the starts; alike POs (one small file, no e-mail to convert after it)
+    # settle in the order they start, so the order of results shows the starts.
+    config = SimConfig(seed=14, pos=12, profile="uniform", uniform_files=1, uniform_file_size=2000)
+    async with Simulator(config) as sim:
+        settings = settings_for(sim, tmp_path, workers=1)
         pos = settling_numbers(sim, 12)
         order: list[str] = []
 
@@ -230,7 +281,9 @@ async def test_priorities_are_respected(tmp_path: Path) -> None:
 
 
 async def test_scaling_down_and_up_mid_run_loses_and_repeats_nothing(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=15, pos=len(RECIPES), faults=Faults(latency_ms=15))) as sim:
+    # Six changes, each after 2 more results (12 or more of the 20 done by the last); the cap
+    # of 16 keeps a run that raced ahead from being waited on past its end.
+    async with Simulator(varied(15, 20, faults=Faults(latency_ms=15))) as sim:
         settings = settings_for(sim, tmp_path, workers=4, min_workers=1, max_workers=6)
         results: list[PoResult] = []
         seen_sizes: set[int] = set()
@@ -239,24 +292,24 @@ async def test_scaling_down_and_up_mid_run_loses_and_repeats_nothing(tmp_path: P
             running(downloader, numbers(sim), results),
         ):
             for target in (1, 6, 2, 0, 99, 3):
-                await _when_done(results, min(40, len(results) + 3))
+                await _when_done(results, min(16, len(results) + 2))
                 applied = downloader.scale_to(target)
                 assert applied == max(1, min(6, target))
                 await asyncio.sleep(0.3)
                 seen_sizes.add(len(downloader.engine.active_workers))
         assert 1 in seen_sizes and 6 in seen_sizes
-        assert len(results) == len(RECIPES)
+        assert len(results) == 20
         check_against_catalog(sim, results, settings.out)
 
 
 async def test_contexts_are_recycled_with_their_cookies(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=18, pos=30)) as sim:
-        settings = settings_for(sim, tmp_path, workers=2, recycle_after_tasks=4)
+    async with Simulator(SimConfig(seed=18, pos=12, recipes=SETTLING)) as sim:
+        settings = settings_for(sim, tmp_path, workers=2, recycle_after_tasks=2)
         async with Downloader(settings) as downloader:
-            results = await collect(downloader, numbers(sim, 24))
+            results = await collect(downloader, numbers(sim))
             opened = downloader.engine.contexts_opened
             logins = sim.stats.snapshot()["logins"]
-        assert opened >= 2 + 24 // 4 - 2  # new contexts along the way
+        assert opened >= 2 + 12 // 2 - 2  # new contexts along the way
         assert logins == 1  # the recycled contexts kept the session: no new sign-in
         check_against_catalog(sim, results, settings.out)
 
@@ -309,20 +362,20 @@ def _no_browser_left_behind():
 
 
 async def test_a_paused_host_gets_no_request_from_any_worker(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=19, pos=30)) as sim:
+    async with Simulator(SimConfig(seed=19, pos=9, recipes=SETTLING)) as sim:
         settings = settings_for(sim, tmp_path, workers=3)
         async with Downloader(settings) as downloader:
             await collect(downloader, numbers(sim, 3))  # warm: contexts open, auto mode checked
             sim.reset_stats()
             downloader.gate.pause_for(4.0)  # as a 429 with Retry-After: 4 would
-            consumer = asyncio.ensure_future(collect(downloader, numbers(sim)[3:12]))
+            consumer = asyncio.ensure_future(collect(downloader, numbers(sim)[3:]))  # 2 a worker
             # Looked at well inside the pause: a loop stalled by a busy machine for up to 3 s
             # still reads the counter before the pause ends.
             await asyncio.sleep(1.0)
             during = sim.stats.snapshot()["total"]
             results = await consumer
         assert during == 0
-        assert len(results) == 9 and sim.stats.snapshot()["total"] > 0
+        assert len(results) == 6 and sim.stats.snapshot()["total"] > 0
 
 
 async def test_a_result_that_cannot_be_recorded_stops_the_run_cleanly(tmp_path: Path) -> None:
@@ -352,7 +405,9 @@ async def test_a_result_that_cannot_be_recorded_stops_the_run_cleanly(tmp_path: 
 
 
 async def test_a_context_closed_under_a_worker_is_replaced(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=23, pos=30, faults=Faults(latency_ms=20))) as sim:
+    # Closed after 5 results of 11: its PO in flight is retried, more are still to come.
+    config = SimConfig(seed=23, pos=len(SETTLING), recipes=SETTLING, faults=Faults(latency_ms=20))
+    async with Simulator(config) as sim:
         settings = settings_for(sim, tmp_path, workers=2, mode="render")
         results: list[PoResult] = []
         async with (
@@ -366,7 +421,7 @@ async def test_a_context_closed_under_a_worker_is_replaced(tmp_path: Path) -> No
             await victim.context.close()
         assert downloader.engine.contexts_opened > opened  # a new context took its place
         assert downloader.status().browser_relaunches == 0
-        assert len(results) == 30
+        assert len(results) == len(SETTLING)
         check_against_catalog(sim, results, settings.out)
 
 
@@ -407,14 +462,17 @@ async def test_an_error_of_the_callers_block_comes_out_as_itself(tmp_path: Path)
         assert not [p for p in browser_main_processes() if p.pid not in others]  # closed
 
 
-@pytest.mark.parametrize("fault", ["killed", "stopped"])
+@pytest.mark.parametrize("fault", ["killed", pytest.param("stopped", marks=pytest.mark.long)])
 async def test_a_browser_killed_or_stuck_during_the_first_sign_in_is_relaunched_and_signs_in(
     tmp_path: Path, fault: str
 ) -> None:
-    async with Simulator(SimConfig(seed=15, pos=4)) as sim:
+    # Four POs whose lists all arrive (one that never does would wait through 3 attempts).
+    async with Simulator(SimConfig(seed=15, pos=4, recipes=SETTLING)) as sim:
         # Stuck: a browser that never answers again (SIGSTOP); the sign-in gives up on it
-        # after its bound (navigation 2 s: 16 s) and relaunches it.
-        settings = settings_for(sim, tmp_path, workers=2, **{"timeouts.navigation_s": 2.0})
+        # after its bound (navigation 2 s: 16 s) and relaunches it, once its closing has had
+        # close_s (10 s by default; 4 s is plenty for a browser that answers).
+        timeouts = {"timeouts.navigation_s": 2.0, "timeouts.close_s": 4.0}
+        settings = settings_for(sim, tmp_path, workers=2, **timeouts)
         sim.inject("hang", "/sessions", count=1, seconds=1.5)  # the login page takes 1.5 s
         others = {process.pid for process in browser_main_processes()}
         hit: list[psutil.Process] = []
