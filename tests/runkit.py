@@ -85,6 +85,9 @@ def check_against_catalog(sim: Simulator, results: list[PoResult], out: Path) ->
     for result in results:
         po = expected[result.po_number]
         assert result.outcome.value == po.expected_outcome, (result.po_number, result.message)
+        # Its time runs from the first attempt's start (given up ones included) to its end.
+        assert result.started_at is not None and result.finished_at is not None, result.po_number
+        assert result.started_at <= result.finished_at, result.po_number
         if po.late_failed:  # a list that never arrives: FAILED after its retries, nothing saved
             assert not result.files, result.po_number
             assert "settle" in result.message or "loading failed" in result.message

@@ -63,6 +63,8 @@ class PoJob:
         self.requests = requests
         self.converter = converter
         self.received = ReceivedBytes()
+        # When each unsettled PO's first attempt started: a result's time covers every attempt.
+        self._first_started: dict[str, datetime] = {}
 
     @property
     def bytes_received(self) -> int:
@@ -88,7 +90,11 @@ class PoJob:
             received=self.received,
             gates=self.gates,
         )
-        return await process_po(env, item, final_attempt=final, attempt=attempt)
+        key = self.key(item)
+        first = self._first_started.setdefault(key, datetime.now(UTC))
+        result = await process_po(env, item, final_attempt=final, attempt=attempt)
+        del self._first_started[key]
+        return replace(result, started_at=first)
 
     def follow_up(self, item: PoTask, result: PoResult) -> Awaitable[PoResult] | None:
         converter = self.converter
@@ -142,6 +148,7 @@ class PoJob:
             message=public_text(f"failed after {attempts} attempts: {reason}"),
             po_url=item.page_url(self.settings.base_url or ""),
             attempts=attempts,
+            started_at=self._first_started.pop(self.key(item), None),
             finished_at=datetime.now(UTC),
         )
 

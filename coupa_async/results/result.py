@@ -90,7 +90,7 @@ class PoResult:
     po_url: str = ""
     pr_url: str = ""
     folder: Path | None = None
-    started_at: datetime | None = None
+    started_at: datetime | None = None  # when its first attempt started
     finished_at: datetime | None = None
     attempts: int = 1
     mode: str = ""
