@@ -190,3 +190,34 @@ class HostUnreachableError(TransientError):
 
 class BrowserFaultError(PoJobError):
     """The page, context or browser died: retry elsewhere, never charged to the PO."""
+
+
+class ApiAccessError(ConfigurationError):
+    """Coupa's REST API refused the client itself: wrong id or secret, or a scope it lacks
+    (exit 2: nothing can be done with the API until a setting or the client changes)."""
+
+
+def missing_api_client(without: str) -> ApiAccessError:
+    """The error for an API command with no API client configured; ``without`` says what to do
+    instead (``"audit without --api"``)."""
+    return ApiAccessError(
+        "No Coupa API client is set: set api.client_id and api.client_secret (COUPA_API__CLIENT_ID "
+        "and COUPA_API__CLIENT_SECRET, from the OAuth2 client your Coupa administrator creates), "
+        f"or {without}."
+    )
+
+
+class ApiRefusalError(CoupaAsyncError):
+    """The API will not serve one object: 403 (outside the client's scopes or rights) or 404.
+
+    ``scope`` names the missing scope of an ``insufficient_scope`` answer.
+    """
+
+    def __init__(self, message: str, status: int, scope: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.scope = scope
+
+
+class ApiAnswerError(TransientError):
+    """The API answered something it is not documented to (not JSON, or another shape)."""
