@@ -118,16 +118,23 @@ def _add_audit(audit: argparse.ArgumentParser) -> None:
 
     audit.add_argument("--out", type=Path, help=OUT_HELP)
     audit.add_argument("--base-url", help=BASE_URL_HELP)
-    audit.add_argument(
+    where = audit.add_mutually_exclusive_group()
+    where.add_argument(
         "--offline", action="store_true", help="check the disk and the report only; open no page"
+    )
+    where.add_argument(
+        "--api",
+        action="store_true",
+        help="compare every PO with Coupa's REST API instead of its pages (needs api.client_id "
+        "and api.client_secret); the files of --sample POs are downloaded and hashed",
     )
     audit.add_argument(
         "--sample",
         type=int,
         default=DEFAULT_SAMPLE,
         metavar="N",
-        help="POs read again on the site besides every NO_ATTACHMENTS one "
-        f"(default {DEFAULT_SAMPLE}; 0 for none)",
+        help="POs read again on the site besides every NO_ATTACHMENTS one; with --api, POs "
+        f"whose files are downloaded and hashed (default {DEFAULT_SAMPLE}; 0 for none)",
     )
     audit.add_argument("--seed", type=int, help="seed of the sample, to repeat an audit exactly")
     audit.add_argument(
@@ -345,6 +352,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from coupa_async.audit import audit, print_audit
+    from coupa_async.errors import missing_api_client
     from coupa_async.results.journal import JOURNAL_DIR, JOURNAL_NAME
     from coupa_async.session.contact import ensure_contact
     from coupa_async.signin.saved_state import adopt_legacy_state
@@ -353,16 +361,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     journal = settings.out / JOURNAL_DIR / JOURNAL_NAME
     online = not args.offline and settings.base_url is not None and journal.is_file()
-    if online:  # else the audit itself says what is missing
+    if args.api and not settings.api.configured:
+        raise missing_api_client("audit without --api")
+    if online and not args.api:  # else the audit itself says what is missing
         adopt_legacy_state(settings)
 
     async def main(stop: asyncio.Event) -> int:
-        if online:
+        if online and not args.api:  # the API's first contact is its token
             await ensure_contact(settings)
         report = await audit(
             settings,
             sample=args.sample,
             offline=args.offline,
+            api=args.api,
             seed=args.seed,
             settle_s=args.settle,
             stop=stop,

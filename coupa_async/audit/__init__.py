@@ -2,7 +2,8 @@
 
 ``await audit(settings, out)`` downloads nothing and changes nothing. Offline it checks every
 settled PO's folder and files, leftovers of unfinished work, one folder per PO and the report;
-online it reads a sample of POs (and every NO_ATTACHMENTS one) again on the site. Names are
+online it reads a sample of POs (and every NO_ATTACHMENTS one) again on the site, or with
+``api`` compares every PO with Coupa's REST API (``api_check``). Names are
 imported on first use (the command line needs only the defaults to build its arguments).
 """
 

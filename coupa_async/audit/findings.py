@@ -19,6 +19,7 @@ class Check(StrEnum):
     DUPLICATE = "two folders"
     REPORT = "report"
     SITE = "site"
+    API = "api"  # Coupa's REST API, a second witness (audit --api)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class Disagreement:
 
 @dataclass(frozen=True, slots=True)
 class Unchecked:
-    """A PO chosen for the online check whose pages could not be read."""
+    """A PO chosen for the online check whose pages (or API answers) could not be read."""
 
     po: str
     reason: str
@@ -57,6 +58,14 @@ class AuditReport:
     online_checked: int = 0
     online_s: float = 0.0
     sample_seed: int | None = None
+    # audit --api: POs compared with the API, and those whose files were downloaded and hashed
+    api: bool = False
+    api_planned: int = 0
+    api_checked: int = 0
+    api_sampled: int = 0
+    api_files_hashed: int = 0
+    api_requests: int = 0
+    api_s: float = 0.0
     interrupted: bool = False
     disagreements: list[Disagreement] = field(default_factory=list)
     unchecked: list[Unchecked] = field(default_factory=list)

@@ -30,7 +30,10 @@ def print_audit(report: AuditReport, console: Console) -> None:
         console.print(table)
     if report.unchecked:
         console.print(
-            Text(f"{len(report.unchecked)} PO(s) could not be checked online (no proof for them):")
+            Text(
+                f"{len({u.po for u in report.unchecked})} PO(s) could not be checked online "
+                "(no proof for them):"
+            )
         )
         for unchecked in report.unchecked:
             console.print(safe_text(f"  {unchecked.po}: {unchecked.reason[:300]}"), soft_wrap=True)
@@ -54,6 +57,13 @@ def summary(report: AuditReport) -> str:
             f". Online: {report.online_checked} of {report.online_planned} PO(s) read again "
             f"(every NO_ATTACHMENTS and a sample, seed {report.sample_seed}) "
             f"in {_seconds(report.online_s)}"
+        )
+    elif report.api:
+        line += (
+            f". API: {report.api_checked} of {report.api_planned} PO(s) compared with Coupa's "
+            f"API, the files of {report.api_sampled} sampled PO(s) downloaded and hashed (seed "
+            f"{report.sample_seed}; {report.api_files_hashed} file(s) in all), "
+            f"{report.api_requests} request(s) in {_seconds(report.api_s)}"
         )
     else:
         line += ". Online: not checked (--offline)"
