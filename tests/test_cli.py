@@ -39,33 +39,53 @@ async def test_run_with_missing_input_exits_2(tmp_path: Path) -> None:
     assert code == 2 and "does not exist" in output
 
 
+# Twelve POs of this seed hold every outcome (a list that never arrives among them, one that
+# fails at once rather than one that waits out the settle bound at each attempt).
+VARIED = SimConfig(seed=428, pos=12)
+OUTCOMES = {"COMPLETED", "NO_ATTACHMENTS", "PO_NOT_FOUND", "FAILED", "PARTIAL", "PR_NOT_ACCESSIBLE"}
+
+
+async def run_from(home: Path, sim: Simulator, pos: list[str]) -> tuple[int, str, Path]:
+    """``run`` over ``pos`` against ``sim`` with its credentials, from ``home`` (which holds the
+    input, the output folder and the saved session): exit code, output and output folder."""
+    source = write_input(home / "pos.csv", pos)
+    env = cli_env(home, COUPA_USERNAME=sim.username, COUPA_PASSWORD=sim.password)
+    out = home / "out"
+    args = ("run", str(source), "--base-url", sim.base_url, "--out", str(out))
+    code, output = await finish(await start_cli(home, *args, env=env))
+    return code, output, out
+
+
 @pytest.mark.browser
 async def test_exit_codes_0_and_3_and_the_report(tmp_path: Path) -> None:
-    async with Simulator(SimConfig(seed=3, pos=4, profile="uniform")) as clean:
-        source = write_input(tmp_path / "clean.csv", [f"po{po.number}" for po in clean.catalog.pos])
-        env = cli_env(tmp_path, COUPA_USERNAME=clean.username, COUPA_PASSWORD=clean.password)
-        out = tmp_path / "clean-out"
-        args = ("run", str(source), "--base-url", clean.base_url, "--out", str(out))
-        code, output = await finish(await start_cli(tmp_path, *args, env=env))
-        assert code == 0, output
-        rows = read_report(out / "report.csv")
-        assert [row["STATUS"] for row in rows] == ["COMPLETED"] * 4
-        assert rows[0]["COST_CENTER"] == "CC0" and rows[0]["PO_NUMBER"].startswith("po")
-        assert clean.password not in output
+    async def clean_run(home: Path) -> None:
+        async with Simulator(SimConfig(seed=3, pos=4, profile="uniform")) as clean:
+            pos = [f"po{po.number}" for po in clean.catalog.pos]
+            code, output, out = await run_from(home, clean, pos)
+            assert code == 0, output
+            rows = read_report(out / "report.csv")
+            assert [row["STATUS"] for row in rows] == ["COMPLETED"] * 4
+            assert rows[0]["COST_CENTER"] == "CC0" and rows[0]["PO_NUMBER"].startswith("po")
+            assert clean.password not in output
 
-    async with Simulator(SimConfig(seed=3, pos=30)) as varied:
-        pos = [f"PO{po.number}" for po in varied.catalog.pos] + ["PO12X"]
-        source = write_input(tmp_path / "varied.csv", pos)
-        env = cli_env(tmp_path, COUPA_USERNAME=varied.username, COUPA_PASSWORD=varied.password)
-        out = tmp_path / "varied-out"
-        args = ("run", str(source), "--base-url", varied.base_url, "--out", str(out))
-        code, output = await finish(await start_cli(tmp_path, *args, env=env))
-        assert code == 3, output
-        assert "need attention" in output
-        statuses = [row["STATUS"] for row in read_report(out / "report.csv")]
-        assert statuses[-1] == "INVALID"
-        expected = [po.expected_outcome for po in varied.catalog.pos]
-        assert statuses[:-1] == expected
+    async def varied_run(home: Path) -> None:
+        async with Simulator(VARIED) as varied:
+            assert {po.expected_outcome for po in varied.catalog.pos} == OUTCOMES
+            pos = [f"PO{po.number}" for po in varied.catalog.pos] + ["PO12X"]
+            code, output, out = await run_from(home, varied, pos)
+            assert code == 3, output
+            assert "need attention" in output
+            statuses = [row["STATUS"] for row in read_report(out / "report.csv")]
+            assert statuses[-1] == "INVALID"
+            expected = [po.expected_outcome for po in varied.catalog.pos]
+            assert statuses[:-1] == expected
+
+    # Two runs side by side, each with its own simulator and home (input, output folder,
+    # saved session: both tenants are at 127.0.0.1, where one's cookies would reach the other).
+    homes = [tmp_path / "clean", tmp_path / "varied"]
+    for home in homes:
+        home.mkdir()
+    await asyncio.gather(clean_run(homes[0]), varied_run(homes[1]))
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
@@ -153,20 +173,26 @@ async def test_expired_session_without_credentials_exits_4(tmp_path: Path) -> No
 
 @pytest.mark.browser
 async def test_status_tells_what_was_done_and_what_a_rerun_would_do(tmp_path: Path) -> None:
-    code, output = await finish(
-        await start_cli(
-            tmp_path, "status", "--out", str(tmp_path / "nothing"), env=cli_env(tmp_path)
+    async def status_of_nothing() -> None:
+        home = tmp_path / "elsewhere"
+        home.mkdir()
+        nothing = home / "nothing"
+        code, output = await finish(
+            await start_cli(home, "status", "--out", str(nothing), env=cli_env(home))
         )
-    )
-    assert code == 2 and "No run has written" in output
+        assert code == 2 and "No run has written" in output
 
-    async with Simulator(SimConfig(seed=24, pos=30)) as sim:
-        source = write_input(tmp_path / "pos.csv", [f"PO{po.number}" for po in sim.catalog.pos])
-        env = cli_env(tmp_path, COUPA_USERNAME=sim.username, COUPA_PASSWORD=sim.password)
-        out = tmp_path / "out"
-        args = ("run", str(source), "--base-url", sim.base_url, "--out", str(out))
-        code, output = await finish(await start_cli(tmp_path, *args, env=env))
+    async def run(sim: Simulator) -> Path:
+        code, output, out = await run_from(
+            tmp_path, sim, [f"PO{po.number}" for po in sim.catalog.pos]
+        )
         assert code == 3, output
+        return out
+
+    async with Simulator(SimConfig(seed=753, pos=12)) as sim:
+        assert {po.expected_outcome for po in sim.catalog.pos} == OUTCOMES
+        # The status of a folder no run has written is asked while the run goes on elsewhere.
+        _, out = await asyncio.gather(status_of_nothing(), run(sim))
     code, output = await finish(
         await start_cli(tmp_path, "status", "--out", str(out), env=cli_env(tmp_path))
     )

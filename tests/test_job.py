@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import os
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
@@ -23,7 +25,7 @@ from pydantic import SecretStr
 import coupa_async.coupa.po_steps as job_module
 from coupa_async.coupa.download import filename_from_disposition
 from coupa_async.coupa.numbers import parse_po_number
-from coupa_async.coupa.po_steps import JobEnv, PoTask, process_po
+from coupa_async.coupa.po_steps import JobEnv, OpenPage, PoTask, process_po
 from coupa_async.coupa.reader import Mode, PageReader
 from coupa_async.errors import RateLimitedError, SessionExpiredError, TransientError
 from coupa_async.results.layout import (
@@ -42,6 +44,7 @@ from coupa_async.signin.form import sign_in
 from coupa_async.signin.probe import session_is_valid
 from coupa_async.sim import SimConfig, SimFile, SimPO, Simulator
 from coupa_async.sim.catalog import (
+    LATE_FAILURES,
     LONG_NAME,
     MARKUPS,
     PAGE_KINDS,
@@ -159,11 +162,31 @@ def assert_matches_catalog(result: PoResult, po: SimPO, out: Path) -> None:
 # Variants of the catalog, chosen at collection time
 
 
+def late_failure(po: SimPO) -> tuple[str, str] | None:
+    """Whose list never arrives (the PO's or its requisition's) and how; None: it arrives."""
+    if po.late is not None and po.late.failure is not None:
+        return "po", po.late.failure
+    pr = po.requisition
+    if po.late_failed and pr is not None and pr.late is not None and pr.late.failure is not None:
+        return "requisition", pr.late.failure
+    return None
+
+
+def _readable_first(pos: Iterable[SimPO]) -> SimPO:
+    """The smallest PO whose lists arrive, else the smallest (a list that never arrives shows
+    nothing of the PO's other variants, so it stands for those only it has)."""
+    return min(pos, key=lambda po: (po.late_failed, po_total_bytes(po)))
+
+
 def _variants(catalog: Catalog) -> dict[str, SimPO]:
-    """One PO per page, markup, trait, requisition and outcome variant (the smallest one)."""
+    """One PO per page, markup, trait, requisition, outcome and never-arriving list variant (the
+    smallest one, one whose lists arrive where there is one)."""
     tags: dict[str, list[SimPO]] = {}
     for po in catalog.pos:
         found = {f"page={po.page}", f"outcome={po.expected_outcome}"}
+        failure = late_failure(po)
+        if failure is not None:
+            found |= {f"late_failed={failure[0]}", f"late_failure={failure[1]}"}
         if not po.is_error_page:
             found.add(f"supplier={po.supplier_markup}")
             found |= {f"trait={trait}" for trait in po.traits}
@@ -183,14 +206,16 @@ def _variants(catalog: Catalog) -> dict[str, SimPO]:
                 found.add(f"file_source={f.source}")
         for tag in found:
             tags.setdefault(tag, []).append(po)
-    return {tag: smallest(pos) for tag, pos in sorted(tags.items())}
+    return {tag: _readable_first(pos) for tag, pos in sorted(tags.items())}
 
 
 VARIANTS = _variants(Catalog.build(SESSION_SIM))
 
 
 def test_the_variants_cover_every_kind() -> None:
-    """The chosen POs cover every page, markup, trait, requisition kind and outcome."""
+    """The chosen POs cover every page, markup, trait, requisition kind and outcome, and every
+    way a list never arrives, on the PO's page and on the requisition's; a variant that PO
+    pages whose lists arrive show is shown by one of them."""
     wanted = (
         {f"page={kind}" for kind in PAGE_KINDS}
         | {f"markup={markup}" for markup in MARKUPS}
@@ -199,8 +224,12 @@ def test_the_variants_cover_every_kind() -> None:
         | {f"requisition={kind}" for kind in ("ok", "empty", "error", "none")}
         | {f"outcome={outcome}" for outcome in FINAL_OUTCOMES}
         | {"file_source=PO", "file_source=PR", "file=serves_html", "file=duplicate_link"}
+        | {f"late_failure={failure}" for failure in LATE_FAILURES}
+        | {"late_failed=po", "late_failed=requisition"}
     )
     assert wanted <= set(VARIANTS)
+    unread = {tag for tag, po in VARIANTS.items() if po.late_failed}
+    assert unread == {"trait=late_broken"} | {t for t in VARIANTS if t.startswith("late_fail")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,25 +259,63 @@ def catalog_po(sim: Simulator) -> Callable[[SimPO], SimPO]:
 # 1. Every variant against the catalog
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS), ids=lambda v: f"{v}-{VARIANTS[v].number}")
+class VariantReads:
+    """One reading of each chosen PO per process, in a folder of its own: a PO chosen for
+    several variants is the same job on the same page, and each of its variants' tests checks
+    that one reading in full. Its tests share an ``xdist_group``, for ``--dist loadgroup`` to
+    run them in one process."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.done: dict[str, PoResult | TransientError] = {}
+
+    async def read(
+        self, po: SimPO, worker: Worker, http: aiohttp.ClientSession
+    ) -> tuple[PoResult | TransientError, Path]:
+        out = self.root / po.number
+        if po.number not in self.done:
+            try:
+                self.done[po.number] = await process_po(worker.env(out, http), task_for(po))
+            except TransientError as error:
+                self.done[po.number] = error
+        return self.done[po.number], out
+
+
+@pytest.fixture(scope="module")
+def variant_reads(tmp_path_factory: pytest.TempPathFactory) -> VariantReads:
+    return VariantReads(tmp_path_factory.mktemp("variants"))
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(
+            v,
+            id=f"{v}-{VARIANTS[v].number}",
+            marks=pytest.mark.xdist_group(f"variant-{VARIANTS[v].number}"),
+        )
+        for v in VARIANTS
+    ],
+)
 async def test_variant_matches_the_catalog(
     variant: str,
     worker: Worker,
     catalog_po: Callable[[SimPO], SimPO],
     http: aiohttp.ClientSession,
-    tmp_path: Path,
+    variant_reads: VariantReads,
 ) -> None:
     po = catalog_po(VARIANTS[variant])
-    env = worker.env(tmp_path, http)
+    done, out = await variant_reads.read(po, worker, http)
     if po.late_failed and po.late is not None:
         # The PO's own list never arrives: never settled, raised for the engine to retry, on the
         # final attempt too (the engine then reports FAILED with this reason).
-        with pytest.raises(TransientError, match=r"settle|loading failed"):
-            await process_po(env, task_for(po))
-        assert not list(tmp_path.rglob("PO*")), "nothing is filed for a page never read"
+        assert isinstance(done, TransientError), done
+        assert re.search(r"settle|loading failed", str(done)), done
+        assert not list(out.rglob("PO*")), "nothing is filed for a page never read"
         return
-    result = await process_po(env, task_for(po))
-    assert_matches_catalog(result, po, tmp_path)
+    assert isinstance(done, PoResult), done
+    result = done
+    assert_matches_catalog(result, po, out)
     assert result.po_url == f"{worker.settings.base_url}/order_headers/{po.number}"
     if po.uses_requisition:
         assert po.requisition is not None
@@ -338,28 +405,62 @@ async def test_hostile_and_duplicate_names_stay_safe(
 # 6. The three discovery modes agree over the whole catalog
 
 
+@pytest.mark.long
 async def test_fast_render_and_auto_give_identical_results(
-    worker: Worker, sim: Simulator, http: aiohttp.ClientSession, tmp_path: Path
+    worker: Worker,
+    browser: Browser,
+    sim: Simulator,
+    sim_settings: Settings,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
 ) -> None:
     # Pages whose HTML holds the whole list (late-filled ones: tests/test_settle.py).
     steady = [po for po in sim.catalog.pos if not is_late(po)]
-    summaries: dict[str, list[tuple]] = {}
-    readers: dict[str, PageReader] = {}
-    for mode in ("render", "fast", "auto"):
+
+    async def run_mode(mode: Mode, workers: list[Worker]) -> tuple[list[tuple], PageReader]:
+        """Every steady PO through one reader of ``mode`` (and one output folder) shared by
+        ``workers``, as an engine's workers share them; each worker takes its POs in order."""
         out = tmp_path / mode
-        env = worker.env(out, http, mode)  # type: ignore[arg-type]
-        readers[mode] = env.reader
-        rows = []
-        for po in steady:
-            result = await process_po(env, task_for(po))
-            assert result.outcome.value == po.expected_outcome, (mode, po.number, result.message)
-            assert sorted(f.sha256 for f in result.files) == sorted(
-                e.sha256 for e in po.expected_files
-            ), (mode, po.number)
-            files = sorted((f.name, f.sha256, f.source) for f in result.files)
-            rows.append((po.number, result.outcome, result.supplier, files))
+        first = workers[0].env(out, http, mode)
+        envs = [first] + [
+            dataclasses.replace(first, context=w.context, pages=OpenPage(w.page))
+            for w in workers[1:]
+        ]
+        rows: dict[str, tuple] = {}
+
+        async def take(env: JobEnv, pos: list[SimPO]) -> None:
+            for po in pos:
+                result = await process_po(env, task_for(po))
+                assert result.outcome.value == po.expected_outcome, (
+                    mode,
+                    po.number,
+                    result.message,
+                )
+                assert sorted(f.sha256 for f in result.files) == sorted(
+                    e.sha256 for e in po.expected_files
+                ), (mode, po.number)
+                files = sorted((f.name, f.sha256, f.source) for f in result.files)
+                rows[po.number] = (po.number, result.outcome, result.supplier, files)
+
+        await asyncio.gather(*(take(env, steady[n :: len(envs)]) for n, env in enumerate(envs)))
         assert_clean_tree(out)
-        summaries[mode] = rows
+        return [rows[po.number] for po in steady], first.reader
+
+    # The modes side by side, each on signed-in contexts of its own with its own reader and
+    # output folder. Render, the slowest, shares its POs between two workers; fast and auto
+    # each read every PO in catalog order on one (auto learns from its first pages).
+    others = await asyncio.gather(*(open_worker(browser, sim_settings, sim) for _ in range(3)))
+    try:
+        done = await asyncio.gather(
+            run_mode("render", [worker, others[0]]),
+            run_mode("fast", [others[1]]),
+            run_mode("auto", [others[2]]),
+        )
+    finally:
+        for other in others:
+            await other.context.close()
+    summaries = {mode: done[n][0] for n, mode in enumerate(("render", "fast", "auto"))}
+    readers = {mode: done[n][1] for n, mode in enumerate(("render", "fast", "auto"))}
     assert summaries["fast"] == summaries["render"]
     assert summaries["auto"] == summaries["render"]
     assert readers["render"].counts["fast"] == 0

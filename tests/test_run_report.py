@@ -54,7 +54,9 @@ def manifest_matches_journal(out: Path, labels: list[str]) -> None:
 async def test_a_run_keeps_its_metrics_and_report_html_from_start_to_resume(
     tmp_path: Path,
 ) -> None:
-    async with Simulator(SimConfig(seed=23, pos=24, faults=Faults(latency_ms=150))) as sim:
+    # Sixteen POs hold every outcome; the latency keeps the first run going while the report is
+    # written, with POs still pending at Ctrl+C.
+    async with Simulator(SimConfig(seed=13, pos=16, faults=Faults(latency_ms=150))) as sim:
         labels = [f"PO{po.number}" for po in sim.catalog.pos]
         source = write_input(tmp_path / "pos.csv", labels)
         env = cli_env(tmp_path, COUPA_USERNAME=sim.username, COUPA_PASSWORD=sim.password)
@@ -75,6 +77,9 @@ async def test_a_run_keeps_its_metrics_and_report_html_from_start_to_resume(
         assert during.run.state == "running"
         assert any(po.outcome != PENDING for po in during.pos)
 
+        # The latency only kept the first run going while the report was written: its rest,
+        # and the rerun, need none.
+        sim.config.faults = Faults()
         process.send_signal(signal.SIGINT)
         code, output = await finish(process, timeout=60)
         assert code == 130, output
