@@ -276,7 +276,9 @@ async def test_a_rerun_into_the_same_folder_downloads_nothing_again(
     varied: Simulator, tmp_path: Path
 ) -> None:
     sim = varied
-    pos = [po for po in sim.catalog.pos if po.page == "ok" and po.saved_files][:12]
+    with_files = [po for po in sim.catalog.pos if po.page == "ok" and po.saved_files]
+    twins = [po for po in with_files if po.recipe in ("duplicate_names", "hostile_names_a")]
+    pos = [*with_files[:12], *twins]
     settings = api_settings(sim, tmp_path / "out", tmp_path)
     downloads: list[int] = []
 
@@ -294,6 +296,7 @@ async def test_a_rerun_into_the_same_folder_downloads_nothing_again(
     results = {n: r for n, r in first.items() if isinstance(r, PoResult)}
     assert len(results) == len(pos)
     inodes = {f.path: os.stat(f.path).st_ino for r in results.values() for f in r.files}
+    assert len(twins) == 2 and any(" (2)." in path.name for path in inodes)
     downloads.clear()
 
     again, _ = await run_all(sim, settings, pos, known=dict(results), wrap=count)
@@ -311,6 +314,30 @@ async def test_a_rerun_into_the_same_folder_downloads_nothing_again(
             assert os.stat(f.path).st_ino == inodes[f.path]
     rerun = [r for r in again.values() if isinstance(r, PoResult)]
     check_against_catalog(sim, await converted(settings, rerun), tmp_path / "out")
+
+    # A run by the browser recorded its files by their pages' addresses, which the API does
+    # not know: they are taken by name and declared size (and checked by SHA-256) instead.
+    by_page = {
+        number: replace(
+            result,
+            files=[
+                replace(f, url=f"{sim.base_url}{sim.catalog.file(sim_id(f.url)).url_path}")
+                for f in result.files
+            ],
+        )
+        for number, result in results.items()
+    }
+    downloads.clear()
+    third, _ = await run_all(sim, settings, pos, known=by_page, wrap=count)
+    assert sorted(downloads) == sorted(i for i in refused if _listed(sim, pos, i))
+    for number, result in third.items():
+        assert isinstance(result, PoResult)
+        before = results[number]
+        # Keyed on the API's addresses from now on.
+        assert [(f.name, f.sha256, f.url) for f in result.files] == [
+            (f.name, f.sha256, f.url) for f in before.files
+        ]
+        assert all(os.stat(f.path).st_ino == inodes[f.path] for f in result.files)
 
 
 def _listed(sim: Simulator, pos: Sequence[SimPO], file_id: int) -> bool:
@@ -389,3 +416,48 @@ async def test_prefetch_resolves_fifty_a_request_once(varied: Simulator, tmp_pat
         # Used once: a second lookup (a retry) asks again, alone.
         assert await env.lookup(numbers[0]) == po
         assert api.transport.requests == -(-len(numbers) // 50) + 1
+        # A run that ends stops the lookups still under way.
+        late = env.prefetch(["999999991", "999999992"])
+        await env.aclose()
+        assert late is not None and late.done()
+
+
+async def test_hostile_pages_are_served_whole_and_hostile_files_refused_as_the_browser_does(
+    tmp_path: Path,
+) -> None:
+    config = SimConfig(profile="hostile", **UNLIMITED)
+    async with Simulator(config) as sim:
+        bounds = {
+            "timeouts.download_s": 3,
+            "limits.file_max_mb": 5,
+            "limits.retry_after_max_s": 1,
+        }
+        settings = api_settings(sim, tmp_path / "out", tmp_path, **bounds)
+        pos = sim.catalog.pos
+        got, _ = await run_all(sim, settings, pos)
+        served: list[PoResult] = []
+        for po in pos:
+            result = got[po.number]
+            assert isinstance(result, PoResult), (po.recipe, result)
+            check_served(sim, po, result)
+            if po.page_refused:
+                # The page never answers itself in a browser (FAILED after its retries); the
+                # API lists the PO and its file as any other.
+                assert po.expected_outcome == "FAILED", po.recipe
+                assert result.outcome.value == "COMPLETED" and len(result.files) == 1
+                continue
+            assert result.outcome.value == po.expected_outcome, (po.recipe, result.message)
+            if not any(is_email(f.name) for f in result.files):
+                served.append(result)
+        assert {po.recipe for po in pos if po.page_refused} == {
+            "hostile_login_on_page",
+            "hostile_huge_page",
+            "hostile_gzip_page",
+        }
+        check_against_catalog(sim, served, tmp_path / "out")
+        # The private addresses are URL attachments: recorded, never asked for.
+        private = next(po for po in pos if po.recipe == "hostile_private_links")
+        result = got[private.number]
+        assert isinstance(result, PoResult) and result.links_and_texts == 3
+        by_host = sim.stats.snapshot()["requests_by_host"]
+        assert not [host for host in by_host if host.startswith(("169.254", "10.", "192.168"))]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from coupa_async.coupa.po_steps import (
     _FileState,
     _Folder,
     _found_file,
+    _most_telling,
     _needs_requisition,
     _open_folder,
     _outcome,
@@ -49,7 +50,12 @@ from coupa_async.coupa.po_steps import (
 from coupa_async.coupa.reader import Doing, untold
 from coupa_async.errors import ApiRefusalError, PoJobError, TransientError
 from coupa_async.log import get_logger, public_text
-from coupa_async.results.layout import PARTIAL_SUFFIX, OutputLayout, hidden_temp_name
+from coupa_async.results.layout import (
+    PARTIAL_SUFFIX,
+    OutputLayout,
+    hidden_temp_name,
+    safe_file_name,
+)
 from coupa_async.results.result import FileProblem, Outcome, PoResult, SavedFile, Source
 from coupa_async.settings import Settings
 
@@ -91,6 +97,7 @@ class ApiJobEnv:
     layout: OutputLayout
     doing: Doing = untold
     _resolved: dict[str, asyncio.Future[Lookup]] = field(default_factory=dict, repr=False)
+    _prefetches: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -106,7 +113,17 @@ class ApiJobEnv:
         loop = asyncio.get_running_loop()
         for number in wanted:
             self._resolved[number] = loop.create_future()
-        return asyncio.create_task(self._resolve(wanted))
+        task = asyncio.create_task(self._resolve(wanted))
+        self._prefetches.add(task)  # held until it ends, whatever the caller keeps
+        task.add_done_callback(self._prefetches.discard)
+        return task
+
+    async def aclose(self) -> None:
+        """Stop the lookups still under way (the run is ending)."""
+        pending = list(self._prefetches)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _resolve(self, numbers: Sequence[str]) -> None:
         for start in range(0, len(numbers), BATCH):
@@ -211,7 +228,7 @@ async def _process(env: ApiJobEnv, task: PoTask, final_attempt: bool, attempt: i
     known = {saved.url: saved for saved in task.known_files}
     folder = await anyio.to_thread.run_sync(_open_folder, env.layout, task, result.supplier)
     await _save_all(env, po_files, "PO", folder, result, known, final_attempt)
-    _record_others(_refs(a for a in po_items if a.kind != "file"), "PO", result)
+    _record_others(_others(po_items), "PO", result)
 
     messages: list[str] = []
     if _needs_requisition(result):
@@ -236,7 +253,7 @@ async def _process(env: ApiJobEnv, task: PoTask, final_attempt: bool, attempt: i
             before = len(result.files)
             pr_files = [a for a in pr_read.items if a.kind == "file"]
             await _save_all(env, pr_files, "PR", folder, result, known, final_attempt)
-            _record_others(_refs(a for a in pr_read.items if a.kind != "file"), "PR", result)
+            _record_others(_others(pr_read.items), "PR", result)
             pr_names = [saved.name for saved in result.files[before:]]
             if pr_names:
                 messages.append(f"from requisition {pr_url}: {', '.join(pr_names)}")
@@ -285,6 +302,13 @@ def _refs(attachments: Iterable[ApiAttachment]) -> tuple[AttachmentRef, ...]:
     return tuple(_ref(a) for a in attachments)
 
 
+def _others(attachments: Iterable[ApiAttachment]) -> tuple[AttachmentRef, ...]:
+    """The URL and text attachments in the order the browser path records a page's: its texts,
+    then its URLs (each in page order)."""
+    others = [a for a in attachments if a.kind != "file"]
+    return _refs(sorted(others, key=lambda a: a.kind != "text"))
+
+
 def _ref(attachment: ApiAttachment) -> AttachmentRef:
     if attachment.kind == "file":
         return AttachmentRef(attachment.file_url, attachment.name, place=attachment.where)
@@ -312,12 +336,13 @@ async def _save_all(
     file or problem, filed in the API's order as the browser path files in page order."""
     refs = _refs(attachments)
     outcomes: list[_FileState] = [None] * len(refs)
+    saved_before = _saved_before(attachments, known, source)
     for index, ref in enumerate(refs):
-        if (ref.url or "") in known:
+        if (ref.url or "") in saved_before:
             env.doing("checking files saved before")
-            outcomes[index] = await anyio.to_thread.run_sync(
-                _reuse_known, folder, ref, known, source
-            )
+            reused = await anyio.to_thread.run_sync(_reuse_known, folder, ref, saved_before, source)
+            # Keyed on the API's address from now on, whichever source saved it.
+            outcomes[index] = replace(reused, url=ref.url or "") if reused else None
     layout = env.layout
     try:
         try:
@@ -341,6 +366,56 @@ async def _save_all(
             result.problems.append(outcome)
     for ref, state in zip(refs, outcomes, strict=True):
         result.attachments.append(_found_file(ref, state, source))
+
+
+def _saved_before(
+    attachments: Sequence[ApiAttachment], known: dict[str, SavedFile], source: Source
+) -> dict[str, SavedFile]:
+    """The file an earlier run saved for each file attachment, by its download address.
+
+    By the address first, as the browser path reuses files. A file the browser saved is known
+    by its page's address, which the API does not give: it is taken for the attachment the API
+    names as it was saved (the name, or a numbered twin ``name (2).ext``) with the size the API
+    declares, each earlier file for one attachment only, in order. ``_reuse_known`` then checks
+    it is still there, whole and unchanged (its SHA-256), as for a file known by its address.
+    """
+    found: dict[str, SavedFile] = {}
+    used: set[str] = set()
+    for attachment in attachments:
+        url = attachment.file_url or ""
+        if url and url in known:
+            found[url] = known[url]
+            used.add(url)
+    for attachment in attachments:
+        url = attachment.file_url or ""
+        if not url or url in found or attachment.size is None:
+            continue
+        wanted = safe_file_name(attachment.name or None)
+        for prior in known.values():
+            if (
+                prior.url not in used
+                and prior.source == source
+                and prior.size == attachment.size
+                and _same_family(prior.name, wanted)
+            ):
+                found[url] = prior
+                used.add(prior.url)
+                break
+    return found
+
+
+def _same_family(name: str, wanted: str) -> bool:
+    """``name`` is ``wanted`` or a numbered twin of it (``unique_name``'s ``stem (n).ext``),
+    case ignored as ``unique_name`` ignores it."""
+    name, wanted = name.casefold(), wanted.casefold()
+    if name == wanted:
+        return True
+    stem, dot, ext = wanted.rpartition(".")
+    prefix, tail = (stem, f"{dot}{ext}") if dot else (wanted, "")
+    if not (name.startswith(f"{prefix} (") and name.endswith(f"){tail}")):
+        return False
+    number = name[len(prefix) + 2 : len(name) - len(tail) - 1]
+    return number.isdigit()
 
 
 async def _fetch_all(
@@ -373,26 +448,8 @@ async def _fetch_all(
             for index in wanted:
                 group.start_soon(fetch, index)
     except BaseExceptionGroup as failed:
-        chosen = _first_telling(failed)
+        chosen = _most_telling(failed)  # a refusal ranks first, as a defect does there
         raise chosen from chosen.__cause__
-
-
-def _first_telling(group: BaseExceptionGroup) -> BaseException:
-    """A refusal first (the PO goes to the browser), then the browser path's order."""
-    leaves = list(_leaves(group))
-    for kind in (_CannotServe, PoJobError):
-        for exc in leaves:
-            if isinstance(exc, kind):
-                return exc
-    return leaves[0]
-
-
-def _leaves(group: BaseExceptionGroup) -> Iterable[BaseException]:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc
 
 
 async def _fetch_or_problem(
