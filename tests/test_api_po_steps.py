@@ -19,6 +19,7 @@ from coupa_async.coupa.numbers import parse_po_number
 from coupa_async.coupa.po_steps import PoTask
 from coupa_async.emails.options import is_email
 from coupa_async.emails.service import EmailConverter
+from coupa_async.errors import TransientError
 from coupa_async.results.layout import OutputLayout, safe_file_name, unique_name
 from coupa_async.results.result import PoResult
 from coupa_async.settings import Settings
@@ -461,3 +462,44 @@ async def test_hostile_pages_are_served_whole_and_hostile_files_refused_as_the_b
         assert isinstance(result, PoResult) and result.links_and_texts == 3
         by_host = sim.stats.snapshot()["requests_by_host"]
         assert not [host for host in by_host if host.startswith(("169.254", "10.", "192.168"))]
+
+
+async def test_a_file_or_requisition_that_keeps_failing_is_retried_then_settles_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("coupa_async.api.transport.BACKOFF_S", 0.01)  # the client's own tries
+    recipes = ("many_files", "pr_files_no_po_files")
+    async with Simulator(SimConfig(seed=5, pos=2, recipes=recipes, **UNLIMITED)) as sim:
+        many, via_pr = sim.catalog.pos
+        assert via_pr.requisition is not None and not via_pr.files
+        third = many.files[2]
+        sim.inject("503", f"/api/attachments/{third.id}/file", count=-1)
+        sim.inject("503", f"/api/requisitions/{via_pr.requisition.number}", count=-1)
+        settings = api_settings(sim, tmp_path / "out", tmp_path)
+        out = tmp_path / "out"
+        async with ApiClient.open(settings) as api:
+            env = ApiJobEnv(settings, api, OutputLayout(out))
+            # Not the last attempt: raised for the engine to retry; what came before the
+            # failing file is filed, in the work folder, under the names it keeps.
+            with pytest.raises(TransientError, match="503"):
+                await process_po_api(env, task_of(many), final_attempt=False)
+            (work,) = out.rglob(f"PO{many.number}__WORK")
+            kept = sorted(p.name for p in work.iterdir())
+            assert kept == sorted(safe_file_name(f.expected_name) for f in many.files[:2])
+            with pytest.raises(TransientError, match="503"):
+                await process_po_api(env, task_of(via_pr), final_attempt=False)
+            assert not list(out.rglob(f"PO{via_pr.number}_*"))
+
+            # The last attempt settles with what it has.
+            result = await process_po_api(env, task_of(many), final_attempt=True, attempt=2)
+            assert isinstance(result, PoResult) and result.outcome.value == "PARTIAL"
+            assert result.attempts == 2 and result.folder is not None
+            assert [p.name for p in result.problems] == [third.expected_name]
+            assert "503" in result.problems[0].reason and third.expected_name in result.message
+            assert [f.name for f in result.files] == expected_names(
+                many, [f for f in many.files if f is not third]
+            )
+            pr_result = await process_po_api(env, task_of(via_pr), final_attempt=True)
+            assert isinstance(pr_result, PoResult) and pr_result.outcome.value == "FAILED"
+            assert "could not be read" in pr_result.message and pr_result.pr_url
+        assert not list(out.rglob("*__WORK")) and not list(out.rglob(".*.part"))
