@@ -17,11 +17,14 @@ from coupa_async.api.models import (
     RequisitionRef,
     normal_number,
 )
+from coupa_async.api.po_steps import ApiCannotServe, ApiJobEnv, process_po_api
 from coupa_async.api.token import TokenSource
 
 __all__ = [
     "ApiAttachment",
+    "ApiCannotServe",
     "ApiClient",
+    "ApiJobEnv",
     "ApiPo",
     "ApiRequisition",
     "Lookup",
@@ -31,4 +34,5 @@ __all__ = [
     "RequisitionRef",
     "TokenSource",
     "normal_number",
+    "process_po_api",
 ]
