@@ -399,7 +399,10 @@ async def test_a_requisition_out_of_scope_sends_only_the_pos_whose_rule_reads_it
     assert sent > 3 and kept > 10
 
 
-async def test_prefetch_resolves_fifty_a_request_once(varied: Simulator, tmp_path: Path) -> None:
+async def test_prefetch_resolves_fifty_a_request_once(
+    varied: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("coupa_async.api.transport.BACKOFF_S", 0.01)
     sim = varied
     numbers = [po.number for po in sim.catalog.pos if po.page == "ok"]
     settings = api_settings(sim, tmp_path / "out", tmp_path)
@@ -421,6 +424,21 @@ async def test_prefetch_resolves_fifty_a_request_once(varied: Simulator, tmp_pat
         late = env.prefetch(["999999991", "999999992"])
         await env.aclose()
         assert late is not None and late.done()
+
+        # A batch that fails (the client's own tries used up) is not an error of its POs:
+        # each is asked alone when its turn comes.
+        env = ApiJobEnv(settings, api, OutputLayout(tmp_path / "out"))
+        sim.inject("503", "/api/purchase_orders", count=3)
+        try:
+            failing = env.prefetch(numbers[:5])
+            assert failing is not None
+            await failing
+        finally:
+            sim.clear_faults()
+        assert env.pending == 0
+        before = api.transport.requests
+        again_po = await env.lookup(numbers[0])
+        assert again_po == po and api.transport.requests == before + 1
 
 
 async def test_hostile_pages_are_served_whole_and_hostile_files_refused_as_the_browser_does(

@@ -11,7 +11,7 @@ reused). The requisition's attachments are read when the browser path's rule
 requisition is listed before any file is downloaded, so a requisition the API will not show
 costs no download.
 
-What the API cannot settle comes back as ``ApiCannotServe`` (nothing filed, no folder made):
+What the API cannot settle comes back as ``ApiCannotServe`` (mostly before anything is filed):
 a PO it will not show (403), a number it does not know (404: the page may still exist, and only
 the browser path may say PO_NOT_FOUND), a requisition out of the client's scopes or unknown to
 it, a download refused for a scope. The engine sends such a PO to the browser.
@@ -68,7 +68,10 @@ BATCH = 50  # numbers resolved per lookup request
 @dataclass(frozen=True, slots=True)
 class ApiCannotServe:
     """The API cannot settle this PO: the browser path must (``reason`` says why, for the log
-    and the journal). Nothing was filed and no folder was made for it."""
+    and the journal). Mostly known before any file is fetched, and then no folder was made; a
+    refusal met later (a download refused for a scope, a requisition the saved names sent the
+    job to) leaves the files filed so far in the PO's work folder, where the browser path
+    finds them."""
 
     po_number: str
     reason: str
@@ -126,24 +129,26 @@ class ApiJobEnv:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _resolve(self, numbers: Sequence[str]) -> None:
-        for start in range(0, len(numbers), BATCH):
-            batch = numbers[start : start + BATCH]
-            try:
-                found = await self.api.find_pos(batch)
-            except BaseException as exc:
-                for number in numbers[start:]:
-                    future = self._resolved.pop(number, None)
-                    if future is not None and not future.done():
-                        future.set_exception(exc if isinstance(exc, Exception) else Exception())
-                        future.exception()  # retrieved: a waiter asks again alone
-                if not isinstance(exc, Exception):
-                    raise
-                log.info("api_prefetch_failed", numbers=len(batch), reason=str(exc))
-                return
+        batches = [numbers[i : i + BATCH] for i in range(0, len(numbers), BATCH)]
+        await asyncio.gather(*(self._resolve_batch(batch) for batch in batches))
+
+    async def _resolve_batch(self, batch: Sequence[str]) -> None:
+        try:
+            found = await self.api.find_pos(batch)
+        except BaseException as exc:
             for number in batch:
-                future = self._resolved.get(number)
+                future = self._resolved.pop(number, None)
                 if future is not None and not future.done():
-                    future.set_result(found.get(number))
+                    future.set_exception(exc if isinstance(exc, Exception) else Exception())
+                    future.exception()  # retrieved: a waiter asks again alone
+            if not isinstance(exc, Exception):
+                raise
+            log.info("api_prefetch_failed", numbers=len(batch), reason=public_text(str(exc)))
+            return
+        for number in batch:
+            future = self._resolved.get(number)
+            if future is not None and not future.done():
+                future.set_result(found.get(number))
 
     async def lookup(self, number: str) -> Lookup:
         """The PO numbered ``number`` (prefetched, or asked alone); used once."""
