@@ -29,7 +29,7 @@ import anyio
 
 from coupa_async.api.client import ApiClient, Lookup
 from coupa_async.api.models import ApiAttachment, ApiPo, NotAllowed, normal_number
-from coupa_async.coupa.discover import AttachmentRef
+from coupa_async.coupa.discover import MAX_NAME, MAX_TEXT, AttachmentRef
 from coupa_async.coupa.download import Fetched, FileRefused
 from coupa_async.coupa.po_steps import (
     UNKNOWN_SUPPLIER,
@@ -315,17 +315,15 @@ def _others(attachments: Iterable[ApiAttachment]) -> tuple[AttachmentRef, ...]:
 
 
 def _ref(attachment: ApiAttachment) -> AttachmentRef:
+    """A URL is recorded without its fragment and a text with its blanks collapsed and cut at
+    ``MAX_TEXT``, as the browser path records what a page shows."""
     if attachment.kind == "file":
         return AttachmentRef(attachment.file_url, attachment.name, place=attachment.where)
     if attachment.kind == "url":
-        return AttachmentRef(attachment.url, attachment.name, place=attachment.where, kind="url")
-    return AttachmentRef(
-        None,
-        attachment.name,
-        place=attachment.where,
-        kind="text",
-        text=attachment.text or "",
-    )
+        url = (attachment.url or "").strip().split("#", 1)[0]
+        return AttachmentRef(url or None, url, place=attachment.where, kind="url")
+    text = " ".join((attachment.text or "").split())[:MAX_TEXT]
+    return AttachmentRef(None, text[:MAX_NAME], place=attachment.where, kind="text", text=text)
 
 
 async def _save_all(
