@@ -205,6 +205,7 @@ class PoRecord:
     conversion_errors: tuple[str, ...] = ()
     # Every attachment the PO's pages showed, in page order (none from a journal before schema 4).
     attachments: tuple[FoundAttachment, ...] = ()
+    started_at: str = ""  # ISO time its first attempt started ("" when unknown)
 
     def intact(self) -> bool:
         """The final folder and every recorded file are still there, with their sizes."""
@@ -225,6 +226,7 @@ class PoRecord:
     def as_result(self) -> PoResult:
         """The journal's facts as a result, for the report of a PO this run skipped."""
         finished = datetime.fromisoformat(self.finished_at) if self.finished_at else None
+        started = datetime.fromisoformat(self.started_at) if self.started_at else None
         files = self.saved_files()
         outcome = Outcome(self.state) if self.state in Outcome.__members__ else Outcome.FAILED
         result = PoResult(
@@ -236,6 +238,7 @@ class PoRecord:
             po_url=self.po_url,
             pr_url=self.pr_url,
             folder=self.folder,
+            started_at=started,
             finished_at=finished,
             attempts=self.attempts,
             conversion_errors=list(self.conversion_errors),
@@ -509,9 +512,10 @@ class Journal:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(pos)")}
         # A journal of schema 1 or 2, read without upgrading it, has no conversion errors.
         errors = "conversion_errors" if "conversion_errors" in columns else "''"
+        started = "started_at" if "started_at" in columns else "''"
         rows = self._db.execute(
             "SELECT label, state, supplier, folder, message, po_url, pr_url, found, attempts,"
-            f" finished_at, {errors} FROM pos"
+            f" finished_at, {errors}, {started} FROM pos"
         ).fetchall()
         files: dict[str, list[SavedFile]] = {}
         for label, name, path, size, sha256, source, url in self._db.execute(
@@ -538,6 +542,7 @@ class Journal:
                 files=tuple(files.get(row[0], ())),
                 conversion_errors=tuple(row[10].splitlines()),
                 attachments=tuple(attachments.get(row[0], ())),
+                started_at=row[11] or "",
             )
             for row in rows
             if wanted is None or row[0] in wanted
