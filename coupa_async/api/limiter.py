@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from coupa_async.log import get_logger
+from coupa_async.session.gate import PauseCap
 
 log = get_logger(__name__)
 
@@ -62,7 +63,9 @@ class RateLimiter:
         self._turn = asyncio.Lock()
         self.granted = 0
         self.pauses = 0
-        self._cap_told = False
+        self._cap = PauseCap(
+            max_pause_s, "api_retry_after_capped", "Coupa's API asked to wait longer than"
+        )
 
     @property
     def paused_for_s(self) -> float:
@@ -87,19 +90,7 @@ class RateLimiter:
     def pause(self, seconds: float) -> float:
         """Hold every caller ``seconds`` from now (a Retry-After), at most ``max_pause_s``;
         returns the pause applied. The bucket starts empty again after it."""
-        if math.isnan(seconds) or seconds < 0:
-            seconds = 0.0
-        if seconds > self.max_pause_s:
-            if not self._cap_told:
-                self._cap_told = True
-                log.warning(
-                    "api_retry_after_capped",
-                    asked_s=seconds if math.isfinite(seconds) else "no end",
-                    paused_s=self.max_pause_s,
-                    detail="Coupa's API asked to wait longer than limits.retry_after_max_s "
-                    f"({self.max_pause_s:.0f} s); waiting that long at most each time",
-                )
-            seconds = self.max_pause_s
+        seconds = self._cap.bound(seconds)
         now = self._clock()
         until = now + seconds + PAUSE_MARGIN_S
         if until > self._paused_until:

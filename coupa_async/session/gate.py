@@ -25,6 +25,38 @@ def host_of(url: str) -> str:
         return ""
 
 
+class PauseCap:
+    """A Retry-After bounded by ``max_s`` (limits.retry_after_max_s); the first cut is logged once.
+
+    ``event`` and ``fields`` name the log line; ``who_asked`` begins its sentence.
+    """
+
+    def __init__(self, max_s: float, event: str, who_asked: str, **fields: object) -> None:
+        self.max_s = max_s
+        self._event = event
+        self._who_asked = who_asked
+        self._fields = fields
+        self._told = False
+
+    def bound(self, seconds: float) -> float:
+        """``seconds`` as a pause: 0 for a negative or NaN wait, at most ``max_s``."""
+        if math.isnan(seconds) or seconds < 0:
+            return 0.0
+        if seconds <= self.max_s:
+            return seconds
+        if not self._told:
+            self._told = True
+            log.warning(
+                self._event,
+                **self._fields,
+                asked_s=seconds if math.isfinite(seconds) else "no end",
+                paused_s=self.max_s,
+                detail=f"{self._who_asked} limits.retry_after_max_s ({self.max_s:.0f} s); "
+                "waiting that long at most each time",
+            )
+        return self.max_s
+
+
 class HostGate:
     """Open by default; ``pause_for`` and ``close`` hold every caller of ``wait``.
 
@@ -40,7 +72,12 @@ class HostGate:
         self._closed_for: set[str] = set()
         self._paused_until = 0.0
         self.pauses = 0
-        self._cap_told = False
+        self._cap = PauseCap(
+            max_pause_s,
+            "retry_after_capped",
+            f"{host or 'the host'} asked to wait longer than",
+            host=host,
+        )
 
     @property
     def is_open(self) -> bool:
@@ -69,21 +106,7 @@ class HostGate:
 
     def pause_for(self, seconds: float) -> None:
         """No request before ``seconds`` from now (the host's Retry-After), capped."""
-        if math.isnan(seconds) or seconds < 0:
-            seconds = 0.0
-        if seconds > self.max_pause_s:
-            if not self._cap_told:
-                self._cap_told = True
-                log.warning(
-                    "retry_after_capped",
-                    host=self.host,
-                    asked_s=seconds if math.isfinite(seconds) else "no end",
-                    paused_s=self.max_pause_s,
-                    detail=f"{self.host or 'the host'} asked to wait longer than "
-                    f"limits.retry_after_max_s ({self.max_pause_s:.0f} s); waiting that long "
-                    "at most each time",
-                )
-            seconds = self.max_pause_s
+        seconds = self._cap.bound(seconds)
         until = asyncio.get_running_loop().time() + seconds + RETRY_AFTER_MARGIN_S
         if until > self._paused_until:
             self._paused_until = until
